@@ -1,0 +1,17 @@
+"""Offline stand-in for @rules_cc: Bazel 4.2.3's own C++ rules, re-exported.
+
+Bazel's auto-configured C++ toolchain loads @rules_cc; on this network-less
+machine it cannot be downloaded, and Debian's bazel-rules-cc 0.0.4 is too new
+for Bazel 4.2.3.
+"""
+
+cc_binary = native.cc_binary
+cc_import = native.cc_import
+cc_library = native.cc_library
+cc_proto_library = native.cc_proto_library
+cc_test = native.cc_test
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+fdo_prefetch_hints = native.fdo_prefetch_hints
+fdo_profile = native.fdo_profile
+objc_library = native.objc_library
