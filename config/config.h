@@ -1,0 +1,86 @@
+// cradled's configuration: the TOML file, its embedded default, validation.
+//
+// The embedded default (default_config.toml) is the single source of the
+// default values: Load() parses it first and lays the operator's file over
+// it, so a file only names what it changes.
+#ifndef CRADLE_CONFIG_CONFIG_H_
+#define CRADLE_CONFIG_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace cradle {
+
+inline constexpr char kDefaultConfigPath[] = "/etc/cradle/config.toml";
+
+struct Config {
+  std::string root;
+  std::string state;
+  std::string log_level;
+
+  struct Grpc {
+    std::string address;
+    int64_t gid = 0;
+    int64_t max_recv_message_size = 0;
+    int64_t max_send_message_size = 0;
+  } grpc;
+
+  struct Runtime {
+    std::string runc;
+    std::string shim;
+    std::string cgroup_driver;
+    std::string sandbox_image;
+  } runtime;
+
+  struct Images {
+    std::string snapshotter;
+    int64_t max_concurrent_downloads = 0;
+  } images;
+
+  struct Cni {
+    std::vector<std::string> bin_dirs;
+    std::string conf_dir;
+  } cni;
+
+  struct Streaming {
+    std::string address;
+    int64_t port = 0;
+    bool tls = false;
+  } streaming;
+
+  struct Registry {
+    std::vector<std::string> plain_http;
+    std::vector<std::string> insecure_skip_verify;
+    // Registry host -> mirror endpoints, tried in order before the host.
+    std::map<std::string, std::vector<std::string>> mirrors;
+  } registry;
+};
+
+// The embedded default config, as text (what `cradled config default` prints).
+absl::string_view DefaultConfigText();
+
+// The embedded default, parsed.
+Config DefaultConfig();
+
+// Parses `text` (named `source` in errors) over `base`. InvalidArgument names
+// "source:line:column", the key and what is wrong.
+absl::StatusOr<Config> ParseConfig(absl::string_view text,
+                                   absl::string_view source,
+                                   const Config& base);
+
+// Loads the config for the daemon. With `path` empty, reads
+// kDefaultConfigPath if it exists and otherwise uses the embedded default;
+// an explicitly given path must exist.
+absl::StatusOr<Config> LoadConfig(absl::string_view path);
+
+// The effective config as JSON (CRI Status verbose info, `cradlectl`).
+std::string ConfigToJson(const Config& config);
+
+}  // namespace cradle
+
+#endif  // CRADLE_CONFIG_CONFIG_H_

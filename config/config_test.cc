@@ -1,0 +1,131 @@
+#include "config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "nlohmann/json.hpp"
+
+namespace cradle {
+namespace {
+
+using ::testing::HasSubstr;
+
+absl::Status ParseError(const std::string& text) {
+  return ParseConfig(text, "test.toml", DefaultConfig()).status();
+}
+
+TEST(ConfigTest, EmbeddedDefaultHasContainerdStyleLayout) {
+  Config c = DefaultConfig();
+  EXPECT_EQ(c.root, "/var/lib/cradle");
+  EXPECT_EQ(c.state, "/run/cradle");
+  EXPECT_EQ(c.grpc.address, "/run/cradle/cradle.sock");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.images.snapshotter, "overlayfs");
+  EXPECT_EQ(c.cni.conf_dir, "/etc/cni/net.d");
+  EXPECT_EQ(c.cni.bin_dirs,
+            (std::vector<std::string>{"/usr/lib/cni", "/opt/cni/bin"}));
+  EXPECT_EQ(c.grpc.max_recv_message_size, 16 * 1024 * 1024);
+  EXPECT_TRUE(c.registry.mirrors.empty());
+}
+
+TEST(ConfigTest, FileOverridesOnlyWhatItNames) {
+  absl::StatusOr<Config> c = ParseConfig(R"(
+root = "/srv/cradle"
+[images]
+snapshotter = "native"
+[registry]
+plain_http = ["127.0.0.1:5000"]
+[registry.mirrors]
+"docker.io" = ["http://127.0.0.1:5000", "https://mirror.example"]
+)",
+                                         "test.toml", DefaultConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->root, "/srv/cradle");
+  EXPECT_EQ(c->state, "/run/cradle");
+  EXPECT_EQ(c->images.snapshotter, "native");
+  EXPECT_EQ(c->images.max_concurrent_downloads, 3);
+  EXPECT_EQ(c->registry.plain_http, std::vector<std::string>{"127.0.0.1:5000"});
+  ASSERT_EQ(c->registry.mirrors.count("docker.io"), 1u);
+  EXPECT_EQ(c->registry.mirrors.at("docker.io").size(), 2u);
+}
+
+TEST(ConfigTest, UnknownTopLevelKeyNamesFileLineAndKey) {
+  absl::Status s = ParseError("root = \"/x\"\n\nroots = \"/y\"\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("test.toml:3:"));
+  EXPECT_THAT(s.message(), HasSubstr("unknown key \"roots\""));
+}
+
+TEST(ConfigTest, UnknownNestedKeyIsQualified) {
+  absl::Status s =
+      ParseError("[grpc]\naddress = \"/run/x.sock\"\nadress = \"/y\"\n");
+  EXPECT_THAT(s.message(), HasSubstr("test.toml:3:"));
+  EXPECT_THAT(s.message(), HasSubstr("unknown key \"grpc.adress\""));
+}
+
+TEST(ConfigTest, UnknownSectionIsRejected) {
+  absl::Status s = ParseError("[plugins.cri]\nx = 1\n");
+  EXPECT_THAT(s.message(), HasSubstr("unknown key \"plugins\""));
+}
+
+TEST(ConfigTest, BadEnumValueListsTheChoices) {
+  absl::Status s = ParseError("log_level = \"loud\"\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("test.toml:1:"));
+  EXPECT_THAT(s.message(), HasSubstr("key \"log_level\""));
+  EXPECT_THAT(s.message(), HasSubstr("debug, info, warning, error"));
+  EXPECT_THAT(s.message(), HasSubstr("\"loud\""));
+}
+
+TEST(ConfigTest, WrongTypeIsRejected) {
+  EXPECT_THAT(
+      ParseError("[images]\nmax_concurrent_downloads = \"3\"\n").message(),
+      HasSubstr("key \"images.max_concurrent_downloads\": want an integer"));
+  EXPECT_THAT(ParseError("[cni]\nbin_dirs = \"/usr/lib/cni\"\n").message(),
+              HasSubstr("want an array of strings"));
+  EXPECT_THAT(ParseError("[registry.mirrors]\n\"docker.io\" = [1]\n").message(),
+              HasSubstr("registry.mirrors.\"docker.io\""));
+  EXPECT_THAT(ParseError("grpc = 3\n").message(),
+              HasSubstr("key \"grpc\": want a table"));
+}
+
+TEST(ConfigTest, OutOfRangeAndRelativePathsAreRejected) {
+  EXPECT_THAT(ParseError("[streaming]\nport = 70000\n").message(),
+              HasSubstr("want a value in [0, 65535], got 70000"));
+  EXPECT_THAT(ParseError("root = \"var/lib/cradle\"\n").message(),
+              HasSubstr("want an absolute path"));
+  EXPECT_THAT(ParseError("version = 2\n").message(),
+              HasSubstr("key \"version\""));
+  std::string long_socket =
+      "[grpc]\naddress = \"/" + std::string(120, 'a') + "\"\n";
+  EXPECT_THAT(ParseError(long_socket).message(),
+              HasSubstr("at most 107 bytes"));
+}
+
+TEST(ConfigTest, SyntaxErrorNamesThePosition) {
+  absl::Status s = ParseError("root = \"/x\"\n[grpc\n");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("test.toml:2:"));
+}
+
+TEST(ConfigTest, LoadNamesTheRealFile) {
+  std::string path = std::string(getenv("TEST_TMPDIR")) + "/bad.toml";
+  std::ofstream(path) << "# comment\nlog_level = 3\n";
+  absl::Status s = LoadConfig(path).status();
+  EXPECT_THAT(s.message(), HasSubstr(path + ":2:"));
+  EXPECT_EQ(LoadConfig("/nonexistent/cradle.toml").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, JsonCarriesTheEffectiveValues) {
+  nlohmann::json j = nlohmann::json::parse(ConfigToJson(DefaultConfig()));
+  EXPECT_EQ(j["root"], "/var/lib/cradle");
+  EXPECT_EQ(j["grpc"]["address"], "/run/cradle/cradle.sock");
+  EXPECT_EQ(j["images"]["snapshotter"], "overlayfs");
+}
+
+}  // namespace
+}  // namespace cradle
