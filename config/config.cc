@@ -179,10 +179,11 @@ absl::Status AbsolutePath(const std::string& value) {
 
 absl::Status SocketPath(const std::string& value) {
   if (absl::Status s = AbsolutePath(value); !s.ok()) return s;
-  // sun_path holds 108 bytes including the terminating NUL.
-  if (value.size() > 107) {
+  // sun_path holds 108 bytes with the NUL, and the daemon first listens on
+  // "<address>.tmp" (see cri/server/socket.h).
+  if (value.size() > 100) {
     return absl::InvalidArgumentError(
-        absl::StrCat("a unix socket path is at most 107 bytes, this one has ",
+        absl::StrCat("a unix socket path is at most 100 bytes, this one has ",
                      value.size()));
   }
   return absl::OkStatus();

@@ -102,7 +102,7 @@ TEST(ConfigTest, OutOfRangeAndRelativePathsAreRejected) {
   std::string long_socket =
       "[grpc]\naddress = \"/" + std::string(120, 'a') + "\"\n";
   EXPECT_THAT(ParseError(long_socket).message(),
-              HasSubstr("at most 107 bytes"));
+              HasSubstr("at most 100 bytes"));
 }
 
 TEST(ConfigTest, SyntaxErrorNamesThePosition) {
