@@ -1,0 +1,44 @@
+// Where a registry host is reached: its mirrors first, then itself.
+#ifndef CRADLE_REGISTRY_HOSTS_H_
+#define CRADLE_REGISTRY_HOSTS_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace cradle {
+
+struct RegistryHostsOptions {
+  std::vector<std::string> plain_http;  // hosts spoken to over http://
+  std::vector<std::string>
+      insecure_skip_verify;  // hosts whose TLS is not verified
+  // Registry host -> mirror endpoints ("http://127.0.0.1:5000", "mirror:443").
+  std::map<std::string, std::vector<std::string>> mirrors;
+};
+
+struct RegistryEndpoint {
+  std::string base_url;  // "https://registry-1.docker.io", no trailing slash
+  std::string host;      // "registry-1.docker.io"
+  bool skip_tls_verify = false;
+  bool mirror = false;
+};
+
+// Immutable after construction; thread-safe.
+class RegistryHosts {
+ public:
+  explicit RegistryHosts(RegistryHostsOptions options)
+      : options_(std::move(options)) {}
+  // Endpoints for the registry `domain` of an image reference, in the order
+  // they are tried.
+  std::vector<RegistryEndpoint> Endpoints(absl::string_view domain) const;
+
+ private:
+  RegistryEndpoint Endpoint(absl::string_view spec, bool mirror) const;
+  RegistryHostsOptions options_;
+};
+
+}  // namespace cradle
+
+#endif  // CRADLE_REGISTRY_HOSTS_H_
