@@ -240,9 +240,9 @@ absl::StatusOr<FetchedManifest> RegistryClient::GetManifest(
     return manifest;
   }
   if (all_not_found) {
-    return absl::NotFoundError(absl::StrCat("image ", ref.Repository(), ":",
-                                            object, " not found (",
-                                            absl::StrJoin(misses, "; "), ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "image ", ref.Repository(), Digest::Parse(object).ok() ? "@" : ":",
+        object, " not found (", absl::StrJoin(misses, "; "), ")"));
   }
   return last;
 }
