@@ -10,7 +10,7 @@ packages=(
   libarchive-dev libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev
   libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libzstd-dev zlib1g-dev
   # run
-  runc containernetworking-plugins iproute2 iptables
+  runc containernetworking-plugins iproute2 iptables curl
   # test: a local registry and image tooling
   docker-registry umoci skopeo busybox-static apache2-utils
 )

@@ -1,0 +1,76 @@
+#include "network/netns.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace cradle {
+
+absl::Status CreateNetNs(absl::string_view path_view) {
+  std::string path(path_view);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
+                                      ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("create dir for ", path, ": ", ec.message()));
+  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    int err = errno;
+    if (err == EEXIST)
+      return absl::AlreadyExistsError(absl::StrCat("netns ", path, " exists"));
+    return absl::InternalError(
+        absl::StrCat("create ", path, ": ", strerror(err)));
+  }
+  close(fd);
+  // unshare() moves only the calling thread: do it on a throwaway thread so
+  // the daemon's own threads stay in the host namespace.
+  absl::Status status;
+  std::thread worker([&] {
+    if (unshare(CLONE_NEWNET) != 0) {
+      status = absl::InternalError(
+          absl::StrCat("unshare(CLONE_NEWNET): ", strerror(errno)));
+      return;
+    }
+    if (mount("/proc/thread-self/ns/net", path.c_str(), nullptr, MS_BIND,
+              nullptr) != 0) {
+      status = absl::InternalError(
+          absl::StrCat("bind netns to ", path, ": ", strerror(errno)));
+    }
+  });
+  worker.join();
+  if (!status.ok()) unlink(path.c_str());
+  return status;
+}
+
+absl::Status RemoveNetNs(absl::string_view path_view) {
+  std::string path(path_view);
+  if (umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL &&
+      errno != ENOENT) {
+    return absl::InternalError(
+        absl::StrCat("unmount netns ", path, ": ", strerror(errno)));
+  }
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(
+        absl::StrCat("remove ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+bool IsNetNs(absl::string_view path) {
+  struct statfs fs;
+  return statfs(std::string(path).c_str(), &fs) == 0 &&
+         static_cast<unsigned long>(fs.f_type) == NSFS_MAGIC;
+}
+
+}  // namespace cradle
