@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "process/process.h"
+#include "runc_driver/spec/spec.h"
 
 namespace cradle {
 namespace {
@@ -153,6 +154,40 @@ TEST_F(RuncTest, UnknownContainerIsNotFound) {
   EXPECT_EQ(runc_->State("nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(runc_->Kill("nope", SIGTERM).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(runc_->Delete("nope").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RuncTest, SpecBuilderOutputRunsWithTheDefaultSeccompProfile) {
+  std::string id = "spec" + std::to_string(getpid());
+  std::string bundle = Bundle(id, {"true"});
+  spec::ContainerSpecInput in;
+  in.args = {"sh", "-c", "echo uid=$(id -u) caps-ok"};
+  in.rootfs = bundle + "/rootfs";
+  in.namespaces.network = "";
+  in.namespaces.ipc = "";
+  in.namespaces.uts = "";
+  in.namespaces.pid = "";
+  in.hostname = "spec-test";
+  in.security.seccomp = spec::SeccompMode::kRuntimeDefault;
+  in.security.no_new_privs = true;
+  absl::StatusOr<std::string> config = spec::BuildSpec(in);
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::ofstream(bundle + "/config.json") << *config;
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  RuncCreateOptions create;
+  create.bundle = bundle;
+  create.stdio.out = out[1];
+  create.stdio.err = out[1];
+  absl::Status created = runc_->Create(id, create);
+  close(out[1]);
+  ASSERT_TRUE(created.ok()) << created;
+  ASSERT_TRUE(runc_->Start(id).ok());
+  std::string text;
+  char buf[256];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof(buf))) > 0) text.append(buf, n);
+  close(out[0]);
+  EXPECT_EQ(text, "uid=0 caps-ok\n");
 }
 
 TEST(RuncLogTest, ExtractsErrorMessages) {
