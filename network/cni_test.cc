@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "network/netns.h"
+#include "namespaces/pinned.h"
 #include "process/process.h"
 
 namespace cradle {
@@ -45,7 +45,7 @@ class CniTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    for (const std::string& ns : netns_) (void)RemoveNetNs(ns);
+    for (const std::string& ns : netns_) (void)RemovePinnedNamespace(ns);
     RunAndCapture(SpawnOptions{{"ip", "link", "del", bridge_}}).IgnoreError();
     fs::remove_all(dir_);
   }
@@ -63,7 +63,7 @@ class CniTest : public ::testing::Test {
 
   PodNetworkRequest Pod(const std::string& id) {
     std::string ns = absl::StrCat(dir_, "/ns-", id);
-    EXPECT_TRUE(CreateNetNs(ns).ok());
+    EXPECT_TRUE(CreatePinnedNamespace(NamespaceKind::kNetwork, ns).ok());
     netns_.push_back(ns);
     PodNetworkRequest r;
     r.pod_id = id;
@@ -174,21 +174,6 @@ TEST_F(CniTest, AFailingPluginFailsCleanly) {
   std::ofstream(dir_ + "/net.d/10-missing.conf")
       << R"({"cniVersion":"1.0.0","name":"m","type":"cradle-no-such-plugin"})";
   EXPECT_THAT(net_->Ready().message(), HasSubstr("cradle-no-such-plugin"));
-}
-
-TEST(NetNsTest, CreateIsPinnedAndRemoveIsIdempotent) {
-  char tmpl[] = "/tmp/cradle-netns-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string ns = std::string(tmpl) + "/ns";
-  ASSERT_TRUE(CreateNetNs(ns).ok());
-  EXPECT_TRUE(IsNetNs(ns));
-  EXPECT_EQ(CreateNetNs(ns).code(), absl::StatusCode::kAlreadyExists);
-  // Our own namespace is untouched by the creation.
-  EXPECT_NE(fs::read_symlink("/proc/self/ns/net"), fs::path());
-  ASSERT_TRUE(RemoveNetNs(ns).ok());
-  EXPECT_FALSE(fs::exists(ns));
-  EXPECT_TRUE(RemoveNetNs(ns).ok());
-  fs::remove_all(tmpl);
 }
 
 }  // namespace
