@@ -1,0 +1,172 @@
+// cradled: the cradle CRI daemon. This file only wires the parts together:
+// it is the one reader of flags and config, in start order.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "config/config.h"
+#include "cri/images/image_service.h"
+#include "cri/runtime/readiness.h"
+#include "cri/runtime/runtime_service.h"
+#include "cri/server/cri_server.h"
+#include "glog/logging.h"
+
+namespace cradle {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+
+constexpr char kUsage[] = R"(usage: cradled [--config PATH] [--log-level LEVEL]
+       cradled config default    print the default config
+       cradled --version
+
+Serves the Kubernetes CRI v1 API. Without --config, reads
+/etc/cradle/config.toml if it exists and otherwise runs with the embedded
+default (see `cradled config default`).
+)";
+
+struct Flags {
+  std::string config_path;
+  std::string log_level;
+};
+
+// Returns an exit code when the command is done without running the daemon.
+std::optional<int> ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::optional<std::string> {
+      std::string prefix = absl::StrCat(name, "=");
+      if (absl::StartsWith(arg, prefix)) return arg.substr(prefix.size());
+      if (arg == name && i + 1 < argc) return std::string(argv[++i]);
+      return std::nullopt;
+    };
+    if (arg == "config" && i + 1 < argc &&
+        std::string(argv[i + 1]) == "default") {
+      std::cout << DefaultConfigText();
+      return 0;
+    } else if (arg == "--version" || arg == "version") {
+      std::cout << "cradled " << kVersion << " (CRI v1)\n";
+      return 0;
+    } else if (arg == "--help" || arg == "-h" || arg == "help") {
+      std::cout << kUsage;
+      return 0;
+    } else if (auto v = value("--config")) {
+      flags->config_path = *v;
+    } else if (auto v = value("--log-level")) {
+      flags->log_level = *v;
+    } else {
+      std::cerr << "cradled: unknown argument \"" << arg << "\"\n\n" << kUsage;
+      return 2;
+    }
+  }
+  return std::nullopt;
+}
+
+void SetLogLevel(const std::string& level) {
+  FLAGS_minloglevel = level == "error"     ? google::GLOG_ERROR
+                      : level == "warning" ? google::GLOG_WARNING
+                                           : google::GLOG_INFO;
+  FLAGS_v = level == "debug" ? 2 : 0;
+}
+
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("create ", path, ": ", ec.message()));
+  if (chmod(path.c_str(), mode) != 0) {
+    return absl::InternalError(
+        absl::StrCat("chmod ", path, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+int Run(const Flags& flags) {
+  absl::StatusOr<Config> config = LoadConfig(flags.config_path);
+  if (!config.ok()) {
+    LOG(ERROR) << "cannot start: " << config.status().message();
+    return 1;
+  }
+  if (!flags.log_level.empty()) config->log_level = flags.log_level;
+  SetLogLevel(config->log_level);
+  LOG(INFO) << "cradled " << kVersion << " starting: root=" << config->root
+            << " state=" << config->state;
+
+  // Root and state are private to the daemon, as containerd keeps them.
+  for (const std::string& dir : {config->root, config->state}) {
+    if (absl::Status s = MakeDir(dir, 0711); !s.ok()) {
+      LOG(ERROR) << "cannot start: " << s.message();
+      return 1;
+    }
+  }
+
+  RuntimeServiceOptions runtime_options;
+  runtime_options.runtime_version = kVersion;
+  runtime_options.config_json = ConfigToJson(*config);
+  runtime_options.runtime_ready = NotBuiltYet(
+      "RuntimeNotBuilt",
+      "this cradle build cannot run containers yet (shim and runc driver "
+      "are not part of it)");
+  runtime_options.network_ready =
+      NotBuiltYet("NetworkPluginNotReady",
+                  "this cradle build has no CNI network support yet");
+  RuntimeService runtime_service(std::move(runtime_options));
+  ImageService image_service;
+
+  // Signals are taken by one thread with sigwait; block them everywhere first
+  // so gRPC's threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CriServerOptions server_options;
+  server_options.address = config->grpc.address;
+  server_options.gid = static_cast<gid_t>(config->grpc.gid);
+  server_options.max_recv_message_size =
+      static_cast<int>(config->grpc.max_recv_message_size);
+  server_options.max_send_message_size =
+      static_cast<int>(config->grpc.max_send_message_size);
+  absl::StatusOr<std::unique_ptr<CriServer>> server =
+      CriServer::Start(server_options, {&runtime_service, &image_service});
+  if (!server.ok()) {
+    LOG(ERROR) << "cannot start: " << server.status().message();
+    return 1;
+  }
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LOG(INFO) << "received " << strsignal(sig) << "; draining in-flight calls";
+    (*server)->Shutdown(kShutdownGrace);
+  });
+  (*server)->Wait();
+  signal_thread.join();
+  LOG(INFO) << "cradled stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace cradle
+
+int main(int argc, char** argv) {
+  cradle::Flags flags;
+  if (std::optional<int> done = cradle::ParseFlags(argc, argv, &flags))
+    return *done;
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  return cradle::Run(flags);
+}

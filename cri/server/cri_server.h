@@ -1,0 +1,49 @@
+// Serves the CRI services on the daemon's unix socket.
+#ifndef CRADLE_CRI_SERVER_CRI_SERVER_H_
+#define CRADLE_CRI_SERVER_CRI_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cri/server/socket.h"
+
+namespace cradle {
+
+struct CriServerOptions {
+  std::string address;  // unix socket path
+  gid_t gid = 0;
+  int max_recv_message_size = 16 << 20;
+  int max_send_message_size = 16 << 20;
+};
+
+class CriServer {
+ public:
+  // Takes the socket, starts serving `services` (not owned; they must outlive
+  // the server) and publishes the socket.
+  static absl::StatusOr<std::unique_ptr<CriServer>> Start(
+      const CriServerOptions& options, std::vector<grpc::Service*> services);
+  CriServer(const CriServer&) = delete;
+  CriServer& operator=(const CriServer&) = delete;
+  ~CriServer();
+
+  // Blocks until Shutdown() has finished.
+  void Wait();
+  // Stops taking calls, lets in-flight calls finish until `grace` has passed
+  // (then cancels them), and removes the socket. Safe from any thread.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  CriServer(std::unique_ptr<SocketOwnership> socket,
+            std::unique_ptr<grpc::Server> server)
+      : socket_(std::move(socket)), server_(std::move(server)) {}
+  std::unique_ptr<SocketOwnership> socket_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace cradle
+
+#endif  // CRADLE_CRI_SERVER_CRI_SERVER_H_
