@@ -1,0 +1,156 @@
+#include "e2e/harness/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "process/process.h"
+
+namespace cradle::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto kStartTimeout = std::chrono::seconds(15);
+constexpr auto kStopTimeout = std::chrono::seconds(10);
+
+// Whether `pid` (our child) has exited; reaps it if so.
+bool Exited(pid_t pid) {
+  int status;
+  return waitpid(pid, &status, WNOHANG) == pid;
+}
+
+}  // namespace
+
+std::string CradledPath() {
+  for (std::string candidate :
+       {std::string("cmd/cradled/cradled"),
+        absl::StrCat(getenv("TEST_SRCDIR") ? getenv("TEST_SRCDIR") : ".",
+                     "/cradle/cmd/cradled/cradled")}) {
+    if (access(candidate.c_str(), X_OK) == 0)
+      return fs::absolute(candidate).string();
+  }
+  return "cmd/cradled/cradled";
+}
+
+void UnmountBelow(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::vector<std::string> targets;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    if (fields.size() > 4 &&
+        (fields[4] == dir || fields[4].rfind(dir + "/", 0) == 0)) {
+      targets.push_back(fields[4]);
+    }
+  }
+  std::sort(targets.begin(), targets.end(),
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
+  for (const std::string& t : targets) umount2(t.c_str(), MNT_DETACH);
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
+  std::unique_ptr<Daemon> d(new Daemon());
+  char tmpl[] = "/tmp/cradle-e2e-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  d->dir_ = tmpl;
+  d->socket_ = d->dir_ + "/cradle.sock";
+  d->config_path_ = d->dir_ + "/config.toml";
+  std::ofstream(d->config_path_)
+      << absl::StrCat("root = \"", d->root(), "\"\nstate = \"", d->state(),
+                      "\"\nlog_level = \"debug\"\n", "[grpc]\naddress = \"",
+                      d->socket_, "\"\n", options.extra_config, "\n");
+  if (absl::Status s = d->Launch(); !s.ok()) return s;
+  return d;
+}
+
+absl::Status Daemon::Launch() {
+  int log = open((dir_ + "/cradled.log").c_str(),
+                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) return absl::InternalError("open daemon log");
+  SpawnOptions spawn;
+  spawn.argv = {CradledPath(), "--config", config_path_};
+  spawn.stdout_fd = log;
+  spawn.stderr_fd = log;
+  spawn.parent_death_signal = SIGKILL;  // nothing outlives a crashed test
+  absl::StatusOr<pid_t> pid = Spawn(spawn);
+  close(log);
+  if (!pid.ok()) return pid.status();
+  pid_ = *pid;
+
+  channel_ = grpc::CreateChannel("unix://" + socket_,
+                                 grpc::InsecureChannelCredentials());
+  runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
+  images_ = runtime::v1::ImageService::NewStub(channel_);
+  auto deadline = std::chrono::system_clock::now() + kStartTimeout;
+  while (std::chrono::system_clock::now() < deadline) {
+    if (Exited(pid_)) {
+      pid_ = 0;
+      return absl::FailedPreconditionError("cradled exited at start:\n" +
+                                           Log());
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(500));
+    runtime::v1::VersionRequest request;
+    runtime::v1::VersionResponse response;
+    if (runtime_->Version(&ctx, request, &response).ok())
+      return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      "cradled did not answer Version in time:\n" + Log());
+}
+
+absl::Status Daemon::Stop(int signal) {
+  if (pid_ == 0) return absl::OkStatus();
+  kill(pid_, signal);
+  auto deadline = std::chrono::system_clock::now() + kStopTimeout;
+  while (!Exited(pid_)) {
+    if (std::chrono::system_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = 0;
+      return absl::DeadlineExceededError("cradled ignored the signal; killed");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  pid_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::Restart() {
+  if (absl::Status s = Stop(); !s.ok()) return s;
+  return Launch();
+}
+
+std::string Daemon::Log() const {
+  std::ifstream in(dir_ + "/cradled.log");
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Daemon::~Daemon() {
+  (void)Stop(SIGTERM);
+  UnmountBelow(dir_);
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+}  // namespace cradle::e2e
