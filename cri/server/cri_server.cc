@@ -1,7 +1,6 @@
 #include "cri/server/cri_server.h"
 
 #include "absl/strings/str_cat.h"
-#include "cri/server/unimplemented_interceptor.h"
 #include "glog/logging.h"
 
 namespace cradle {
@@ -19,10 +18,12 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(
   builder.SetMaxReceiveMessageSize(options.max_recv_message_size);
   builder.SetMaxSendMessageSize(options.max_send_message_size);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  auto calls = std::make_unique<CallInterceptorFactory>();
+  CallInterceptorFactory* calls_ptr = calls.get();
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(MakeUnimplementedInterceptorFactory());
+  interceptors.push_back(std::move(calls));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -36,7 +37,7 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(
   }
   LOG(INFO) << "serving CRI v1 on unix://" << options.address;
   return std::unique_ptr<CriServer>(
-      new CriServer(*std::move(socket), std::move(server)));
+      new CriServer(*std::move(socket), std::move(server), calls_ptr));
 }
 
 CriServer::~CriServer() = default;
@@ -46,7 +47,16 @@ void CriServer::Wait() { server_->Wait(); }
 void CriServer::Shutdown(absl::Duration grace) {
   // Withdraw first so no new client finds the socket while we drain.
   socket_->Withdraw();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  absl::Time deadline = absl::Now() + grace;
+  while (calls_->InFlight() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (int left = calls_->InFlight(); left > 0) {
+    LOG(WARNING) << "cancelling " << left << " calls still running after "
+                 << grace;
+  }
+  // Nothing left to drain: close the (idle) client connections right away.
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
 }
 
 }  // namespace cradle

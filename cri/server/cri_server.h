@@ -5,10 +5,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "cri/server/call_interceptor.h"
 #include "cri/server/socket.h"
 
 namespace cradle {
@@ -32,16 +34,18 @@ class CriServer {
 
   // Blocks until Shutdown() has finished.
   void Wait();
-  // Stops taking calls, lets in-flight calls finish until `grace` has passed
-  // (then cancels them), and removes the socket. Safe from any thread.
+  // Removes the socket, lets calls in flight finish until `grace` has passed
+  // (then cancels them) and closes every connection. Safe from any thread.
   void Shutdown(absl::Duration grace);
 
  private:
   CriServer(std::unique_ptr<SocketOwnership> socket,
-            std::unique_ptr<grpc::Server> server)
-      : socket_(std::move(socket)), server_(std::move(server)) {}
+            std::unique_ptr<grpc::Server> server, CallInterceptorFactory* calls)
+      : socket_(std::move(socket)), server_(std::move(server)), calls_(calls) {}
+
   std::unique_ptr<SocketOwnership> socket_;
   std::unique_ptr<grpc::Server> server_;
+  CallInterceptorFactory* calls_;  // owned by server_
 };
 
 }  // namespace cradle

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
 }
 
 absl::Status Daemon::Launch() {
+  struct stat before;
+  ino_t stale_inode = stat(socket_.c_str(), &before) == 0 ? before.st_ino : 0;
   int log = open((dir_ + "/cradled.log").c_str(),
                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) return absl::InternalError("open daemon log");
@@ -93,11 +96,31 @@ absl::Status Daemon::Launch() {
   if (!pid.ok()) return pid.status();
   pid_ = *pid;
 
+  // The socket appears only once it is listening (it is renamed into
+  // place), so waiting for the file keeps the client out of gRPC's
+  // reconnect backoff.
+  auto deadline = std::chrono::system_clock::now() + kStartTimeout;
+  // A stale socket left by a killed daemon does not count: wait for a new one.
+  auto inode = [&]() -> ino_t {
+    struct stat st;
+    return stat(socket_.c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  while (inode() == 0 || inode() == stale_inode) {
+    if (Exited(pid_)) {
+      pid_ = 0;
+      return absl::FailedPreconditionError("cradled exited at start:\n" +
+                                           Log());
+    }
+    if (std::chrono::system_clock::now() > deadline) {
+      return absl::DeadlineExceededError(
+          "cradled did not create its socket:\n" + Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   channel_ = grpc::CreateChannel("unix://" + socket_,
                                  grpc::InsecureChannelCredentials());
   runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
   images_ = runtime::v1::ImageService::NewStub(channel_);
-  auto deadline = std::chrono::system_clock::now() + kStartTimeout;
   while (std::chrono::system_clock::now() < deadline) {
     if (Exited(pid_)) {
       pid_ = 0;

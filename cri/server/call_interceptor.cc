@@ -1,4 +1,4 @@
-#include "cri/server/unimplemented_interceptor.h"
+#include "cri/server/call_interceptor.h"
 
 #include <string>
 
@@ -9,10 +9,15 @@
 namespace cradle {
 namespace {
 
-class UnimplementedInterceptor : public grpc::experimental::Interceptor {
+class CallInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit UnimplementedInterceptor(const char* method)
-      : method_(method ? method : "") {}
+  CallInterceptor(const char* method,
+                  std::shared_ptr<std::atomic<int>> in_flight)
+      : method_(method ? method : ""), in_flight_(std::move(in_flight)) {
+    ++*in_flight_;
+  }
+  // gRPC destroys the interceptor when the call is over.
+  ~CallInterceptor() override { --*in_flight_; }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -37,21 +42,15 @@ class UnimplementedInterceptor : public grpc::experimental::Interceptor {
   }
 
   std::string method_;
-};
-
-class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    return new UnimplementedInterceptor(info->method());
-  }
+  std::shared_ptr<std::atomic<int>> in_flight_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeUnimplementedInterceptorFactory() {
-  return std::make_unique<Factory>();
+grpc::experimental::Interceptor*
+CallInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  return new CallInterceptor(info->method(), in_flight_);
 }
 
 }  // namespace cradle
