@@ -14,17 +14,27 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "content/local/local_store.h"
 #include "cri/images/image_service.h"
 #include "cri/runtime/readiness.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
 #include "glog/logging.h"
+#include "images/catalog.h"
+#include "images/puller.h"
+#include "metadata/metadata.h"
+#include "registry/http_client.h"
+#include "registry/registry_client.h"
+#include "snapshots/overlay/overlay.h"
 
 namespace cradle {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
 constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
+// Everything the CRI creates lives in this metadata namespace (as in
+// containerd).
+constexpr char kCriNamespace[] = "k8s.io";
 
 constexpr char kUsage[] = R"(usage: cradled [--config PATH] [--log-level LEVEL]
        cradled config default    print the default config
@@ -92,6 +102,11 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
   return absl::OkStatus();
 }
 
+int Fail(const absl::Status& status) {
+  LOG(ERROR) << "cannot start: " << status.message();
+  return 1;
+}
+
 int Run(const Flags& flags) {
   absl::StatusOr<Config> config = LoadConfig(flags.config_path);
   if (!config.ok()) {
@@ -111,6 +126,37 @@ int Run(const Flags& flags) {
     }
   }
 
+  // Storage, bottom up: content, metadata, snapshots.
+  absl::StatusOr<std::unique_ptr<ContentStore>> content =
+      OpenLocalContentStore(config->root + "/content");
+  if (!content.ok()) return Fail(content.status());
+  absl::StatusOr<std::unique_ptr<MetadataStore>> metadata =
+      OpenMetadataStore(config->root + "/metadata");
+  if (!metadata.ok()) return Fail(metadata.status());
+  if (config->images.snapshotter != "overlayfs") {
+    return Fail(absl::UnimplementedError(
+        absl::StrCat("snapshotter \"", config->images.snapshotter,
+                     "\" is not built yet; use \"overlayfs\"")));
+  }
+  std::string snapshot_root = config->root + "/snapshots/overlayfs";
+  absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> snapshotter =
+      OpenOverlaySnapshotter(snapshot_root);
+  if (!snapshotter.ok()) return Fail(snapshotter.status());
+  LOG(INFO) << "snapshotter: overlayfs at " << snapshot_root;
+
+  // Images: registry client, puller, catalog.
+  std::unique_ptr<HttpClient> http = NewCurlHttpClient();
+  RegistryClient registry(http.get(),
+                          RegistryHosts({config->registry.plain_http,
+                                         config->registry.insecure_skip_verify,
+                                         config->registry.mirrors}));
+  ImagePuller puller(
+      &registry, content->get(), metadata->get(), snapshotter->get(),
+      snapshotter->get(),
+      {kCriNamespace,
+       static_cast<int>(config->images.max_concurrent_downloads)});
+  ImageCatalog catalog(content->get(), metadata->get(), kCriNamespace);
+
   RuntimeServiceOptions runtime_options;
   runtime_options.runtime_version = kVersion;
   runtime_options.config_json = ConfigToJson(*config);
@@ -122,7 +168,7 @@ int Run(const Flags& flags) {
       NotBuiltYet("NetworkPluginNotReady",
                   "this cradle build has no CNI network support yet");
   RuntimeService runtime_service(std::move(runtime_options));
-  ImageService image_service;
+  ImageService image_service({&puller, &catalog, snapshot_root});
 
   // Signals are taken by one thread with sigwait; block them everywhere first
   // so gRPC's threads inherit the mask.

@@ -1,18 +1,50 @@
-// The CRI ImageService: pull, list, inspect and remove images.
-//
-// RPCs this class does not override answer UNIMPLEMENTED with their name.
+// The CRI ImageService: pull, list, inspect and remove images, and report
+// the image filesystem. One .cc file per RPC; RPCs not overridden answer
+// UNIMPLEMENTED with their name.
 #ifndef CRADLE_CRI_IMAGES_IMAGE_SERVICE_H_
 #define CRADLE_CRI_IMAGES_IMAGE_SERVICE_H_
 
+#include <string>
+
 #include "cri/api/runtime/v1/cri.h"
+#include "images/catalog.h"
+#include "images/puller.h"
 
 namespace cradle {
+
+struct ImageServiceOptions {
+  ImagePuller* puller = nullptr;    // not owned
+  ImageCatalog* catalog = nullptr;  // not owned
+  std::string image_fs_dir;         // where unpacked layers live (ImageFsInfo)
+};
 
 // Thread-safe: gRPC calls the handlers from many threads.
 class ImageService final : public runtime::v1::ImageService::Service {
  public:
-  ImageService() = default;
+  explicit ImageService(ImageServiceOptions options) : options_(options) {}
+
+  grpc::Status PullImage(grpc::ServerContext* context,
+                         const runtime::v1::PullImageRequest* request,
+                         runtime::v1::PullImageResponse* response) override;
+  grpc::Status ListImages(grpc::ServerContext* context,
+                          const runtime::v1::ListImagesRequest* request,
+                          runtime::v1::ListImagesResponse* response) override;
+  grpc::Status ImageStatus(grpc::ServerContext* context,
+                           const runtime::v1::ImageStatusRequest* request,
+                           runtime::v1::ImageStatusResponse* response) override;
+  grpc::Status RemoveImage(grpc::ServerContext* context,
+                           const runtime::v1::RemoveImageRequest* request,
+                           runtime::v1::RemoveImageResponse* response) override;
+  grpc::Status ImageFsInfo(grpc::ServerContext* context,
+                           const runtime::v1::ImageFsInfoRequest* request,
+                           runtime::v1::ImageFsInfoResponse* response) override;
+
+ private:
+  const ImageServiceOptions options_;
 };
+
+// The CRI form of a catalog image (shared by List and Status).
+void ToCriImage(const CatalogImage& image, runtime::v1::Image* out);
 
 }  // namespace cradle
 

@@ -107,11 +107,18 @@ Registry::~Registry() {
   fs::remove_all(dir_, ec);
 }
 
-absl::StatusOr<TestImages> PushTestImages(const Registry& registry) {
+absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
+                                          const std::string& credentials) {
   std::string out = registry.dir() + "/images";
   SpawnOptions spawn;
   spawn.argv = {"bash", Runfile("e2e/images/build-images.sh"), out,
                 Runfile("cmd/pause/pause"), registry.host()};
+  if (!credentials.empty()) {
+    const char* path = getenv("PATH");
+    spawn.env = std::vector<std::string>{
+        "DEST_CREDS=" + credentials,
+        std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "HOME=/root"};
+  }
   absl::StatusOr<RunResult> run = RunAndCapture(spawn, "", absl::Minutes(5));
   if (!run.ok()) return run.status();
   if (!run->status.ok()) {

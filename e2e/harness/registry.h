@@ -48,8 +48,10 @@ struct TestImages {
   }
 };
 
-// Builds the images (cradle's pause binary included) and pushes them.
-absl::StatusOr<TestImages> PushTestImages(const Registry& registry);
+// Builds the images (cradle's pause binary included) and pushes them, with
+// `credentials` ("user:password") to a registry that wants them.
+absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
+                                          const std::string& credentials = "");
 
 }  // namespace cradle::e2e
 

@@ -2,7 +2,7 @@
 # Builds the e2e test images as OCI layouts with umoci and pushes them to a
 # registry with skopeo.
 #
-#   build-images.sh OUT_DIR PAUSE_BINARY REGISTRY_HOST:PORT
+#   [DEST_CREDS=user:pass] build-images.sh OUT_DIR PAUSE_BINARY REGISTRY_HOST:PORT
 #
 # Images (each pushed as 127.0.0.1:PORT/NAME:TAG):
 #   busybox:latest     busybox-static with its applets, Cmd ["sh"]
@@ -53,13 +53,10 @@ umoci repack --image "$layout:pause" "$out/work/pause"
 umoci config --image "$layout:pause" --config.entrypoint /pause --config.user 65535:65535 \
   --architecture amd64 --os linux
 
-# multilayer: busybox, then a layer of files, then a hand-made whiteout layer
-# (umoci writes per-file whiteouts itself but never an opaque marker).
-umoci new --image "$layout:multilayer"
-umoci unpack --image "$layout:multilayer" "$out/work/multi"
-make_busybox_rootfs "$out/work/multi/rootfs"
-umoci repack --image "$layout:multilayer" "$out/work/multi"
-rm -rf "$out/work/multi"
+# multilayer: the busybox image (the very same base layer, so the two share
+# it), then a layer of files, then a hand-made whiteout layer (umoci writes
+# per-file whiteouts itself but never an opaque marker).
+umoci tag --image "$layout:busybox" multilayer
 umoci unpack --image "$layout:multilayer" "$out/work/multi"
 mkdir -p "$out/work/multi/rootfs/data" "$out/work/multi/rootfs/opaque"
 echo a > "$out/work/multi/rootfs/data/a"
@@ -76,13 +73,11 @@ echo new > "$whiteouts/opaque/new"
 tar --no-recursion --numeric-owner --owner=0 --group=0 -C "$whiteouts" -cf "$out/work/whiteouts.tar" \
   etc etc/.wh.removed-me data data/.wh.a opaque opaque/.wh..wh..opq opaque/new
 umoci raw add-layer --image "$layout:multilayer" "$out/work/whiteouts.tar"
-umoci config --image "$layout:multilayer" --config.cmd sh \
-  --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  --architecture amd64 --os linux
 
 push() {
   local name=$1 tag=$2 src=$3
-  skopeo copy --quiet --dest-tls-verify=false --digestfile "$out/digests/$name:$tag" \
+  skopeo copy --quiet --dest-tls-verify=false ${DEST_CREDS:+--dest-creds "$DEST_CREDS"} \
+    --digestfile "$out/digests/$name:$tag" \
     "oci:$layout:$src" "docker://$registry/$name:$tag"
 }
 push busybox latest busybox

@@ -1,0 +1,22 @@
+#include "cri/images/image_service.h"
+#include "cri/server/grpc_status.h"
+#include "glog/logging.h"
+
+namespace cradle {
+
+grpc::Status ImageService::RemoveImage(
+    grpc::ServerContext*, const runtime::v1::RemoveImageRequest* request,
+    runtime::v1::RemoveImageResponse*) {
+  const std::string& spec = request->image().image();
+  if (spec.empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "RemoveImage: no image given");
+  }
+  absl::Status s = options_.catalog->Remove(spec);
+  // Idempotent: removing what is not there succeeds.
+  if (s.code() == absl::StatusCode::kNotFound) return grpc::Status::OK;
+  if (s.ok()) LOG(INFO) << "image=" << spec << " removed";
+  return ToGrpc(s);
+}
+
+}  // namespace cradle

@@ -1,0 +1,76 @@
+// Pulls an image: resolves its reference, stores the manifest, config and
+// layers in the content store (resumable, digest-checked, several layers at
+// once), unpacks the layers into snapshots named by chain id, and records
+// the image. Pulls of images that share layers download and unpack them
+// once, also when they run at the same time.
+#ifndef CRADLE_IMAGES_PULLER_H_
+#define CRADLE_IMAGES_PULLER_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "content/content.h"
+#include "metadata/metadata.h"
+#include "oci/image.h"
+#include "reference/reference.h"
+#include "registry/registry_client.h"
+#include "snapshots/snapshotter.h"
+
+namespace cradle {
+
+// OCI image spec: ChainID(L0) = DiffID(L0),
+// ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)).
+std::vector<Digest> ChainIds(const std::vector<Digest>& diff_ids);
+
+struct PullerOptions {
+  std::string ns = "k8s.io";
+  int max_concurrent_downloads = 3;
+};
+
+struct PulledImage {
+  Image record;
+  Digest config_digest;  // the image id
+};
+
+// Thread-safe; the parts passed in are not owned and must outlive it.
+class ImagePuller {
+ public:
+  ImagePuller(RegistryClient* registry, ContentStore* content,
+              MetadataStore* metadata, Snapshotter* snapshotter,
+              DirectApplier* applier, PullerOptions options)
+      : registry_(registry),
+        content_(content),
+        metadata_(metadata),
+        snapshotter_(snapshotter),
+        applier_(applier),
+        options_(options) {}
+
+  // NotFound when the registry has no such image; DataLoss when a blob or a
+  // layer does not match its digest; InvalidArgument for a malformed image.
+  absl::StatusOr<PulledImage> Pull(const ImageReference& ref,
+                                   const RegistryCredentials& creds);
+
+ private:
+  // Downloads one blob into the content store unless it is there already.
+  absl::Status Fetch(const ImageReference& ref, const oci::Descriptor& desc,
+                     const RegistryCredentials& creds);
+  absl::Status StoreBytes(const std::string& bytes, const Digest& digest);
+  absl::Status FetchLayers(const ImageReference& ref,
+                           const std::vector<oci::Descriptor>& layers,
+                           const RegistryCredentials& creds);
+  absl::Status Unpack(const oci::Manifest& manifest,
+                      const oci::ImageConfig& config,
+                      const std::string& image_name);
+
+  RegistryClient* registry_;
+  ContentStore* content_;
+  MetadataStore* metadata_;
+  Snapshotter* snapshotter_;
+  DirectApplier* applier_;
+  PullerOptions options_;
+};
+
+}  // namespace cradle
+
+#endif  // CRADLE_IMAGES_PULLER_H_
