@@ -126,6 +126,12 @@ int Run(const Flags& flags) {
     }
   }
 
+  // The socket first: a second daemon must learn that the address is taken,
+  // not trip over the first one's database locks.
+  absl::StatusOr<std::unique_ptr<SocketOwnership>> socket =
+      SocketOwnership::Acquire(config->grpc.address);
+  if (!socket.ok()) return Fail(socket.status());
+
   // Storage, bottom up: content, metadata, snapshots.
   absl::StatusOr<std::unique_ptr<ContentStore>> content =
       OpenLocalContentStore(config->root + "/content");
@@ -186,8 +192,8 @@ int Run(const Flags& flags) {
       static_cast<int>(config->grpc.max_recv_message_size);
   server_options.max_send_message_size =
       static_cast<int>(config->grpc.max_send_message_size);
-  absl::StatusOr<std::unique_ptr<CriServer>> server =
-      CriServer::Start(server_options, {&runtime_service, &image_service});
+  absl::StatusOr<std::unique_ptr<CriServer>> server = CriServer::Start(
+      server_options, *std::move(socket), {&runtime_service, &image_service});
   if (!server.ok()) {
     LOG(ERROR) << "cannot start: " << server.status().message();
     return 1;

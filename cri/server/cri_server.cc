@@ -6,14 +6,11 @@
 namespace cradle {
 
 absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(
-    const CriServerOptions& options, std::vector<grpc::Service*> services) {
-  absl::StatusOr<std::unique_ptr<SocketOwnership>> socket =
-      SocketOwnership::Acquire(options.address);
-  if (!socket.ok()) return socket.status();
-
+    const CriServerOptions& options, std::unique_ptr<SocketOwnership> socket,
+    std::vector<grpc::Service*> services) {
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(absl::StrCat("unix:", (*socket)->TemporaryAddress()),
+  builder.AddListeningPort(absl::StrCat("unix:", socket->TemporaryAddress()),
                            grpc::InsecureServerCredentials(), &bound_port);
   builder.SetMaxReceiveMessageSize(options.max_recv_message_size);
   builder.SetMaxSendMessageSize(options.max_send_message_size);
@@ -29,15 +26,15 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on unix:", (*socket)->TemporaryAddress()));
+        absl::StrCat("cannot listen on unix:", socket->TemporaryAddress()));
   }
-  if (absl::Status s = (*socket)->Publish(options.gid); !s.ok()) {
+  if (absl::Status s = socket->Publish(options.gid); !s.ok()) {
     server->Shutdown();
     return s;
   }
   LOG(INFO) << "serving CRI v1 on unix://" << options.address;
   return std::unique_ptr<CriServer>(
-      new CriServer(*std::move(socket), std::move(server), calls_ptr));
+      new CriServer(std::move(socket), std::move(server), calls_ptr));
 }
 
 CriServer::~CriServer() = default;

@@ -24,10 +24,12 @@ struct CriServerOptions {
 
 class CriServer {
  public:
-  // Takes the socket, starts serving `services` (not owned; they must outlive
-  // the server) and publishes the socket.
+  // Starts serving `services` (not owned; they must outlive the server) on
+  // the socket `socket` owns (taken first, before the daemon opens its
+  // stores, so a second daemon is told the socket is taken) and publishes it.
   static absl::StatusOr<std::unique_ptr<CriServer>> Start(
-      const CriServerOptions& options, std::vector<grpc::Service*> services);
+      const CriServerOptions& options, std::unique_ptr<SocketOwnership> socket,
+      std::vector<grpc::Service*> services);
   CriServer(const CriServer&) = delete;
   CriServer& operator=(const CriServer&) = delete;
   ~CriServer();
