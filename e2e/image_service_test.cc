@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "e2e/harness/fixture.h"
@@ -282,6 +283,50 @@ TEST_F(ImageServiceTest, ABlobWithTheWrongDigestFailsThePullAndLeavesNothing) {
   // The same image from a good registry pulls fine afterwards.
   grpc::Status good = pull(images().Ref("busybox:latest"));
   EXPECT_TRUE(good.ok()) << good.error_message();
+}
+
+TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
+  absl::StatusOr<std::unique_ptr<Registry>> source = Registry::Start();
+  ASSERT_TRUE(source.ok()) << source.status();
+  absl::StatusOr<TestImages> pushed =
+      PushTestImages(**source, "", /*big_mb=*/256);
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  auto daemon2 = Daemon::Start({absl::StrCat("[registry]\nplain_http = [\"",
+                                             (*source)->host(), "\"]\n")});
+  ASSERT_TRUE(daemon2.ok()) << daemon2.status();
+  std::string ref = pushed->Ref("big:latest");
+  auto pull = [&](Daemon& d) {
+    grpc::ClientContext ctx;
+    runtime::v1::PullImageRequest request;
+    request.mutable_image()->set_image(ref);
+    runtime::v1::PullImageResponse response;
+    return d.images().PullImage(&ctx, request, &response);
+  };
+  std::thread puller([&] { (void)pull(**daemon2); });
+  // SIGKILL the daemon as soon as the big layer is partly downloaded.
+  std::string ingest_dir = (*daemon2)->root() + "/content/ingest";
+  uintmax_t partial = 0;
+  for (int i = 0; i < 4000 && partial < (8u << 20); ++i) {
+    std::error_code ec;
+    for (const auto& e : fs::recursive_directory_iterator(ingest_dir, ec)) {
+      if (e.path().filename() == "data")
+        partial = std::max(partial, e.file_size(ec));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE((*daemon2)->Stop(SIGKILL).ok());
+  puller.join();
+  ASSERT_GE(partial, 8u << 20) << "never saw the download in progress";
+  ASSERT_FALSE(fs::is_empty(ingest_dir))
+      << "the partial download must survive the crash";
+
+  ASSERT_TRUE((*daemon2)->Restart().ok());
+  grpc::Status s = pull(**daemon2);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT((*daemon2)->Log(), HasSubstr("resuming"))
+      << "it restarted from zero";
+  EXPECT_TRUE(fs::is_empty(ingest_dir))
+      << "no ingest left once the pull is done";
 }
 
 }  // namespace

@@ -108,17 +108,17 @@ Registry::~Registry() {
 }
 
 absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
-                                          const std::string& credentials) {
+                                          const std::string& credentials,
+                                          int big_mb) {
   std::string out = registry.dir() + "/images";
   SpawnOptions spawn;
   spawn.argv = {"bash", Runfile("e2e/images/build-images.sh"), out,
                 Runfile("cmd/pause/pause"), registry.host()};
-  if (!credentials.empty()) {
-    const char* path = getenv("PATH");
-    spawn.env = std::vector<std::string>{
-        "DEST_CREDS=" + credentials,
-        std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "HOME=/root"};
-  }
+  const char* path = getenv("PATH");
+  spawn.env = std::vector<std::string>{
+      std::string("PATH=") + (path ? path : "/usr/bin:/bin"), "HOME=/root"};
+  if (!credentials.empty()) spawn.env->push_back("DEST_CREDS=" + credentials);
+  if (big_mb > 0) spawn.env->push_back(absl::StrCat("BIG_MB=", big_mb));
   absl::StatusOr<RunResult> run = RunAndCapture(spawn, "", absl::Minutes(5));
   if (!run.ok()) return run.status();
   if (!run->status.ok()) {

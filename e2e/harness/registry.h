@@ -50,8 +50,10 @@ struct TestImages {
 
 // Builds the images (cradle's pause binary included) and pushes them, with
 // `credentials` ("user:password") to a registry that wants them.
+// `big_mb` > 0 also pushes "big:latest" with a layer of that many MiB.
 absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
-                                          const std::string& credentials = "");
+                                          const std::string& credentials = "",
+                                          int big_mb = 0);
 
 }  // namespace cradle::e2e
 

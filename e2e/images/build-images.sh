@@ -2,7 +2,7 @@
 # Builds the e2e test images as OCI layouts with umoci and pushes them to a
 # registry with skopeo.
 #
-#   [DEST_CREDS=user:pass] build-images.sh OUT_DIR PAUSE_BINARY REGISTRY_HOST:PORT
+#   [DEST_CREDS=user:pass] [BIG_MB=N] build-images.sh OUT_DIR PAUSE_BINARY REGISTRY_HOST:PORT
 #
 # Images (each pushed as 127.0.0.1:PORT/NAME:TAG):
 #   busybox:latest     busybox-static with its applets, Cmd ["sh"]
@@ -74,6 +74,15 @@ tar --no-recursion --numeric-owner --owner=0 --group=0 -C "$whiteouts" -cf "$out
   etc etc/.wh.removed-me data data/.wh.a opaque opaque/.wh..wh..opq opaque/new
 umoci raw add-layer --image "$layout:multilayer" "$out/work/whiteouts.tar"
 
+# big (only with BIG_MB set): busybox plus one layer of BIG_MB MiB of random
+# bytes, for interrupted-pull tests.
+if [ -n "${BIG_MB:-}" ]; then
+  umoci tag --image "$layout:busybox" big
+  umoci unpack --image "$layout:big" "$out/work/big"
+  head -c "$((BIG_MB * 1024 * 1024))" /dev/urandom > "$out/work/big/rootfs/blob"
+  umoci repack --image "$layout:big" "$out/work/big"
+fi
+
 push() {
   local name=$1 tag=$2 src=$3
   skopeo copy --quiet --dest-tls-verify=false ${DEST_CREDS:+--dest-creds "$DEST_CREDS"} \
@@ -83,5 +92,6 @@ push() {
 push busybox latest busybox
 for tag in 3.9 3.8 3.7 3.6; do push pause "$tag" pause; done
 push multilayer latest multilayer
+if [ -n "${BIG_MB:-}" ]; then push big latest big; fi
 rm -rf "$out/work"
 echo "images pushed to $registry"
