@@ -19,10 +19,13 @@
 #include "cri/runtime/readiness.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
+#include "cri/store/sandbox_store.h"
 #include "glog/logging.h"
 #include "images/catalog.h"
 #include "images/puller.h"
 #include "metadata/metadata.h"
+#include "namespaces/pinned.h"
+#include "network/cni.h"
 #include "registry/http_client.h"
 #include "registry/registry_client.h"
 #include "snapshots/overlay/overlay.h"
@@ -162,6 +165,25 @@ int Run(const Flags& flags) {
       {kCriNamespace,
        static_cast<int>(config->images.max_concurrent_downloads)});
   ImageCatalog catalog(content->get(), metadata->get(), kCriNamespace);
+
+  // Pods: their records and their network.
+  absl::StatusOr<std::unique_ptr<SandboxStore>> sandboxes =
+      SandboxStore::Open(config->root + "/cri/sandboxes");
+  if (!sandboxes.ok()) return Fail(sandboxes.status());
+  // A pod whose network namespace is gone (a reboot) is no longer ready.
+  for (SandboxRecord r : (*sandboxes)->List()) {
+    if (r.ready && !r.netns_path.empty() && !IsPinnedNamespace(r.netns_path)) {
+      r.ready = false;
+      (void)(*sandboxes)->Update(r);
+      LOG(WARNING) << "pod=" << r.id
+                   << " lost its network namespace; marked not ready";
+    }
+  }
+  absl::StatusOr<std::unique_ptr<PodNetwork>> network =
+      NewCniNetwork({config->cni.conf_dir, config->cni.bin_dirs,
+                     config->root + "/cri/cni-cache"});
+  if (!network.ok()) return Fail(network.status());
+  PodNetwork* network_ptr = network->get();
 
   RuntimeServiceOptions runtime_options;
   runtime_options.runtime_version = kVersion;

@@ -2,8 +2,11 @@
 #ifndef CRADLE_CRI_RUNTIME_READINESS_H_
 #define CRADLE_CRI_RUNTIME_READINESS_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+
+#include "absl/status/status.h"
 
 namespace cradle {
 
@@ -21,6 +24,11 @@ class ReadinessCheck {
   virtual ~ReadinessCheck() = default;
   virtual Readiness Check() = 0;
 };
+
+// Ready when `check` answers OK; otherwise not, with `reason` and the
+// status's message. `check` must be cheap and thread-safe.
+std::unique_ptr<ReadinessCheck> ReadyWhen(std::string reason,
+                                          std::function<absl::Status()> check);
 
 // A part this build of cradle does not have yet: never ready.
 std::unique_ptr<ReadinessCheck> NotBuiltYet(std::string reason,

@@ -10,6 +10,8 @@
 
 #include "cri/api/runtime/v1/cri.h"
 #include "cri/runtime/readiness.h"
+#include "cri/store/sandbox_store.h"
+#include "network/pod_network.h"
 
 namespace cradle {
 
@@ -18,6 +20,9 @@ struct RuntimeServiceOptions {
   std::string config_json;      // effective config, for Status(verbose)
   std::unique_ptr<ReadinessCheck> runtime_ready;
   std::unique_ptr<ReadinessCheck> network_ready;
+  SandboxStore* sandboxes = nullptr;  // not owned
+  PodNetwork* network = nullptr;      // not owned
+  std::string state_dir;              // <state>; pods live in <state>/pods/<id>
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.
@@ -33,6 +38,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                       runtime::v1::StatusResponse* response) override;
 
  private:
+  // Detaches the pod's network and namespaces; idempotent.
+  absl::Status StopSandbox(SandboxRecord& record);
   const RuntimeServiceOptions options_;
 };
 

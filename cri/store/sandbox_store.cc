@@ -1,0 +1,199 @@
+#include "cri/store/sandbox_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json ToJson(const SandboxRecord& r) {
+  return {{"id", r.id},
+          {"name", r.name},
+          {"namespace", r.pod_namespace},
+          {"uid", r.uid},
+          {"attempt", r.attempt},
+          {"ready", r.ready},
+          {"created_at_ns", absl::ToUnixNanos(r.created_at)},
+          {"config", absl::Base64Escape(r.config)},
+          {"runtime_handler", r.runtime_handler},
+          {"pod_dir", r.pod_dir},
+          {"netns", r.netns_path},
+          {"ipcns", r.ipcns_path},
+          {"utsns", r.utsns_path},
+          {"shm", r.shm_path},
+          {"ips", r.ips},
+          {"labels", r.labels},
+          {"annotations", r.annotations}};
+}
+
+SandboxRecord FromJson(const json& j) {
+  SandboxRecord r;
+  r.id = j.value("id", "");
+  r.name = j.value("name", "");
+  r.pod_namespace = j.value("namespace", "");
+  r.uid = j.value("uid", "");
+  r.attempt = j.value("attempt", 0u);
+  r.ready = j.value("ready", false);
+  r.created_at = absl::FromUnixNanos(j.value("created_at_ns", int64_t{0}));
+  absl::Base64Unescape(j.value("config", ""), &r.config);
+  r.runtime_handler = j.value("runtime_handler", "");
+  r.pod_dir = j.value("pod_dir", "");
+  r.netns_path = j.value("netns", "");
+  r.ipcns_path = j.value("ipcns", "");
+  r.utsns_path = j.value("utsns", "");
+  r.shm_path = j.value("shm", "");
+  r.ips = j.value("ips", std::vector<std::string>());
+  r.labels = j.value("labels", std::map<std::string, std::string>());
+  r.annotations = j.value("annotations", std::map<std::string, std::string>());
+  return r;
+}
+
+}  // namespace
+
+std::string SandboxRecord::ReservationKey() const {
+  return absl::StrCat(name, "_", pod_namespace, "_", uid, "_", attempt);
+}
+
+absl::StatusOr<std::string> ResolveIdPrefix(const std::vector<std::string>& ids,
+                                            const std::string& id_or_prefix,
+                                            const std::string& kind) {
+  if (id_or_prefix.empty())
+    return absl::InvalidArgumentError(absl::StrCat(kind, " id is empty"));
+  std::vector<std::string> matches;
+  for (const std::string& id : ids) {
+    if (id == id_or_prefix) return id;
+    if (absl::StartsWith(id, id_or_prefix)) matches.push_back(id);
+  }
+  if (matches.size() == 1) return matches[0];
+  if (matches.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(kind, " \"", id_or_prefix, "\" not found"));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(kind, " id prefix \"", id_or_prefix, "\" is ambiguous (",
+                   matches.size(), " match)"));
+}
+
+absl::StatusOr<std::unique_ptr<SandboxStore>> SandboxStore::Open(
+    const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("create ", dir, ": ", ec.message()));
+  std::unique_ptr<SandboxStore> store(new SandboxStore(dir));
+  absl::MutexLock lock(&store->mu_);
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().extension() != ".json") {
+      fs::remove(entry.path(), ec);  // a temp file from an interrupted write
+      continue;
+    }
+    std::ifstream in(entry.path());
+    json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      LOG(ERROR) << "sandbox record " << entry.path()
+                 << " is corrupt; ignoring it";
+      continue;
+    }
+    SandboxRecord r = FromJson(j);
+    store->reservations_[r.ReservationKey()] = r.id;
+    store->by_id_[r.id] = std::move(r);
+  }
+  return store;
+}
+
+absl::Status SandboxStore::Persist(const SandboxRecord& r) {
+  std::string path = absl::StrCat(dir_, "/", r.id, ".json");
+  std::string tmp = path + ".tmp";
+  std::string data = ToJson(r).dump();
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return absl::InternalError(
+        absl::StrCat("write ", tmp, ": ", strerror(errno)));
+  bool ok = write(fd, data.data(), data.size()) ==
+                static_cast<ssize_t>(data.size()) &&
+            fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("write sandbox record ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SandboxStore::Add(const SandboxRecord& record) {
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = reservations_.emplace(record.ReservationKey(), record.id);
+  if (!fresh) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("pod sandbox name \"", record.ReservationKey(),
+                     "\" is reserved by sandbox ", it->second));
+  }
+  if (absl::Status s = Persist(record); !s.ok()) {
+    reservations_.erase(it);
+    return s;
+  }
+  by_id_[record.id] = record;
+  return absl::OkStatus();
+}
+
+absl::Status SandboxStore::Update(const SandboxRecord& record) {
+  absl::MutexLock lock(&mu_);
+  if (by_id_.count(record.id) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("pod sandbox ", record.id, " not found"));
+  }
+  if (absl::Status s = Persist(record); !s.ok()) return s;
+  by_id_[record.id] = record;
+  return absl::OkStatus();
+}
+
+absl::Status SandboxStore::Remove(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return absl::OkStatus();
+  std::error_code ec;
+  fs::remove(absl::StrCat(dir_, "/", id, ".json"), ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("remove sandbox record ", id, ": ", ec.message()));
+  reservations_.erase(it->second.ReservationKey());
+  by_id_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SandboxStore::Resolve(
+    const std::string& id_or_prefix) {
+  std::vector<std::string> ids;
+  for (const auto& [id, r] : by_id_) ids.push_back(id);
+  return ResolveIdPrefix(ids, id_or_prefix, "pod sandbox");
+}
+
+absl::StatusOr<SandboxRecord> SandboxStore::Get(
+    const std::string& id_or_prefix) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::string> id = Resolve(id_or_prefix);
+  if (!id.ok()) return id.status();
+  return by_id_.at(*id);
+}
+
+std::vector<SandboxRecord> SandboxStore::List() {
+  absl::MutexLock lock(&mu_);
+  std::vector<SandboxRecord> out;
+  for (const auto& [id, r] : by_id_) out.push_back(r);
+  return out;
+}
+
+}  // namespace cradle

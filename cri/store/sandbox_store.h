@@ -1,0 +1,76 @@
+// Pod sandboxes the daemon knows: an in-memory index over one JSON record
+// per sandbox under <root>/cri/sandboxes/, written atomically so a daemon
+// killed at any point restarts with every sandbox it had acknowledged.
+#ifndef CRADLE_CRI_STORE_SANDBOX_STORE_H_
+#define CRADLE_CRI_STORE_SANDBOX_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace cradle {
+
+struct SandboxRecord {
+  std::string id;
+  std::string name;  // metadata.name
+  std::string pod_namespace;
+  std::string uid;
+  uint32_t attempt = 0;
+  bool ready = false;
+  absl::Time created_at;
+  std::string config;  // the CRI PodSandboxConfig, serialized
+  std::string runtime_handler;
+  std::string pod_dir;     // <state>/pods/<id>
+  std::string netns_path;  // empty for host network
+  std::string ipcns_path;  // empty for host IPC
+  std::string utsns_path;  // empty for host UTS
+  std::string shm_path;    // the pod's /dev/shm
+  std::vector<std::string> ips;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+
+  // The CRI's reservation key: one sandbox per name+namespace+uid+attempt.
+  std::string ReservationKey() const;
+};
+
+// Thread-safe. Lookups are by full id or unique id prefix.
+class SandboxStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<SandboxStore>> Open(
+      const std::string& dir);
+
+  // AlreadyExists (naming the holder) when the reservation key is taken.
+  absl::Status Add(const SandboxRecord& record);
+  absl::Status Update(const SandboxRecord& record);
+  absl::Status Remove(const std::string& id);
+  // NotFound, or InvalidArgument when a prefix is ambiguous.
+  absl::StatusOr<SandboxRecord> Get(const std::string& id_or_prefix);
+  std::vector<SandboxRecord> List();
+
+ private:
+  explicit SandboxStore(std::string dir) : dir_(std::move(dir)) {}
+  absl::Status Persist(const SandboxRecord& record);
+  absl::StatusOr<std::string> Resolve(const std::string& id_or_prefix)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string dir_;
+  absl::Mutex mu_;
+  std::map<std::string, SandboxRecord> by_id_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> reservations_ ABSL_GUARDED_BY(mu_);
+};
+
+// Full id or unique prefix of `id_or_prefix` among `ids`.
+absl::StatusOr<std::string> ResolveIdPrefix(const std::vector<std::string>& ids,
+                                            const std::string& id_or_prefix,
+                                            const std::string& kind);
+
+}  // namespace cradle
+
+#endif  // CRADLE_CRI_STORE_SANDBOX_STORE_H_
