@@ -1,7 +1,8 @@
 // The CRI RuntimeService: pod sandboxes, containers, exec, stats, status.
 //
-// One .cc file per RPC. RPCs this class does not override answer
-// UNIMPLEMENTED with their name (see cri/server/unimplemented_interceptor.h).
+// One .cc file per RPC (or per closely related pair). RPCs this class does
+// not override answer UNIMPLEMENTED with their name (see
+// cri/server/call_interceptor.h).
 #ifndef CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 #define CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 
@@ -22,7 +23,7 @@ struct RuntimeServiceOptions {
   std::unique_ptr<ReadinessCheck> network_ready;
   SandboxStore* sandboxes = nullptr;  // not owned
   PodNetwork* network = nullptr;      // not owned
-  std::string state_dir;              // <state>; pods live in <state>/pods/<id>
+  std::string state_dir;              // pods live in <state>/pods/<id>
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.
@@ -36,10 +37,28 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   grpc::Status Status(grpc::ServerContext* context,
                       const runtime::v1::StatusRequest* request,
                       runtime::v1::StatusResponse* response) override;
+  grpc::Status RunPodSandbox(grpc::ServerContext* context,
+                             const runtime::v1::RunPodSandboxRequest* request,
+                             runtime::v1::RunPodSandboxResponse* response) override;
+  grpc::Status StopPodSandbox(grpc::ServerContext* context,
+                              const runtime::v1::StopPodSandboxRequest* request,
+                              runtime::v1::StopPodSandboxResponse* response) override;
+  grpc::Status RemovePodSandbox(
+      grpc::ServerContext* context,
+      const runtime::v1::RemovePodSandboxRequest* request,
+      runtime::v1::RemovePodSandboxResponse* response) override;
+  grpc::Status PodSandboxStatus(
+      grpc::ServerContext* context,
+      const runtime::v1::PodSandboxStatusRequest* request,
+      runtime::v1::PodSandboxStatusResponse* response) override;
+  grpc::Status ListPodSandbox(grpc::ServerContext* context,
+                              const runtime::v1::ListPodSandboxRequest* request,
+                              runtime::v1::ListPodSandboxResponse* response) override;
 
  private:
-  // Detaches the pod's network and namespaces; idempotent.
+  // Detaches the pod's network and drops its network namespace; idempotent.
   absl::Status StopSandbox(SandboxRecord& record);
+
   const RuntimeServiceOptions options_;
 };
 
