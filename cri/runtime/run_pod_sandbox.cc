@@ -49,12 +49,9 @@ grpc::Status RuntimeService::RunPodSandbox(
   }
   const runtime::v1::NamespaceOption& ns_options =
       config.linux().security_context().namespace_options();
-  if (ns_options.pid() == NamespaceMode::POD) {
-    return grpc::Status(
-        grpc::StatusCode::UNIMPLEMENTED,
-        "RunPodSandbox: a PID namespace shared by the pod needs the pause "
-        "process, which this cradle build does not run yet");
-  }
+  // A PID namespace shared by the pod (the CRI's default mode) needs a
+  // process to hold it only once containers run; the container part starts
+  // the pause process then. The mode is kept in the stored config.
   bool host_network = ns_options.network() == NamespaceMode::NODE;
   bool host_ipc = ns_options.ipc() == NamespaceMode::NODE;
 
