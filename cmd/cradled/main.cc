@@ -192,9 +192,11 @@ int Run(const Flags& flags) {
       "RuntimeNotBuilt",
       "this cradle build cannot run containers yet (shim and runc driver "
       "are not part of it)");
-  runtime_options.network_ready =
-      NotBuiltYet("NetworkPluginNotReady",
-                  "this cradle build has no CNI network support yet");
+  runtime_options.network_ready = ReadyWhen(
+      "NetworkPluginNotReady", [network_ptr] { return network_ptr->Ready(); });
+  runtime_options.sandboxes = sandboxes->get();
+  runtime_options.network = network_ptr;
+  runtime_options.state_dir = config->state;
   RuntimeService runtime_service(std::move(runtime_options));
   ImageService image_service({&puller, &catalog, snapshot_root});
 
