@@ -139,6 +139,7 @@ TEST_F(PodSandboxTest, LifecycleStatusListStopRemove) {
 
   nlohmann::json info = Info(id);
   std::string pod_dir = info["podDir"];
+  std::string ip = st.status().network().ip();
   EXPECT_EQ(InNs("--uts=" + info["utsns"].get<std::string>(), {"hostname"}),
             "web-host\n");
   EXPECT_THAT(
