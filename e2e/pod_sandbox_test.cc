@@ -174,8 +174,7 @@ TEST_F(PodSandboxTest, LifecycleStatusListStopRemove) {
   EXPECT_FALSE(fs::exists(pod_dir));
   EXPECT_TRUE(RemovePod(id).ok()) << "remove is idempotent";
   // The address went back to the pool.
-  EXPECT_FALSE(
-      fs::exists(cni_dir_ + "/ipam/cradle-e2e/" + st.status().network().ip()));
+  EXPECT_FALSE(fs::exists(cni_dir_ + "/ipam/cradle-e2e/" + ip));
 }
 
 TEST_F(PodSandboxTest, NamesAreReservedAndUnknownIdsAreNotFound) {
