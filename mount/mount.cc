@@ -1,9 +1,12 @@
 #include "mount/mount.h"
 
 #include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -11,37 +14,61 @@
 namespace cradle {
 namespace {
 
+// Mount options that are flags, not data.
+const std::map<std::string, unsigned long>& FlagOptions() {
+  static const auto* flags = new std::map<std::string, unsigned long>{
+      {"ro", MS_RDONLY},     {"bind", MS_BIND},   {"rbind", MS_BIND | MS_REC},
+      {"nosuid", MS_NOSUID}, {"nodev", MS_NODEV}, {"noexec", MS_NOEXEC},
+  };
+  return *flags;
+}
+
+// cradle's own option: relative paths in the data are relative to this dir
+// (long overlay lowerdir chains; see snapshots/local).
+constexpr char kChdirOption[] = "cradle.chdir=";
+
 struct Parsed {
   unsigned long flags = 0;
   unsigned long propagation = 0;
   std::vector<std::string> data;
+  std::string chdir;
 };
 
 Parsed ParseOptions(const std::vector<std::string>& options) {
   Parsed p;
   for (const std::string& o : options) {
-    if (o == "ro")
-      p.flags |= MS_RDONLY;
-    else if (o == "rw")
+    if (auto it = FlagOptions().find(o); it != FlagOptions().end()) {
+      p.flags |= it->second;
+    } else if (o == "rw") {
       p.flags &= ~MS_RDONLY;
-    else if (o == "bind")
-      p.flags |= MS_BIND;
-    else if (o == "rbind")
-      p.flags |= MS_BIND | MS_REC;
-    else if (o == "nosuid")
-      p.flags |= MS_NOSUID;
-    else if (o == "nodev")
-      p.flags |= MS_NODEV;
-    else if (o == "noexec")
-      p.flags |= MS_NOEXEC;
-    else if (o == "rprivate")
+    } else if (o == "rprivate") {
       p.propagation = MS_PRIVATE | MS_REC;
-    else if (o == "private")
+    } else if (o == "private") {
       p.propagation = MS_PRIVATE;
-    else
+    } else if (o.rfind(kChdirOption, 0) == 0) {
+      p.chdir = o.substr(sizeof(kChdirOption) - 1);
+    } else {
       p.data.push_back(o);
+    }
   }
   return p;
+}
+
+// mount(2) from inside `dir`. chdir is per process, so a forked child does
+// it; the child shares our mount namespace, so the mount is ours. Returns an
+// errno, 0 on success.
+int MountFrom(const std::string& dir, const char* source, const char* target,
+              const char* type, unsigned long flags, const char* data) {
+  pid_t pid = fork();
+  if (pid < 0) return errno;
+  if (pid == 0) {
+    if (chdir(dir.c_str()) != 0) _exit(errno);
+    _exit(mount(source, target, type, flags, data) == 0 ? 0 : errno);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
 }
 
 }  // namespace
@@ -49,8 +76,7 @@ Parsed ParseOptions(const std::vector<std::string>& options) {
 absl::Status MountAll(const std::vector<Mount>& mounts,
                       absl::string_view target_view) {
   std::string target(target_view);
-  for (size_t i = 0; i < mounts.size(); ++i) {
-    const Mount& m = mounts[i];
+  for (const Mount& m : mounts) {
     Parsed p = ParseOptions(m.options);
     std::string data = absl::StrJoin(p.data, ",");
     if (data.size() >= 4096) {
@@ -61,30 +87,36 @@ absl::Status MountAll(const std::vector<Mount>& mounts,
     }
     const char* type = m.type == "bind" ? nullptr : m.type.c_str();
     if (m.type == "bind") p.flags |= MS_BIND;
-    if (mount(m.source.c_str(), target.c_str(), type, p.flags & ~MS_RDONLY,
-              data.empty() ? nullptr : data.c_str()) != 0) {
-      int err = errno;
+    const char* data_ptr = data.empty() ? nullptr : data.c_str();
+    int err = 0;
+    if (!p.chdir.empty()) {
+      err = MountFrom(p.chdir, m.source.c_str(), target.c_str(), type,
+                      p.flags & ~MS_RDONLY, data_ptr);
+    } else if (mount(m.source.c_str(), target.c_str(), type,
+                     p.flags & ~MS_RDONLY, data_ptr) != 0) {
+      err = errno;
+    }
+    if (err != 0) {
       (void)UnmountAll(target);
       return absl::InternalError(absl::StrCat("mount ", m.type, " ", m.source,
                                               " on ", target, ": ",
                                               strerror(err)));
     }
     // A bind mount takes "ro" only on a remount.
-    if ((p.flags & MS_RDONLY) &&
+    if ((p.flags & MS_RDONLY) && m.type == "bind" &&
         mount(nullptr, target.c_str(), nullptr,
-              MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0 &&
-        m.type == "bind") {
-      int err = errno;
+              MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) {
+      int e = errno;
       (void)UnmountAll(target);
       return absl::InternalError(
-          absl::StrCat("remount ", target, " read-only: ", strerror(err)));
+          absl::StrCat("remount ", target, " read-only: ", strerror(e)));
     }
     if (p.propagation &&
         mount(nullptr, target.c_str(), nullptr, p.propagation, nullptr) != 0) {
-      int err = errno;
+      int e = errno;
       (void)UnmountAll(target);
       return absl::InternalError(
-          absl::StrCat("set propagation of ", target, ": ", strerror(err)));
+          absl::StrCat("set propagation of ", target, ": ", strerror(e)));
     }
   }
   return absl::OkStatus();

@@ -28,7 +28,7 @@
 #include "network/cni.h"
 #include "registry/http_client.h"
 #include "registry/registry_client.h"
-#include "snapshots/overlay/overlay.h"
+#include "snapshots/local/snapshotter.h"
 
 namespace cradle {
 namespace {
@@ -142,16 +142,17 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<MetadataStore>> metadata =
       OpenMetadataStore(config->root + "/metadata");
   if (!metadata.ok()) return Fail(metadata.status());
-  if (config->images.snapshotter != "overlayfs") {
-    return Fail(absl::UnimplementedError(
-        absl::StrCat("snapshotter \"", config->images.snapshotter,
-                     "\" is not built yet; use \"overlayfs\"")));
-  }
-  std::string snapshot_root = config->root + "/snapshots/overlayfs";
-  absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> snapshotter =
-      OpenOverlaySnapshotter(snapshot_root);
+  // The snapshotter the config names: overlayfs, or native (full copies)
+  // where overlayfs is not available.
+  bool native = config->images.snapshotter == "native";
+  std::string snapshot_root =
+      config->root + "/snapshots/" + config->images.snapshotter;
+  absl::StatusOr<std::unique_ptr<LocalSnapshotter>> snapshotter =
+      OpenLocalSnapshotter(snapshot_root, native ? SnapshotDriver::kNative
+                                                 : SnapshotDriver::kOverlay);
   if (!snapshotter.ok()) return Fail(snapshotter.status());
-  LOG(INFO) << "snapshotter: overlayfs at " << snapshot_root;
+  LOG(INFO) << "snapshotter: " << config->images.snapshotter << " at "
+            << snapshot_root;
 
   // Images: registry client, puller, catalog.
   std::unique_ptr<HttpClient> http = NewCurlHttpClient();

@@ -1,4 +1,4 @@
-#include "snapshots/overlay/overlay.h"
+#include "snapshots/local/snapshotter.h"
 
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "process/process.h"
 
 namespace cradle {
 namespace {
@@ -23,6 +24,8 @@ using nlohmann::json;
 
 constexpr char kRecordPrefix[] = "snapshot/";
 constexpr char kNextIdKey[] = "next-id";
+// Longer lowerdir lists are handed out relative (see MountsOf).
+constexpr size_t kMaxAbsoluteLowerdir = 3072;
 
 const char* KindName(SnapshotKind k) {
   switch (k) {
@@ -76,10 +79,11 @@ absl::Status Db(const leveldb::Status& s, absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", s.ToString()));
 }
 
-class Overlay : public OverlaySnapshotter {
+class Local : public LocalSnapshotter {
  public:
-  Overlay(std::string root, std::unique_ptr<leveldb::DB> db)
-      : root_(std::move(root)), db_(std::move(db)) {}
+  Local(std::string root, std::unique_ptr<leveldb::DB> db,
+        SnapshotDriver driver)
+      : root_(std::move(root)), db_(std::move(db)), driver_(driver) {}
 
   absl::StatusOr<SnapshotInfo> Stat(absl::string_view key) override {
     absl::MutexLock lock(&mu_);
@@ -216,6 +220,9 @@ class Overlay : public OverlaySnapshotter {
     }
     absl::StatusOr<std::vector<std::string>> lowers = LowerDirs(r->info.parent);
     if (!lowers.ok()) return lowers.status();
+    if (driver_ == SnapshotDriver::kNative) {
+      return Target{Dir(r->id) + "/fs", {}, WhiteoutStyle::kDelete};
+    }
     return Target{Dir(r->id) + "/fs", *lowers, WhiteoutStyle::kOverlay};
   }
 
@@ -299,24 +306,46 @@ class Overlay : public OverlaySnapshotter {
     absl::StatusOr<std::vector<std::string>> lowers = LowerDirs(r.info.parent);
     if (!lowers.ok()) return lowers.status();
     std::string dir = Dir(r.id);
+    if (driver_ == SnapshotDriver::kNative) {
+      // A full tree: the snapshot's own for an active one; a view reads its
+      // (immutable) parent in place.
+      if (r.info.kind == SnapshotKind::kActive) {
+        return std::vector<Mount>{{"bind", dir + "/fs", {"rw", "rbind"}}};
+      }
+      return std::vector<Mount>{{"bind",
+                                 lowers->empty() ? dir + "/fs" : (*lowers)[0],
+                                 {"ro", "rbind"}}};
+    }
+    // One page of mount data holds about 60 absolute lowerdirs; longer
+    // chains are given relative to the snapshots dir, and MountAll mounts
+    // them from there.
+    std::string lowerdir = absl::StrJoin(*lowers, ":");
+    std::vector<std::string> extra;
+    if (lowerdir.size() > kMaxAbsoluteLowerdir) {
+      std::string base = root_ + "/snapshots/";
+      std::vector<std::string> relative;
+      for (const std::string& l : *lowers)
+        relative.push_back(l.substr(base.size()));
+      lowerdir = absl::StrJoin(relative, ":");
+      extra.push_back("cradle.chdir=" + root_ + "/snapshots");
+    }
     if (r.info.kind == SnapshotKind::kView) {
       if (lowers->empty())
         return std::vector<Mount>{{"bind", dir + "/fs", {"ro", "rbind"}}};
       if (lowers->size() == 1) {
         return std::vector<Mount>{{"bind", (*lowers)[0], {"ro", "rbind"}}};
       }
-      return std::vector<Mount>{
-          {"overlay",
-           "overlay",
-           {"ro", "lowerdir=" + absl::StrJoin(*lowers, ":")}}};
+      std::vector<std::string> options = {"ro", "lowerdir=" + lowerdir};
+      options.insert(options.end(), extra.begin(), extra.end());
+      return std::vector<Mount>{{"overlay", "overlay", options}};
     }
     if (lowers->empty())
       return std::vector<Mount>{{"bind", dir + "/fs", {"rw", "rbind"}}};
-    return std::vector<Mount>{
-        {"overlay",
-         "overlay",
-         {"lowerdir=" + absl::StrJoin(*lowers, ":"), "upperdir=" + dir + "/fs",
-          "workdir=" + dir + "/work"}}};
+    std::vector<std::string> options = {"lowerdir=" + lowerdir,
+                                        "upperdir=" + dir + "/fs",
+                                        "workdir=" + dir + "/work"};
+    options.insert(options.end(), extra.begin(), extra.end());
+    return std::vector<Mount>{{"overlay", "overlay", options}};
   }
 
   absl::StatusOr<std::vector<Mount>> Create(absl::string_view key,
@@ -350,6 +379,22 @@ class Overlay : public OverlaySnapshotter {
     fs::create_directories(tmp + "/fs", ec);
     if (!ec) fs::create_directories(tmp + "/work", ec);
     if (!ec) fs::permissions(tmp + "/fs", fs::perms(0755), ec);
+    if (!ec && driver_ == SnapshotDriver::kNative &&
+        kind == SnapshotKind::kActive && !parent.empty()) {
+      absl::StatusOr<Record> p = Get(parent);
+      if (!p.ok()) return p.status();
+      // cp -a keeps owners, modes, times, xattrs, hardlinks and devices.
+      absl::StatusOr<RunResult> copy =
+          RunAndCapture(SpawnOptions{{"cp", "-a", "--reflink=auto",
+                                      Dir(p->id) + "/fs/.", tmp + "/fs"}},
+                        "", absl::Hours(1));
+      if (!copy.ok() || !copy->status.ok()) {
+        fs::remove_all(tmp, ec);
+        return absl::InternalError(
+            absl::StrCat("copy parent ", parent, " for ", key, ": ",
+                         copy.ok() ? copy->err : copy.status().ToString()));
+      }
+    }
     if (!ec) fs::rename(tmp, Dir(id), ec);
     if (ec) {
       fs::remove_all(tmp, ec);
@@ -372,6 +417,7 @@ class Overlay : public OverlaySnapshotter {
 
   const std::string root_;
   std::unique_ptr<leveldb::DB> db_;
+  const SnapshotDriver driver_;
   absl::Mutex mu_;
 };
 
@@ -399,14 +445,16 @@ absl::Status ProbeOverlay(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OpenOverlaySnapshotter(
-    const std::string& root) {
+absl::StatusOr<std::unique_ptr<LocalSnapshotter>> OpenLocalSnapshotter(
+    const std::string& root, SnapshotDriver driver) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec)
     return absl::InternalError(
         absl::StrCat("create ", root, ": ", ec.message()));
-  if (absl::Status s = ProbeOverlay(root); !s.ok()) return s;
+  if (driver == SnapshotDriver::kOverlay) {
+    if (absl::Status s = ProbeOverlay(root); !s.ok()) return s;
+  }
   leveldb::Options options;
   options.create_if_missing = true;
   leveldb::DB* raw = nullptr;
@@ -415,10 +463,10 @@ absl::StatusOr<std::unique_ptr<OverlaySnapshotter>> OpenOverlaySnapshotter(
     return absl::FailedPreconditionError(absl::StrCat(
         "open snapshot records ", root, "/metadata.db: ", s.ToString()));
   }
-  auto overlay =
-      std::make_unique<Overlay>(root, std::unique_ptr<leveldb::DB>(raw));
-  if (absl::Status st = overlay->Init(); !st.ok()) return st;
-  return std::unique_ptr<OverlaySnapshotter>(std::move(overlay));
+  auto local =
+      std::make_unique<Local>(root, std::unique_ptr<leveldb::DB>(raw), driver);
+  if (absl::Status st = local->Init(); !st.ok()) return st;
+  return std::unique_ptr<LocalSnapshotter>(std::move(local));
 }
 
 }  // namespace cradle
