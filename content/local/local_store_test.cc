@@ -2,29 +2,42 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "content/testsuite/testsuite.h"
 
 namespace cradle {
 namespace {
 
-using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class LocalStoreTest : public ::testing::Test {
+ContentStoreFactory LocalFactory() {
+  ContentStoreFactory f;
+  f.name = "local";
+  f.open = [](const std::string& dir) { return OpenLocalContentStore(dir); };
+  f.keeps_labels = false;
+  f.ingest_data_path = [](const std::string& dir, const std::string& ref) {
+    return absl::StrCat(dir, "/ingest/", Digest::OfBytes(ref).hex(), "/data");
+  };
+  return f;
+}
+
+INSTANTIATE_TEST_SUITE_P(Local, ContentStoreConformance,
+                         ::testing::Values(LocalFactory()),
+                         [](const auto&) { return std::string("local"); });
+
+// What is specific to the on-disk layout (docs/format/content-layout.md).
+class LocalLayoutTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::string(getenv("TEST_TMPDIR")) + "/content-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    root_ = absl::StrCat(
+        getenv("TEST_TMPDIR"), "/layout-",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
-    Reopen();
-  }
-  // A new store object on the same dir: what a daemon restart sees.
-  void Reopen() {
-    store_.reset();
     absl::StatusOr<std::unique_ptr<ContentStore>> s =
         OpenLocalContentStore(root_);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -34,151 +47,64 @@ class LocalStoreTest : public ::testing::Test {
   std::unique_ptr<ContentStore> store_;
 };
 
-const std::string kBlob = "hello content store";
-
-TEST_F(LocalStoreTest, WriteCommitRead) {
-  Digest d = Digest::OfBytes(kBlob);
-  EXPECT_EQ(store_->Info(d).status().code(), absl::StatusCode::kNotFound);
-  absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-      store_->Writer("ref-1", kBlob.size(), d);
-  ASSERT_TRUE(w.ok()) << w.status();
-  ASSERT_TRUE((*w)->Write(kBlob.substr(0, 5)).ok());
-  ASSERT_TRUE((*w)->Write(kBlob.substr(5)).ok());
-  EXPECT_EQ((*w)->offset(), static_cast<int64_t>(kBlob.size()));
-  // Invisible until committed.
-  EXPECT_EQ(store_->Info(d).status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE((*w)->Commit(kBlob.size(), d).ok());
-  absl::StatusOr<BlobInfo> info = store_->Info(d);
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(info->size, static_cast<int64_t>(kBlob.size()));
-  EXPECT_TRUE(fs::exists(root_ + "/blobs/sha256/" + d.hex()));
-  absl::StatusOr<std::unique_ptr<BlobReader>> r = store_->Open(d);
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*(*r)->ReadAt(0, 100), kBlob);
-  EXPECT_EQ(*(*r)->ReadAt(6, 7), "content");
-  EXPECT_TRUE(store_->ListIngests()->empty());
-  // Writing it again is AlreadyExists, at once.
-  EXPECT_EQ(store_->Writer("ref-2", kBlob.size(), d).status().code(),
-            absl::StatusCode::kAlreadyExists);
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-TEST_F(LocalStoreTest, DigestOrSizeMismatchIsDataLossAndLeavesNothing) {
-  Digest want = Digest::OfBytes("the real bytes");
-  absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-      store_->Writer("bad", 14, want);
-  ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->Write("forged bytes!!").ok());
-  absl::Status s = (*w)->Commit(14, want);
-  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(s.message(), HasSubstr(want.ToString()));
-  EXPECT_EQ(store_->Info(want).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_->ListIngests()->empty())
-      << "bad bytes must not be resumed";
-
-  w = store_->Writer("short", 14, want);
-  ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->Write("the real").ok());
-  EXPECT_EQ((*w)->Commit(14, want).code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(store_->Info(want).status().code(), absl::StatusCode::kNotFound);
-}
-
-TEST_F(LocalStoreTest, ResumesAfterAnInterruptionAndARestart) {
-  std::string blob(300000, 'x');
-  for (size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>(i * 7);
+TEST_F(LocalLayoutTest, FilesWhereTheDocSays) {
+  const std::string blob = "layout";
   Digest d = Digest::OfBytes(blob);
-  {
-    absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-        store_->Writer("pull-1", blob.size(), d);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Write(blob.substr(0, 100000)).ok());
-  }  // dropped: a failed download
-  {
-    absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-        store_->Writer("pull-1", blob.size(), d);
-    ASSERT_TRUE(w.ok());
-    EXPECT_EQ((*w)->offset(), 100000);
-    ASSERT_TRUE((*w)->Write(blob.substr(100000, 100000)).ok());
-  }
-  Reopen();  // the daemon restarts
-  absl::StatusOr<std::vector<IngestInfo>> ingests = store_->ListIngests();
-  ASSERT_EQ(ingests->size(), 1u);
-  EXPECT_EQ((*ingests)[0].ref, "pull-1");
-  EXPECT_EQ((*ingests)[0].offset, 200000);
-  EXPECT_EQ((*ingests)[0].expected_size, 300000);
   absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-      store_->Writer("pull-1", blob.size(), d);
+      store_->Writer("my ref/with slash", blob.size(), d);
   ASSERT_TRUE(w.ok());
-  ASSERT_EQ((*w)->offset(), 200000);
-  ASSERT_TRUE((*w)->Write(blob.substr(200000)).ok());
+  ASSERT_TRUE((*w)->Write("lay").ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  std::string ingest = absl::StrCat(root_, "/ingest/",
+                                    Digest::OfBytes("my ref/with slash").hex());
+  EXPECT_EQ(Slurp(ingest + "/ref"), "my ref/with slash");
+  EXPECT_EQ(Slurp(ingest + "/total"), "6");
+  EXPECT_EQ(Slurp(ingest + "/expected"), d.ToString());
+  EXPECT_EQ(Slurp(ingest + "/data"), "lay");
+  EXPECT_TRUE(fs::exists(ingest + "/startedat"));
+  EXPECT_TRUE(fs::exists(ingest + "/updatedat"));
+
+  w = store_->Writer("my ref/with slash", blob.size(), d);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write("out").ok());
   ASSERT_TRUE((*w)->Commit(blob.size(), d).ok());
-  EXPECT_EQ(*(*store_->Open(d))->ReadAt(0, blob.size()), blob);
+  std::string path = absl::StrCat(root_, "/blobs/sha256/", d.hex());
+  EXPECT_EQ(Slurp(path), blob);
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_FALSE(fs::exists(ingest));
 }
 
-TEST_F(LocalStoreTest, GarbledIngestLongerThanTheBlobStartsOver) {
-  Digest d = Digest::OfBytes(kBlob);
-  {
-    absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-        store_->Writer("g", kBlob.size(), d);
-    ASSERT_TRUE((*w)->Write(kBlob.substr(0, 3)).ok());
-  }
-  // Something appended junk to the ingest file behind our back.
-  std::string data_path;
-  for (const auto& e : fs::directory_iterator(root_ + "/ingest"))
-    data_path = e.path() / "data";
-  std::ofstream(data_path, std::ios::app) << std::string(100, 'J');
-  absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-      store_->Writer("g", kBlob.size(), d);
-  ASSERT_TRUE(w.ok());
-  EXPECT_EQ((*w)->offset(), 0);
-  ASSERT_TRUE((*w)->Write(kBlob).ok());
-  EXPECT_TRUE((*w)->Commit(kBlob.size(), d).ok());
-}
-
-TEST_F(LocalStoreTest, OneWriterPerRefAndConcurrentSameDigestCommitsOnce) {
-  Digest d = Digest::OfBytes(kBlob);
-  absl::StatusOr<std::unique_ptr<BlobWriter>> a =
-      store_->Writer("same", kBlob.size(), d);
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(store_->Writer("same", kBlob.size(), d).status().code(),
-            absl::StatusCode::kUnavailable);
-  EXPECT_EQ(store_->Abort("same").code(), absl::StatusCode::kUnavailable);
-  absl::StatusOr<std::unique_ptr<BlobWriter>> b =
-      store_->Writer("other", kBlob.size(), d);
-  ASSERT_TRUE(b.ok());
-  ASSERT_TRUE((*a)->Write(kBlob).ok());
-  ASSERT_TRUE((*b)->Write(kBlob).ok());
-  EXPECT_TRUE((*a)->Commit(kBlob.size(), d).ok());
-  EXPECT_EQ((*b)->Commit(kBlob.size(), d).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_TRUE(store_->ListIngests()->empty());
-}
-
-TEST_F(LocalStoreTest, AbortDeleteAndWalk) {
-  Digest d1 = Digest::OfBytes("one"), d2 = Digest::OfBytes("two");
-  for (auto [d, text] : {std::pair{d1, "one"}, std::pair{d2, "two"}}) {
-    auto w = store_->Writer(text, 3, d);
-    ASSERT_TRUE((*w)->Write(text).ok());
-    ASSERT_TRUE((*w)->Commit(3, d).ok());
-  }
-  {
-    auto w = store_->Writer("dangling", 10, Digest::OfBytes("0123456789"));
-    ASSERT_TRUE((*w)->Write("0123").ok());
-  }
-  ASSERT_EQ(store_->ListIngests()->size(), 1u);
-  EXPECT_TRUE(store_->Abort("dangling").ok());
-  EXPECT_TRUE(store_->Abort("dangling").ok());
-  EXPECT_TRUE(store_->ListIngests()->empty());
-  std::set<std::string> seen;
-  ASSERT_TRUE(store_
-                  ->Walk([&](const BlobInfo& info) {
-                    seen.insert(info.digest.ToString());
+TEST_F(LocalLayoutTest, UnusableIngestDirsAreRemovedOnOpen) {
+  std::string stray = root_ + "/ingest/not-a-hash";
+  std::string half =
+      absl::StrCat(root_, "/ingest/", Digest::OfBytes("half").hex());
+  fs::create_directories(stray);
+  fs::create_directories(half);
+  std::ofstream(half + "/ref") << "half";  // crashed before `expected`
+  // A sibling file that is not a blob name is left alone by Walk.
+  std::ofstream(root_ + "/blobs/sha256/README") << "x";
+  store_.reset();
+  absl::StatusOr<std::unique_ptr<ContentStore>> s =
+      OpenLocalContentStore(root_);
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(fs::exists(stray));
+  EXPECT_FALSE(fs::exists(half));
+  EXPECT_TRUE((*s)->ListIngests()->empty());
+  int blobs = 0;
+  ASSERT_TRUE((*s)->Walk([&](const ContentInfo&) {
+                    ++blobs;
                     return absl::OkStatus();
                   })
                   .ok());
-  EXPECT_EQ(seen, (std::set<std::string>{d1.ToString(), d2.ToString()}));
-  EXPECT_TRUE(store_->Delete(d1).ok());
-  EXPECT_EQ(store_->Delete(d1).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->Open(d1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(blobs, 0);
+  EXPECT_TRUE(fs::exists(root_ + "/blobs/sha256/README"));
 }
 
 }  // namespace
