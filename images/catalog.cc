@@ -16,9 +16,8 @@ absl::StatusOr<std::string> ImageCatalog::ReadBlob(const Digest& digest) {
 }
 
 absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
-  absl::StatusOr<Digest> target = Digest::Parse(record.target.digest);
-  if (!target.ok()) return target.status();
-  absl::StatusOr<std::string> doc = ReadBlob(*target);
+  const Digest& target = record.target.digest;
+  absl::StatusOr<std::string> doc = ReadBlob(target);
   if (!doc.ok()) return doc.status();
   CatalogImage image;
   image.size = doc->size();
@@ -55,7 +54,7 @@ absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
     if (!ref->tag().empty())
       image.repo_tags.push_back(ref->Repository() + ":" + ref->tag());
     image.repo_digests.push_back(ref->Repository() + "@" +
-                                 record.target.digest);
+                                 record.target.digest.ToString());
   }
   return image;
 }

@@ -218,8 +218,9 @@ absl::StatusOr<PulledImage> ImagePuller::Pull(
 
   Image record;
   record.name = ref.String();
-  record.target = {top->media_type, top->digest.ToString(),
-                   static_cast<int64_t>(top->bytes.size())};
+  record.target.media_type = top->media_type;
+  record.target.digest = top->digest;
+  record.target.size = static_cast<int64_t>(top->bytes.size());
   if (absl::Status s = metadata_->PutImage(options_.ns, record); !s.ok())
     return s;
   LOG(INFO) << "image=" << record.name << " pulled: " << manifest->layers.size()

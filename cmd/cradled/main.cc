@@ -23,6 +23,7 @@
 #include "glog/logging.h"
 #include "images/catalog.h"
 #include "images/puller.h"
+#include "metadata/leveldb_store.h"
 #include "metadata/metadata.h"
 #include "namespaces/pinned.h"
 #include "network/cni.h"
@@ -172,7 +173,7 @@ int Run(const Flags& flags) {
       SandboxStore::Open(config->root + "/cri/sandboxes");
   if (!sandboxes.ok()) return Fail(sandboxes.status());
   // A pod whose network namespace is gone (a reboot) is no longer ready.
-  for (SandboxRecord r : (*sandboxes)->List()) {
+  for (PodRecord r : (*sandboxes)->List()) {
     if (r.ready && !r.netns_path.empty() && !IsPinnedNamespace(r.netns_path)) {
       r.ready = false;
       (void)(*sandboxes)->Update(r);

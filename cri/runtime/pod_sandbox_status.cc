@@ -5,14 +5,14 @@
 namespace cradle {
 namespace {
 
-void FillMetadata(const SandboxRecord& r, runtime::v1::PodSandboxMetadata* m) {
+void FillMetadata(const PodRecord& r, runtime::v1::PodSandboxMetadata* m) {
   m->set_name(r.name);
   m->set_namespace_(r.pod_namespace);
   m->set_uid(r.uid);
   m->set_attempt(r.attempt);
 }
 
-runtime::v1::PodSandboxState State(const SandboxRecord& r) {
+runtime::v1::PodSandboxState State(const PodRecord& r) {
   return r.ready ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
 }
 
@@ -21,7 +21,7 @@ runtime::v1::PodSandboxState State(const SandboxRecord& r) {
 grpc::Status RuntimeService::PodSandboxStatus(
     grpc::ServerContext*, const runtime::v1::PodSandboxStatusRequest* request,
     runtime::v1::PodSandboxStatusResponse* response) {
-  absl::StatusOr<SandboxRecord> r =
+  absl::StatusOr<PodRecord> r =
       options_.sandboxes->Get(request->pod_sandbox_id());
   if (!r.ok()) return ToGrpc(r.status());
   runtime::v1::PodSandboxConfig config;
@@ -61,9 +61,9 @@ grpc::Status RuntimeService::ListPodSandbox(
     grpc::ServerContext*, const runtime::v1::ListPodSandboxRequest* request,
     runtime::v1::ListPodSandboxResponse* response) {
   const runtime::v1::PodSandboxFilter& filter = request->filter();
-  std::vector<SandboxRecord> all = options_.sandboxes->List();
+  std::vector<PodRecord> all = options_.sandboxes->List();
   std::vector<std::string> ids;
-  for (const SandboxRecord& r : all) ids.push_back(r.id);
+  for (const PodRecord& r : all) ids.push_back(r.id);
   std::string wanted_id;
   if (!filter.id().empty()) {
     absl::StatusOr<std::string> id =
@@ -71,7 +71,7 @@ grpc::Status RuntimeService::ListPodSandbox(
     if (!id.ok()) return grpc::Status::OK;  // a filter that matches nothing
     wanted_id = *id;
   }
-  for (const SandboxRecord& r : all) {
+  for (const PodRecord& r : all) {
     if (!wanted_id.empty() && r.id != wanted_id) continue;
     if (filter.has_state() && filter.state().state() != State(r)) continue;
     bool labels_match = true;

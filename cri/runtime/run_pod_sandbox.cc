@@ -26,7 +26,7 @@ std::string NewId() {
 }
 
 // Everything RunPodSandbox built, undone in reverse when a later step fails.
-void Undo(const SandboxRecord& r) {
+void Undo(const PodRecord& r) {
   if (!r.shm_path.empty()) umount2(r.shm_path.c_str(), MNT_DETACH);
   for (const std::string& ns : {r.netns_path, r.ipcns_path, r.utsns_path}) {
     if (!ns.empty()) (void)RemovePinnedNamespace(ns);
@@ -55,7 +55,7 @@ grpc::Status RuntimeService::RunPodSandbox(
   bool host_network = ns_options.network() == NamespaceMode::NODE;
   bool host_ipc = ns_options.ipc() == NamespaceMode::NODE;
 
-  SandboxRecord r;
+  PodRecord r;
   r.id = NewId();
   r.name = meta.name();
   r.pod_namespace = meta.namespace_();

@@ -37,12 +37,14 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   grpc::Status Status(grpc::ServerContext* context,
                       const runtime::v1::StatusRequest* request,
                       runtime::v1::StatusResponse* response) override;
-  grpc::Status RunPodSandbox(grpc::ServerContext* context,
-                             const runtime::v1::RunPodSandboxRequest* request,
-                             runtime::v1::RunPodSandboxResponse* response) override;
-  grpc::Status StopPodSandbox(grpc::ServerContext* context,
-                              const runtime::v1::StopPodSandboxRequest* request,
-                              runtime::v1::StopPodSandboxResponse* response) override;
+  grpc::Status RunPodSandbox(
+      grpc::ServerContext* context,
+      const runtime::v1::RunPodSandboxRequest* request,
+      runtime::v1::RunPodSandboxResponse* response) override;
+  grpc::Status StopPodSandbox(
+      grpc::ServerContext* context,
+      const runtime::v1::StopPodSandboxRequest* request,
+      runtime::v1::StopPodSandboxResponse* response) override;
   grpc::Status RemovePodSandbox(
       grpc::ServerContext* context,
       const runtime::v1::RemovePodSandboxRequest* request,
@@ -51,13 +53,14 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
       grpc::ServerContext* context,
       const runtime::v1::PodSandboxStatusRequest* request,
       runtime::v1::PodSandboxStatusResponse* response) override;
-  grpc::Status ListPodSandbox(grpc::ServerContext* context,
-                              const runtime::v1::ListPodSandboxRequest* request,
-                              runtime::v1::ListPodSandboxResponse* response) override;
+  grpc::Status ListPodSandbox(
+      grpc::ServerContext* context,
+      const runtime::v1::ListPodSandboxRequest* request,
+      runtime::v1::ListPodSandboxResponse* response) override;
 
  private:
   // Detaches the pod's network and drops its network namespace; idempotent.
-  absl::Status StopSandbox(SandboxRecord& record);
+  absl::Status StopSandbox(PodRecord& record);
 
   const RuntimeServiceOptions options_;
 };

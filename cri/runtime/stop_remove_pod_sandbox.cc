@@ -9,7 +9,7 @@
 
 namespace cradle {
 
-absl::Status RuntimeService::StopSandbox(SandboxRecord& r) {
+absl::Status RuntimeService::StopSandbox(PodRecord& r) {
   // Detach the network first, then drop the namespace: CNI DEL needs it.
   if (!r.netns_path.empty() && IsPinnedNamespace(r.netns_path)) {
     if (absl::Status s = options_.network->Teardown(
@@ -30,7 +30,7 @@ absl::Status RuntimeService::StopSandbox(SandboxRecord& r) {
 grpc::Status RuntimeService::StopPodSandbox(
     grpc::ServerContext*, const runtime::v1::StopPodSandboxRequest* request,
     runtime::v1::StopPodSandboxResponse*) {
-  absl::StatusOr<SandboxRecord> r =
+  absl::StatusOr<PodRecord> r =
       options_.sandboxes->Get(request->pod_sandbox_id());
   if (!r.ok()) return ToGrpc(r.status());
   return ToGrpc(StopSandbox(*r));
@@ -39,7 +39,7 @@ grpc::Status RuntimeService::StopPodSandbox(
 grpc::Status RuntimeService::RemovePodSandbox(
     grpc::ServerContext*, const runtime::v1::RemovePodSandboxRequest* request,
     runtime::v1::RemovePodSandboxResponse*) {
-  absl::StatusOr<SandboxRecord> r =
+  absl::StatusOr<PodRecord> r =
       options_.sandboxes->Get(request->pod_sandbox_id());
   // Idempotent: a sandbox that is gone is removed.
   if (r.status().code() == absl::StatusCode::kNotFound) return grpc::Status::OK;

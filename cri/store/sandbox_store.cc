@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json ToJson(const SandboxRecord& r) {
+json ToJson(const PodRecord& r) {
   return {{"id", r.id},
           {"name", r.name},
           {"namespace", r.pod_namespace},
@@ -39,8 +39,8 @@ json ToJson(const SandboxRecord& r) {
           {"annotations", r.annotations}};
 }
 
-SandboxRecord FromJson(const json& j) {
-  SandboxRecord r;
+PodRecord FromJson(const json& j) {
+  PodRecord r;
   r.id = j.value("id", "");
   r.name = j.value("name", "");
   r.pod_namespace = j.value("namespace", "");
@@ -63,7 +63,7 @@ SandboxRecord FromJson(const json& j) {
 
 }  // namespace
 
-std::string SandboxRecord::ReservationKey() const {
+std::string PodRecord::ReservationKey() const {
   return absl::StrCat(name, "_", pod_namespace, "_", uid, "_", attempt);
 }
 
@@ -108,14 +108,14 @@ absl::StatusOr<std::unique_ptr<SandboxStore>> SandboxStore::Open(
                  << " is corrupt; ignoring it";
       continue;
     }
-    SandboxRecord r = FromJson(j);
+    PodRecord r = FromJson(j);
     store->reservations_[r.ReservationKey()] = r.id;
     store->by_id_[r.id] = std::move(r);
   }
   return store;
 }
 
-absl::Status SandboxStore::Persist(const SandboxRecord& r) {
+absl::Status SandboxStore::Persist(const PodRecord& r) {
   std::string path = absl::StrCat(dir_, "/", r.id, ".json");
   std::string tmp = path + ".tmp";
   std::string data = ToJson(r).dump();
@@ -133,7 +133,7 @@ absl::Status SandboxStore::Persist(const SandboxRecord& r) {
   return absl::OkStatus();
 }
 
-absl::Status SandboxStore::Add(const SandboxRecord& record) {
+absl::Status SandboxStore::Add(const PodRecord& record) {
   absl::MutexLock lock(&mu_);
   auto [it, fresh] = reservations_.emplace(record.ReservationKey(), record.id);
   if (!fresh) {
@@ -149,7 +149,7 @@ absl::Status SandboxStore::Add(const SandboxRecord& record) {
   return absl::OkStatus();
 }
 
-absl::Status SandboxStore::Update(const SandboxRecord& record) {
+absl::Status SandboxStore::Update(const PodRecord& record) {
   absl::MutexLock lock(&mu_);
   if (by_id_.count(record.id) == 0) {
     return absl::NotFoundError(
@@ -181,17 +181,16 @@ absl::StatusOr<std::string> SandboxStore::Resolve(
   return ResolveIdPrefix(ids, id_or_prefix, "pod sandbox");
 }
 
-absl::StatusOr<SandboxRecord> SandboxStore::Get(
-    const std::string& id_or_prefix) {
+absl::StatusOr<PodRecord> SandboxStore::Get(const std::string& id_or_prefix) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<std::string> id = Resolve(id_or_prefix);
   if (!id.ok()) return id.status();
   return by_id_.at(*id);
 }
 
-std::vector<SandboxRecord> SandboxStore::List() {
+std::vector<PodRecord> SandboxStore::List() {
   absl::MutexLock lock(&mu_);
-  std::vector<SandboxRecord> out;
+  std::vector<PodRecord> out;
   for (const auto& [id, r] : by_id_) out.push_back(r);
   return out;
 }

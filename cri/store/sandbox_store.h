@@ -17,7 +17,7 @@
 
 namespace cradle {
 
-struct SandboxRecord {
+struct PodRecord {
   std::string id;
   std::string name;  // metadata.name
   std::string pod_namespace;
@@ -47,22 +47,22 @@ class SandboxStore {
       const std::string& dir);
 
   // AlreadyExists (naming the holder) when the reservation key is taken.
-  absl::Status Add(const SandboxRecord& record);
-  absl::Status Update(const SandboxRecord& record);
+  absl::Status Add(const PodRecord& record);
+  absl::Status Update(const PodRecord& record);
   absl::Status Remove(const std::string& id);
   // NotFound, or InvalidArgument when a prefix is ambiguous.
-  absl::StatusOr<SandboxRecord> Get(const std::string& id_or_prefix);
-  std::vector<SandboxRecord> List();
+  absl::StatusOr<PodRecord> Get(const std::string& id_or_prefix);
+  std::vector<PodRecord> List();
 
  private:
   explicit SandboxStore(std::string dir) : dir_(std::move(dir)) {}
-  absl::Status Persist(const SandboxRecord& record);
+  absl::Status Persist(const PodRecord& record);
   absl::StatusOr<std::string> Resolve(const std::string& id_or_prefix)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string dir_;
   absl::Mutex mu_;
-  std::map<std::string, SandboxRecord> by_id_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, PodRecord> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> reservations_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -7,9 +7,9 @@
 namespace cradle {
 namespace {
 
-SandboxRecord Make(const std::string& id, const std::string& name,
-                   uint32_t attempt = 0) {
-  SandboxRecord r;
+PodRecord Make(const std::string& id, const std::string& name,
+               uint32_t attempt = 0) {
+  PodRecord r;
   r.id = id;
   r.name = name;
   r.pod_namespace = "default";
@@ -39,14 +39,14 @@ TEST(SandboxStoreTest, ReservesNamesResolvesPrefixesAndPersists) {
               absl::StatusCode::kInvalidArgument);
     EXPECT_EQ((*store)->Get("nope").status().code(),
               absl::StatusCode::kNotFound);
-    SandboxRecord r = *(*store)->Get("abd456");
+    PodRecord r = *(*store)->Get("abd456");
     r.ready = false;
     ASSERT_TRUE((*store)->Update(r).ok());
   }
   auto reopened = SandboxStore::Open(dir);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->List().size(), 3u);
-  SandboxRecord db = *(*reopened)->Get("abd456");
+  PodRecord db = *(*reopened)->Get("abd456");
   EXPECT_FALSE(db.ready);
   EXPECT_EQ(db.config, std::string("\0binary\xff", 8));
   EXPECT_EQ(db.labels.at("app"), "db");
