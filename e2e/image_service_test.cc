@@ -100,6 +100,31 @@ TEST_F(ImageServiceTest, PullByTagListStatusAndRemove) {
   EXPECT_TRUE(Remove(ref).ok()) << "removal is idempotent";
 }
 
+TEST_F(ImageServiceTest,
+       RemovingAnImageFreesItsBlobsAndSnapshotsButNotSharedOnes) {
+  auto count = [&](const std::string& dir) {
+    return std::distance(fs::directory_iterator(daemon().root() + dir),
+                         fs::directory_iterator());
+  };
+  ASSERT_TRUE(Pull(images().Ref("busybox:latest")).ok());
+  long busybox_blobs = count("/content/blobs/sha256");
+  long busybox_snapshots = count("/snapshots/overlayfs/snapshots");
+  ASSERT_TRUE(Pull(images().Ref("multilayer:latest")).ok());
+  EXPECT_GT(count("/content/blobs/sha256"), busybox_blobs);
+  ASSERT_TRUE(Remove(images().Ref("multilayer:latest")).ok());
+  // multilayer's own blobs and its two upper layers are gone; the base
+  // layer busybox shares stays.
+  EXPECT_EQ(count("/content/blobs/sha256"), busybox_blobs);
+  EXPECT_EQ(count("/snapshots/overlayfs/snapshots"), busybox_snapshots);
+  ASSERT_TRUE(Status(images().Ref("busybox:latest")).has_image());
+  ASSERT_TRUE(Remove(images().Ref("busybox:latest")).ok());
+  EXPECT_EQ(count("/content/blobs/sha256"), 0);
+  EXPECT_EQ(count("/snapshots/overlayfs/snapshots"), 0);
+  EXPECT_EQ(count("/content/ingest"), 0);
+  // And it pulls again from scratch.
+  ASSERT_TRUE(Pull(images().Ref("busybox:latest")).ok());
+}
+
 TEST_F(ImageServiceTest, PullByDigestAndUserFromTheConfig) {
   std::string by_digest =
       images().registry + "/pause@" + images().digests.at("pause:3.9");

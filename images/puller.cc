@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
+#include "metadata/content_store.h"
 #include "snapshots/apply/apply.h"
 
 namespace cradle {
@@ -14,10 +15,16 @@ namespace {
 
 constexpr absl::Duration kBusyWait = absl::Milliseconds(100);
 constexpr absl::Duration kBusyLimit = absl::Minutes(30);
+// A crashed pull's lease runs out after this, and GC takes its leftovers.
+constexpr absl::Duration kLeaseLifetime = absl::Hours(6);
 
 absl::Status Annotate(const absl::Status& s, absl::string_view context) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+}
+
+std::string ContentRef(absl::string_view what) {
+  return absl::StrCat(kGcRefContentPrefix, ".", what);
 }
 
 }  // namespace
@@ -33,29 +40,37 @@ std::vector<Digest> ChainIds(const std::vector<Digest>& diff_ids) {
   return chain;
 }
 
-absl::Status ImagePuller::StoreBytes(const std::string& bytes,
-                                     const Digest& digest) {
-  absl::StatusOr<std::unique_ptr<BlobWriter>> w = content_->Writer(
-      absl::StrCat("bytes-", digest.ToString()), bytes.size(), digest);
+absl::Status ImagePuller::StoreBytes(Session& session, const std::string& bytes,
+                                     const Digest& digest,
+                                     const Labels& labels) {
+  Descriptor want;
+  want.digest = digest;
+  want.size = static_cast<int64_t>(bytes.size());
+  absl::StatusOr<std::unique_ptr<BlobWriter>> w =
+      session.content->Writer(absl::StrCat("bytes-", digest.ToString()), want);
   if (w.status().code() == absl::StatusCode::kAlreadyExists)
     return absl::OkStatus();
   if (!w.ok()) return w.status();
   if (absl::Status s = (*w)->Write(bytes); !s.ok()) return s;
-  absl::Status s = (*w)->Commit(bytes.size(), digest);
+  absl::Status s = (*w)->Commit(bytes.size(), digest, labels);
   return s.code() == absl::StatusCode::kAlreadyExists ? absl::OkStatus() : s;
 }
 
-absl::Status ImagePuller::Fetch(const ImageReference& ref,
+absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
                                 const oci::Descriptor& desc,
-                                const RegistryCredentials& creds) {
+                                const RegistryCredentials& creds,
+                                const Labels& labels) {
+  Descriptor want;
+  want.media_type = desc.media_type;
+  want.digest = desc.digest;
+  want.size = desc.size;
   // The ingest is named by the digest: a concurrent pull of the same blob
   // finds it busy and waits for it instead of downloading it again.
   std::string ingest = absl::StrCat("fetch-", desc.digest.ToString());
   absl::Time give_up = absl::Now() + kBusyLimit;
   while (true) {
-    if (content_->Info(desc.digest).ok()) return absl::OkStatus();
     absl::StatusOr<std::unique_ptr<BlobWriter>> w =
-        content_->Writer(ingest, desc.size, desc.digest);
+        session.content->Writer(ingest, want);
     if (w.status().code() == absl::StatusCode::kAlreadyExists)
       return absl::OkStatus();
     if (w.status().code() == absl::StatusCode::kUnavailable &&
@@ -74,38 +89,30 @@ absl::Status ImagePuller::Fetch(const ImageReference& ref,
     if (writer.offset() < desc.size) {
       s = registry_->FetchBlob(
           ref, desc.digest, writer.offset(), creds,
-          [&](int, absl::string_view chunk) {
-            if (writer.offset() + static_cast<int64_t>(chunk.size()) >
-                desc.size) {
-              return absl::DataLossError(
-                  absl::StrCat("blob ", desc.digest.ToString(),
-                               " is larger than its descriptor says (",
-                               desc.size, " bytes)"));
-            }
-            return writer.Write(chunk);
-          });
+          [&](int, absl::string_view chunk) { return writer.Write(chunk); });
       if (s.code() == absl::StatusCode::kOutOfRange) {
         // The registry cannot resume: start this blob over.
         w->reset();
-        (void)content_->Abort(ingest);
+        (void)session.content->Abort(ingest);
         continue;
       }
     }
-    if (s.ok()) s = writer.Commit(desc.size, desc.digest);
+    if (s.ok()) s = writer.Commit(desc.size, desc.digest, labels);
     if (s.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();
     return Annotate(s, absl::StrCat("fetch ", desc.digest.ToString()));
   }
 }
 
 absl::Status ImagePuller::FetchLayers(
-    const ImageReference& ref, const std::vector<oci::Descriptor>& layers,
+    Session& session, const ImageReference& ref,
+    const std::vector<oci::Descriptor>& layers,
     const RegistryCredentials& creds) {
   std::atomic<size_t> next{0};
   absl::Mutex mu;
   absl::Status first_error;
   auto worker = [&] {
     for (size_t i = next++; i < layers.size(); i = next++) {
-      absl::Status s = Fetch(ref, layers[i], creds);
+      absl::Status s = Fetch(session, ref, layers[i], creds, {});
       if (!s.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) first_error = s;
@@ -122,19 +129,30 @@ absl::Status ImagePuller::FetchLayers(
   return first_error;
 }
 
-absl::Status ImagePuller::Unpack(const oci::Manifest& manifest,
-                                 const oci::ImageConfig& config,
-                                 const std::string& image_name) {
+absl::StatusOr<std::string> ImagePuller::Unpack(Session& session,
+                                                const oci::Manifest& manifest,
+                                                const oci::ImageConfig& config,
+                                                const std::string& image_name) {
   std::vector<Digest> chain = ChainIds(config.diff_ids);
   std::string parent;
   for (size_t i = 0; i < chain.size(); ++i) {
     std::string name = chain[i].ToString();
+    std::string key = absl::StrCat(
+        "extract-", absl::Uniform<uint64_t>(absl::BitGen()), "-", name);
+    // The lease keeps the work in progress and its committed result.
+    for (const std::string& k : {key, name}) {
+      if (absl::Status s = metadata_->AddLeaseResource(
+              options_.ns, session.lease,
+              {LeaseResource::Type::kSnapshot,
+               absl::StrCat(options_.snapshotter, "/", k)});
+          !s.ok()) {
+        return s;
+      }
+    }
     if (snapshotter_->Stat(name).ok()) {
       parent = name;
       continue;
     }
-    std::string key = absl::StrCat(
-        "extract-", absl::Uniform<uint64_t>(absl::BitGen()), "-", name);
     absl::Status s = snapshotter_->Prepare(key, parent, {}).status();
     absl::StatusOr<DirectApplier::Target> target =
         s.ok() ? applier_->ApplyTarget(key)
@@ -168,36 +186,76 @@ absl::Status ImagePuller::Unpack(const oci::Manifest& manifest,
     }
     parent = name;
   }
-  return absl::OkStatus();
+  return parent;
 }
 
 absl::StatusOr<PulledImage> ImagePuller::Pull(
     const ImageReference& ref, const RegistryCredentials& creds) {
+  LeaseRecord lease;
+  lease.expires_at = absl::Now() + kLeaseLifetime;
+  lease.labels["cradle.io/pull"] = ref.String();
+  absl::StatusOr<LeaseRecord> created =
+      metadata_->CreateLease(options_.ns, lease);
+  if (!created.ok()) return created.status();
+  Session session{created->id,
+                  NamespacedContentStore::Create(content_, metadata_,
+                                                 options_.ns, created->id)};
+  absl::StatusOr<PulledImage> pulled = PullWithLease(session, ref, creds);
+  // Done or failed, the lease goes: a pulled image is held by its record.
+  if (absl::Status s = metadata_->DeleteLease(options_.ns, session.lease);
+      !s.ok()) {
+    LOG(WARNING) << "image=" << ref.String()
+                 << " cannot drop the pull lease: " << s;
+  }
+  return pulled;
+}
+
+absl::StatusOr<PulledImage> ImagePuller::PullWithLease(
+    Session& session, const ImageReference& ref,
+    const RegistryCredentials& creds) {
   absl::StatusOr<FetchedManifest> top =
       registry_->GetManifest(ref, ref.Object(), creds);
   if (!top.ok()) return top.status();
   absl::StatusOr<std::string> kind =
       oci::DocumentKind(top->media_type, top->bytes);
   if (!kind.ok()) return kind.status();
-  if (absl::Status s = StoreBytes(top->bytes, top->digest); !s.ok()) return s;
 
   FetchedManifest manifest_doc = *top;
   if (*kind == "index") {
     absl::StatusOr<oci::Index> index = oci::ParseIndex(top->bytes);
     if (!index.ok()) return index.status();
+    Labels refs;
+    for (size_t i = 0; i < index->manifests.size(); ++i) {
+      refs[ContentRef(absl::StrCat("m.", i))] =
+          index->manifests[i].digest.ToString();
+    }
+    if (absl::Status s = StoreBytes(session, top->bytes, top->digest, refs);
+        !s.ok())
+      return s;
     absl::StatusOr<oci::Descriptor> chosen =
         oci::ChoosePlatform(*index, oci::HostPlatform());
     if (!chosen.ok()) return chosen.status();
     absl::StatusOr<FetchedManifest> m =
         registry_->GetManifest(ref, chosen->digest.ToString(), creds);
     if (!m.ok()) return m.status();
-    if (absl::Status s = StoreBytes(m->bytes, m->digest); !s.ok()) return s;
     manifest_doc = *std::move(m);
   }
   absl::StatusOr<oci::Manifest> manifest =
       oci::ParseManifest(manifest_doc.bytes);
   if (!manifest.ok()) return manifest.status();
-  if (absl::Status s = Fetch(ref, manifest->config, creds); !s.ok()) return s;
+  Labels refs = {{ContentRef("config"), manifest->config.digest.ToString()}};
+  for (size_t i = 0; i < manifest->layers.size(); ++i) {
+    refs[ContentRef(absl::StrCat("l.", i))] =
+        manifest->layers[i].digest.ToString();
+  }
+  if (absl::Status s =
+          StoreBytes(session, manifest_doc.bytes, manifest_doc.digest, refs);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Fetch(session, ref, manifest->config, creds, {});
+      !s.ok())
+    return s;
   absl::StatusOr<std::unique_ptr<BlobReader>> config_blob =
       content_->Open(manifest->config.digest);
   if (!config_blob.ok()) return config_blob.status();
@@ -211,16 +269,22 @@ absl::StatusOr<PulledImage> ImagePuller::Pull(
         "image ", ref.String(), " has ", manifest->layers.size(),
         " layers but its config lists ", config->diff_ids.size(), " diff ids"));
   }
-  if (absl::Status s = FetchLayers(ref, manifest->layers, creds); !s.ok())
+  if (absl::Status s = FetchLayers(session, ref, manifest->layers, creds);
+      !s.ok())
     return s;
-  if (absl::Status s = Unpack(*manifest, *config, ref.String()); !s.ok())
-    return s;
+  absl::StatusOr<std::string> top_chain =
+      Unpack(session, *manifest, *config, ref.String());
+  if (!top_chain.ok()) return top_chain.status();
 
   Image record;
   record.name = ref.String();
   record.target.media_type = top->media_type;
   record.target.digest = top->digest;
   record.target.size = static_cast<int64_t>(top->bytes.size());
+  if (!top_chain->empty()) {
+    record.labels[absl::StrCat(kGcRefSnapshotPrefix, options_.snapshotter)] =
+        *top_chain;
+  }
   if (absl::Status s = metadata_->PutImage(options_.ns, record); !s.ok())
     return s;
   LOG(INFO) << "image=" << record.name << " pulled: " << manifest->layers.size()

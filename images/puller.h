@@ -3,9 +3,15 @@
 // once), unpacks the layers into snapshots named by chain id, and records
 // the image. Pulls of images that share layers download and unpack them
 // once, also when they run at the same time.
+//
+// A pull holds a lease for everything it writes, labels each document with
+// the blobs it references and the image with its top snapshot, and drops
+// the lease only after the image record exists: the garbage collector never
+// takes a half-pulled image, and takes everything of a removed one.
 #ifndef CRADLE_IMAGES_PULLER_H_
 #define CRADLE_IMAGES_PULLER_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +32,7 @@ std::vector<Digest> ChainIds(const std::vector<Digest>& diff_ids);
 struct PullerOptions {
   std::string ns = "k8s.io";
   int max_concurrent_downloads = 3;
+  std::string snapshotter = "overlayfs";  // its name in GC references
 };
 
 struct PulledImage {
@@ -52,16 +59,29 @@ class ImagePuller {
                                    const RegistryCredentials& creds);
 
  private:
+  // One pull: its lease, and the namespace's view of the store under it.
+  struct Session {
+    std::string lease;
+    std::unique_ptr<ContentStore> content;
+  };
+
+  absl::StatusOr<PulledImage> PullWithLease(Session& session,
+                                            const ImageReference& ref,
+                                            const RegistryCredentials& creds);
   // Downloads one blob into the content store unless it is there already.
-  absl::Status Fetch(const ImageReference& ref, const oci::Descriptor& desc,
-                     const RegistryCredentials& creds);
-  absl::Status StoreBytes(const std::string& bytes, const Digest& digest);
-  absl::Status FetchLayers(const ImageReference& ref,
+  absl::Status Fetch(Session& session, const ImageReference& ref,
+                     const oci::Descriptor& desc,
+                     const RegistryCredentials& creds, const Labels& labels);
+  absl::Status StoreBytes(Session& session, const std::string& bytes,
+                          const Digest& digest, const Labels& labels);
+  absl::Status FetchLayers(Session& session, const ImageReference& ref,
                            const std::vector<oci::Descriptor>& layers,
                            const RegistryCredentials& creds);
-  absl::Status Unpack(const oci::Manifest& manifest,
-                      const oci::ImageConfig& config,
-                      const std::string& image_name);
+  // Returns the top chain id (the snapshot a container starts from).
+  absl::StatusOr<std::string> Unpack(Session& session,
+                                     const oci::Manifest& manifest,
+                                     const oci::ImageConfig& config,
+                                     const std::string& image_name);
 
   RegistryClient* registry_;
   ContentStore* content_;

@@ -22,6 +22,7 @@
 #include "cri/store/sandbox_store.h"
 #include "glog/logging.h"
 #include "images/catalog.h"
+#include "images/garbage.h"
 #include "images/puller.h"
 #include "metadata/leveldb_store.h"
 #include "metadata/metadata.h"
@@ -164,8 +165,15 @@ int Run(const Flags& flags) {
   ImagePuller puller(
       &registry, content->get(), metadata->get(), snapshotter->get(),
       snapshotter->get(),
-      {kCriNamespace,
-       static_cast<int>(config->images.max_concurrent_downloads)});
+      {kCriNamespace, static_cast<int>(config->images.max_concurrent_downloads),
+       config->images.snapshotter});
+  ImageGarbageCollector gc(metadata->get(), content->get(), snapshotter->get(),
+                           config->images.snapshotter);
+  // Leftovers of pulls that died with an earlier daemon, once their lease
+  // has run out.
+  if (absl::StatusOr<GcReport> collected = gc.Collect(); !collected.ok()) {
+    LOG(WARNING) << "gc at start: " << collected.status();
+  }
   ImageCatalog catalog(content->get(), metadata->get(), kCriNamespace);
 
   // Pods: their records and their network.
@@ -200,7 +208,7 @@ int Run(const Flags& flags) {
   runtime_options.network = network_ptr;
   runtime_options.state_dir = config->state;
   RuntimeService runtime_service(std::move(runtime_options));
-  ImageService image_service({&puller, &catalog, snapshot_root});
+  ImageService image_service({&puller, &catalog, &gc, snapshot_root});
 
   // Signals are taken by one thread with sigwait; block them everywhere first
   // so gRPC's threads inherit the mask.

@@ -8,14 +8,16 @@
 
 #include "cri/api/runtime/v1/cri.h"
 #include "images/catalog.h"
+#include "images/garbage.h"
 #include "images/puller.h"
 
 namespace cradle {
 
 struct ImageServiceOptions {
-  ImagePuller* puller = nullptr;    // not owned
-  ImageCatalog* catalog = nullptr;  // not owned
-  std::string image_fs_dir;         // where unpacked layers live (ImageFsInfo)
+  ImagePuller* puller = nullptr;        // not owned
+  ImageCatalog* catalog = nullptr;      // not owned
+  ImageGarbageCollector* gc = nullptr;  // not owned; runs after removals
+  std::string image_fs_dir;  // where unpacked layers live (ImageFsInfo)
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.

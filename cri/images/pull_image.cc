@@ -31,6 +31,8 @@ grpc::Status ImageService::PullImage(
   if (!pulled.ok()) {
     LOG(ERROR) << "image=" << ref->String()
                << " pull failed: " << pulled.status();
+    // What the failed pull left is no longer leased: collect it.
+    (void)options_.gc->Collect();
     return ToGrpc(absl::Status(
         pulled.status().code(),
         absl::StrCat("pull ", ref->String(), ": ", pulled.status().message())));

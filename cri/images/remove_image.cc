@@ -15,8 +15,14 @@ grpc::Status ImageService::RemoveImage(
   absl::Status s = options_.catalog->Remove(spec);
   // Idempotent: removing what is not there succeeds.
   if (s.code() == absl::StatusCode::kNotFound) return grpc::Status::OK;
-  if (s.ok()) LOG(INFO) << "image=" << spec << " removed";
-  return ToGrpc(s);
+  if (!s.ok()) return ToGrpc(s);
+  LOG(INFO) << "image=" << spec << " removed";
+  // Free its blobs and snapshots now, as containerd's CRI does. A failed
+  // collection leaves garbage, not a wrong answer: the image is gone.
+  if (absl::StatusOr<GcReport> gc = options_.gc->Collect(); !gc.ok()) {
+    LOG(WARNING) << "gc after removing image=" << spec << ": " << gc.status();
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace cradle
