@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "process/reaper.h"
 
 namespace cradle {
 namespace {
@@ -157,6 +158,7 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
 }
 
 absl::StatusOr<ExitStatus> WaitFor(pid_t pid) {
+  if (Reaper* reaper = Reaper::Get()) return reaper->Wait(pid);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR)

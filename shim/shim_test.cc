@@ -1,0 +1,298 @@
+// Runs the real cradle-shim over the real runc with busybox containers.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "process/process.h"
+#include "shim/client/shim_client.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ShimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cradle-shim-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ShimLaunchOptions o;
+    o.binary = fs::absolute("shim/cradle-shim");
+    o.socket = dir_ + "/shim.sock";
+    o.state_dir = dir_ + "/state";
+    o.runc_root = dir_ + "/runc";
+    o.log_file = dir_ + "/shim.log";
+    absl::StatusOr<std::unique_ptr<ShimClient>> shim = ShimClient::Launch(o);
+    ASSERT_TRUE(shim.ok()) << shim.status();
+    shim_ = std::move(*shim);
+    absl::StatusOr<int> pid = shim_->ShimPid();
+    ASSERT_TRUE(pid.ok());
+    shim_pid_ = *pid;
+    rootfs_ = dir_ + "/rootfs";
+    fs::create_directories(rootfs_ + "/bin");
+    fs::copy_file("/bin/busybox", rootfs_ + "/bin/busybox");
+    absl::StatusOr<RunResult> applets =
+        RunAndCapture(SpawnOptions{{"/bin/busybox", "--list"}});
+    ASSERT_TRUE(applets.ok());
+    for (absl::string_view applet :
+         absl::StrSplit(applets->out, '\n', absl::SkipEmpty())) {
+      std::error_code ec;
+      fs::create_symlink("busybox", absl::StrCat(rootfs_, "/bin/", applet), ec);
+    }
+  }
+
+  void TearDown() override {
+    if (shim_ != nullptr) {
+      absl::StatusOr<std::vector<shim::v1::ContainerState>> all = shim_->List();
+      if (all.ok()) {
+        for (const auto& c : *all) {
+          (void)shim_->Kill(c.id(), SIGKILL, true);
+          (void)shim_->Wait(c.id(), absl::Seconds(10));
+          (void)shim_->Delete(c.id());
+        }
+      }
+      (void)shim_->Shutdown();
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // A bundle over the shared busybox rootfs running `args`.
+  std::string Bundle(const std::string& id, std::vector<std::string> args,
+                     bool tty = false,
+                     std::function<void(nlohmann::json&)> edit = nullptr) {
+    std::string bundle = dir_ + "/" + id;
+    fs::create_directories(bundle);
+    SpawnOptions spec{{"runc", "spec"}};
+    spec.cwd = bundle;
+    EXPECT_TRUE(RunAndCapture(spec).ok());
+    nlohmann::json config =
+        nlohmann::json::parse(ReadFile(bundle + "/config.json"));
+    config["process"]["terminal"] = tty;
+    config["process"]["args"] = args;
+    config["root"]["path"] = rootfs_;
+    config["root"]["readonly"] = true;
+    config["linux"]["cgroupsPath"] = "/cradle-shim-test/" + id;
+    if (edit) edit(config);
+    std::ofstream(bundle + "/config.json") << config.dump();
+    return bundle;
+  }
+
+  absl::StatusOr<int> Run(const std::string& id, std::vector<std::string> args,
+                          bool tty = false, bool stdin = false,
+                          std::function<void(nlohmann::json&)> edit = nullptr) {
+    shim::v1::CreateRequest req;
+    req.set_id(id);
+    req.set_bundle(Bundle(id, args, tty, edit));
+    req.set_tty(tty);
+    req.set_stdin(stdin);
+    req.set_log_path(LogPath(id));
+    absl::StatusOr<int> pid = shim_->Create(req);
+    if (!pid.ok()) return pid.status();
+    absl::StatusOr<shim::v1::ContainerState> started = shim_->Start(id);
+    if (!started.ok()) return started.status();
+    return *pid;
+  }
+
+  std::string LogPath(const std::string& id) {
+    return dir_ + "/" + id + ".log";
+  }
+
+  std::string dir_;
+  std::string rootfs_;
+  std::unique_ptr<ShimClient> shim_;
+  int shim_pid_ = 0;
+};
+
+TEST_F(ShimTest, OutputGoesToTheCriLogAndTheExitCodeIsRecorded) {
+  ASSERT_TRUE(
+      Run("c1", {"sh", "-c", "echo hello; echo oops >&2; printf tail; exit 3"})
+          .ok());
+  absl::StatusOr<shim::v1::ContainerState> done =
+      shim_->Wait("c1", absl::Seconds(20));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->status(), shim::v1::STOPPED);
+  EXPECT_EQ(done->exit_code(), 3);
+  EXPECT_GT(done->exited_at(), done->started_at());
+  std::string log = ReadFile(LogPath("c1"));
+  const std::string time =
+      "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{9}Z";
+  EXPECT_THAT(log, MatchesRegex(absl::StrCat(
+                       "(", time, " (stdout F hello|stderr F oops)\n){2}", time,
+                       " stdout F tail\n")));
+  // The exit was written down before it was reported.
+  std::string recorded = ReadFile(dir_ + "/state/c1.json");
+  EXPECT_THAT(recorded, HasSubstr("\"exitCode\":3"));
+  ASSERT_TRUE(shim_->Delete("c1").ok());
+  EXPECT_FALSE(fs::exists(dir_ + "/state/c1.json"));
+  EXPECT_EQ(shim_->State("c1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShimTest, ExecSyncCapturesOutputAndExitCodeAndTimesOut) {
+  ASSERT_TRUE(Run("c2", {"sleep", "1000"}).ok());
+  absl::StatusOr<ExecSyncResult> r = shim_->ExecSync(
+      "c2", {"sh", "-c", "echo out; echo err >&2; exit 4"}, absl::Seconds(20));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 4);
+  EXPECT_EQ(r->stdout_data, "out\n");
+  EXPECT_EQ(r->stderr_data, "err\n");
+  EXPECT_FALSE(r->timed_out);
+
+  absl::StatusOr<ExecSyncResult> slow =
+      shim_->ExecSync("c2", {"sleep", "77"}, absl::Milliseconds(500));
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  EXPECT_TRUE(slow->timed_out);
+  // The timed-out process was killed: nothing runs `sleep 77` any more.
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    absl::StatusOr<ExecSyncResult> ps =
+        shim_->ExecSync("c2", {"ps", "-o", "args"}, absl::Seconds(10));
+    ASSERT_TRUE(ps.ok());
+    gone = ps->stdout_data.find("sleep 77") == std::string::npos;
+    if (!gone) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(gone);
+
+  absl::StatusOr<ExecSyncResult> missing =
+      shim_->ExecSync("c2", {"/no/such/program"}, absl::Seconds(10));
+  EXPECT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("/no/such/program"));
+}
+
+TEST_F(ShimTest, KillDeliversTheSignal) {
+  // A container's init ignores signals it has no handler for.
+  ASSERT_TRUE(
+      Run("c3", {"sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"}).ok());
+  EXPECT_EQ(shim_->Delete("c3").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(shim_->Kill("c3", SIGTERM).ok());
+  absl::StatusOr<shim::v1::ContainerState> done =
+      shim_->Wait("c3", absl::Seconds(20));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(done->exit_code(), 128 + SIGTERM);
+  EXPECT_FALSE(done->oom_killed());
+  // Killing what already exited is not an error.
+  EXPECT_TRUE(shim_->Kill("c3", SIGKILL).ok());
+}
+
+TEST_F(ShimTest, AMissingEntrypointFailsCreateNamingIt) {
+  absl::StatusOr<int> pid = Run("c4", {"/bin/not-there"});
+  ASSERT_FALSE(pid.ok());
+  EXPECT_THAT(pid.status().message(), HasSubstr("not-there"));
+  EXPECT_EQ(shim_->State("c4").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShimTest, TerminalContainersAndAttachedStdin) {
+  ASSERT_TRUE(Run("tty", {"sh", "-c", "tty; stty size"}, /*tty=*/true).ok());
+  ASSERT_TRUE(shim_->Wait("tty", absl::Seconds(20)).ok());
+  EXPECT_THAT(ReadFile(LogPath("tty")), HasSubstr("stdout F /dev/pts/0"));
+
+  ASSERT_TRUE(Run("cat", {"cat"}, /*tty=*/false, /*stdin=*/true).ok());
+  grpc::ClientContext ctx;
+  auto stream = shim_->stub()->Attach(&ctx);
+  shim::v1::StreamInput in;
+  in.set_attach_id("cat");
+  ASSERT_TRUE(stream->Write(in));
+  in.Clear();
+  in.set_stdin("ping\n");
+  ASSERT_TRUE(stream->Write(in));
+  shim::v1::StreamOutput out;
+  ASSERT_TRUE(stream->Read(&out));
+  EXPECT_EQ(out.stdout(), "ping\n");
+  in.Clear();
+  in.set_close_stdin(true);
+  ASSERT_TRUE(stream->Write(in));
+  bool exited = false;
+  while (stream->Read(&out)) {
+    if (out.exited()) {
+      exited = true;
+      EXPECT_EQ(out.exit_code(), 0);
+    }
+  }
+  EXPECT_TRUE(exited);
+  EXPECT_THAT(ReadFile(LogPath("cat")), HasSubstr("stdout F ping"));
+}
+
+TEST_F(ShimTest, TerminalExecSeesResizes) {
+  ASSERT_TRUE(Run("c5", {"sleep", "1000"}).ok());
+  grpc::ClientContext ctx;
+  auto stream = shim_->stub()->Exec(&ctx);
+  shim::v1::StreamInput in;
+  in.mutable_start()->set_container_id("c5");
+  in.mutable_start()->set_tty(true);
+  in.mutable_start()->set_stdin(true);
+  in.mutable_start()->add_args("sh");
+  ASSERT_TRUE(stream->Write(in));
+  in.Clear();
+  in.mutable_resize()->set_width(123);
+  in.mutable_resize()->set_height(45);
+  ASSERT_TRUE(stream->Write(in));
+  in.Clear();
+  in.set_stdin("stty size; exit 9\n");
+  ASSERT_TRUE(stream->Write(in));
+  std::string all;
+  int code = -1;
+  shim::v1::StreamOutput out;
+  while (stream->Read(&out)) {
+    all += out.stdout();
+    if (out.exited()) code = out.exit_code();
+  }
+  EXPECT_THAT(all, HasSubstr("45 123"));
+  EXPECT_EQ(code, 9);
+}
+
+TEST_F(ShimTest, OomKillIsReported) {
+  ASSERT_TRUE(Run("oom", {"sh", "-c", "tail /dev/zero"}, false, false,
+                  [](nlohmann::json& c) {
+                    c["linux"]["resources"]["memory"]["limit"] = 16 << 20;
+                  })
+                  .ok());
+  absl::StatusOr<shim::v1::ContainerState> done =
+      shim_->Wait("oom", absl::Seconds(60));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->exit_code(), 137);
+  EXPECT_TRUE(done->oom_killed());
+}
+
+TEST_F(ShimTest, TheShimOutlivesItsClientAndExitsOnlyWhenEmpty) {
+  ASSERT_TRUE(Run("c6", {"sleep", "1000"}).ok());
+  shim_.reset();  // as if cradled died
+  absl::StatusOr<std::unique_ptr<ShimClient>> again =
+      ShimClient::Connect(dir_ + "/shim.sock");
+  ASSERT_TRUE(again.ok()) << again.status();
+  shim_ = std::move(*again);
+  absl::StatusOr<shim::v1::ContainerState> state = shim_->State("c6");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->status(), shim::v1::RUNNING);
+  EXPECT_EQ(shim_->Shutdown().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(shim_->Kill("c6", SIGKILL).ok());
+  ASSERT_TRUE(shim_->Wait("c6", absl::Seconds(20)).ok());
+  ASSERT_TRUE(shim_->Delete("c6").ok());
+  ASSERT_TRUE(shim_->Shutdown().ok());
+  for (int i = 0; i < 200 && kill(shim_pid_, 0) == 0; ++i) usleep(10 * 1000);
+  EXPECT_NE(kill(shim_pid_, 0), 0) << "the shim is still running";
+  shim_.reset();
+}
+
+}  // namespace
+}  // namespace cradle
