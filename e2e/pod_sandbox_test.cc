@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "e2e/harness/fixture.h"
+#include "e2e/harness/test_network.h"
 #include "nlohmann/json.hpp"
 #include "process/process.h"
 
@@ -20,33 +21,10 @@ namespace fs = std::filesystem;
 
 class PodSandboxTest : public CradleTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cradle-cni-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    cni_dir_ = tmpl;
-    bridge_ = absl::StrCat("crdl", getpid() % 100000);
-    fs::create_directories(cni_dir_ + "/net.d");
-    WriteCni(absl::StrCat(
-        R"({"cniVersion":"1.0.0","name":"cradle-e2e","plugins":[{"type":"bridge","bridge":")",
-        bridge_,
-        R"(","isGateway":true,"ipMasq":false,"ipam":{"type":"host-local",)",
-        R"("dataDir":")", cni_dir_,
-        R"(/ipam","ranges":[[{"subnet":"10.88.77.0/24"}]]}},)",
-        R"({"type":"portmap","capabilities":{"portMappings":true}}]})"));
-    CradleTest::SetUp();
-  }
-  void TearDown() override {
-    CradleTest::TearDown();
-    RunAndCapture(SpawnOptions{{"ip", "link", "del", bridge_}}).IgnoreError();
-    fs::remove_all(cni_dir_);
-  }
   std::string ExtraConfig() override {
-    return absl::StrCat(CradleTest::ExtraConfig(), "[cni]\nconf_dir = \"",
-                        cni_dir_, "/net.d\"\nbin_dirs = [\"/usr/lib/cni\"]\n");
+    return CradleTest::ExtraConfig() + network_.DaemonConfig();
   }
-  void WriteCni(const std::string& conflist) {
-    std::ofstream(cni_dir_ + "/net.d/10-test.conflist") << conflist;
-  }
+  void WriteCni(const std::string& conflist) { network_.Write(conflist); }
 
   runtime::v1::PodSandboxConfig Config(const std::string& name,
                                        uint32_t attempt = 0) {
@@ -116,8 +94,9 @@ class PodSandboxTest : public CradleTest {
                                     : "FAILED: " + (r.ok() ? r->err : "");
   }
 
-  std::string cni_dir_;
-  std::string bridge_;
+  TestNetwork network_{77};
+  const std::string& cni_dir_ = network_.dir();
+  const std::string& bridge_ = network_.bridge();
 };
 
 TEST_F(PodSandboxTest, LifecycleStatusListStopRemove) {

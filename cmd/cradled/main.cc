@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -16,9 +17,11 @@
 #include "config/config.h"
 #include "content/local/local_store.h"
 #include "cri/images/image_service.h"
+#include "cri/runtime/pod_shims.h"
 #include "cri/runtime/readiness.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
+#include "cri/store/container_store.h"
 #include "cri/store/sandbox_store.h"
 #include "glog/logging.h"
 #include "images/catalog.h"
@@ -28,6 +31,7 @@
 #include "metadata/metadata.h"
 #include "namespaces/pinned.h"
 #include "network/cni.h"
+#include "process/process.h"
 #include "registry/http_client.h"
 #include "registry/registry_client.h"
 #include "snapshots/local/snapshotter.h"
@@ -105,6 +109,43 @@ absl::Status MakeDir(const std::string& path, mode_t mode) {
         absl::StrCat("chmod ", path, ": ", strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+// A helper binary: the configured path, else the one next to cradled (an
+// install), else where Bazel puts it relative to cradled (a build tree).
+std::string HelperBinary(const std::string& configured, const std::string& name,
+                         const std::string& bazel_package) {
+  if (!configured.empty()) return configured;
+  std::error_code ec;
+  std::filesystem::path self =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path dir = self.parent_path();
+  for (const std::filesystem::path& candidate :
+       {dir / name, dir / "../.." / bazel_package / name}) {
+    if (std::filesystem::exists(candidate, ec))
+      return std::filesystem::canonical(candidate, ec).string();
+  }
+  return name;  // looked up in PATH
+}
+
+// Without CAP_SYS_RESOURCE a process may not lower its children's
+// oom_score_adj below its own; runc would fail with an unhelpful message,
+// so container values are clamped (containerd: restrict_oom_score_adj).
+int MinOomScoreAdj() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  uint64_t effective = 0;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "CapEff:"))
+      effective = std::stoull(line.substr(7), nullptr, 16);
+  }
+  constexpr int kCapSysResource = 24;
+  if (effective & (uint64_t{1} << kCapSysResource)) return -1000;
+  int own = 0;
+  std::ifstream("/proc/self/oom_score_adj") >> own;
+  LOG(WARNING) << "no CAP_SYS_RESOURCE: container oom_score_adj is clamped to "
+               << own << " or more";
+  return own;
 }
 
 int Fail(const absl::Status& status) {
@@ -198,15 +239,39 @@ int Run(const Flags& flags) {
   RuntimeServiceOptions runtime_options;
   runtime_options.runtime_version = kVersion;
   runtime_options.config_json = ConfigToJson(*config);
-  runtime_options.runtime_ready = NotBuiltYet(
-      "RuntimeNotBuilt",
-      "this cradle build cannot run containers yet (shim and runc driver "
-      "are not part of it)");
+  std::string shim_binary =
+      HelperBinary(config->runtime.shim, "cradle-shim", "shim");
+  std::string runc_binary = config->runtime.runc;
+  runtime_options.runtime_ready =
+      ReadyWhen("ContainerRuntimeNotReady", [shim_binary, runc_binary] {
+        for (const std::string& b : {shim_binary, runc_binary}) {
+          if (!FindProgram(b).ok())
+            return absl::FailedPreconditionError(b + " is not installed");
+        }
+        return absl::OkStatus();
+      });
   runtime_options.network_ready = ReadyWhen(
       "NetworkPluginNotReady", [network_ptr] { return network_ptr->Ready(); });
   runtime_options.sandboxes = sandboxes->get();
   runtime_options.network = network_ptr;
   runtime_options.state_dir = config->state;
+  absl::StatusOr<std::unique_ptr<ContainerStore>> containers =
+      ContainerStore::Open(metadata->get(), kCriNamespace);
+  if (!containers.ok()) return Fail(containers.status());
+  ShimLaunchOptions shim_options;
+  shim_options.binary = shim_binary;
+  shim_options.runc_binary = runc_binary;
+  shim_options.systemd_cgroup = config->runtime.cgroup_driver == "systemd";
+  PodShims shims(shim_options, config->state);
+  runtime_options.containers = containers->get();
+  runtime_options.images = &catalog;
+  runtime_options.snapshotter = snapshotter->get();
+  runtime_options.snapshotter_name = config->images.snapshotter;
+  runtime_options.shims = &shims;
+  runtime_options.root_dir = config->root;
+  runtime_options.systemd_cgroup = shim_options.systemd_cgroup;
+  runtime_options.min_oom_score_adj = MinOomScoreAdj();
+  runtime_options.pause_binary = HelperBinary("", "pause", "cmd/pause");
   RuntimeService runtime_service(std::move(runtime_options));
   ImageService image_service({&puller, &catalog, &gc, snapshot_root});
 

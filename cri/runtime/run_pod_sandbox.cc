@@ -146,13 +146,25 @@ grpc::Status RuntimeService::RunPodSandbox(
     if (!attached.ok()) return fail(attached.status());
     r.ips = attached->ips;
   }
-  r.ready = true;
-  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) {
+  // From here on a failure also undoes the network and the shim.
+  auto fail_started = [&](const absl::Status& s) {
+    (void)StopInfra(r);
+    (void)RemoveInfra(r);
+    (void)options_.shims->Stop(r.id);
     if (!host_network) {
       (void)options_.network->Teardown(
           {r.id, r.netns_path, r.name, r.pod_namespace, r.uid});
     }
     return fail(s);
+  };
+  if (absl::StatusOr<ShimClient*> shim = options_.shims->Start(r.id, r.pod_dir);
+      !shim.ok()) {
+    return fail_started(shim.status());
+  }
+  if (absl::Status s = StartInfra(r, config); !s.ok()) return fail_started(s);
+  r.ready = true;
+  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) {
+    return fail_started(s);
   }
   LOG(INFO) << "pod=" << r.id << " (" << r.pod_namespace << "/" << r.name
             << ") ready" << (r.ips.empty() ? "" : " ip=" + r.ips[0]);

@@ -10,9 +10,13 @@
 #include <string>
 
 #include "cri/api/runtime/v1/cri.h"
+#include "cri/runtime/pod_shims.h"
 #include "cri/runtime/readiness.h"
+#include "cri/store/container_store.h"
 #include "cri/store/sandbox_store.h"
+#include "images/catalog.h"
 #include "network/pod_network.h"
+#include "snapshots/snapshotter.h"
 
 namespace cradle {
 
@@ -21,9 +25,20 @@ struct RuntimeServiceOptions {
   std::string config_json;      // effective config, for Status(verbose)
   std::unique_ptr<ReadinessCheck> runtime_ready;
   std::unique_ptr<ReadinessCheck> network_ready;
-  SandboxStore* sandboxes = nullptr;  // not owned
-  PodNetwork* network = nullptr;      // not owned
-  std::string state_dir;              // pods live in <state>/pods/<id>
+  SandboxStore* sandboxes = nullptr;     // not owned
+  PodNetwork* network = nullptr;         // not owned
+  std::string state_dir;                 // pods live in <state>/pods/<id>
+  ContainerStore* containers = nullptr;  // not owned
+  ImageCatalog* images = nullptr;        // not owned
+  Snapshotter* snapshotter = nullptr;    // not owned
+  std::string snapshotter_name;          // "overlayfs"
+  PodShims* shims = nullptr;             // not owned
+  std::string root_dir;  // containers' own dirs: <root>/cri/containers/<id>
+  bool systemd_cgroup = false;
+  // The lowest oom_score_adj the daemon may hand out (see oom_score.h).
+  int min_oom_score_adj = -1000;
+  // The static pause binary that holds a pod's shared PID namespace.
+  std::string pause_binary;
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.
@@ -58,7 +73,61 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
       const runtime::v1::ListPodSandboxRequest* request,
       runtime::v1::ListPodSandboxResponse* response) override;
 
+  grpc::Status CreateContainer(
+      grpc::ServerContext* context,
+      const runtime::v1::CreateContainerRequest* request,
+      runtime::v1::CreateContainerResponse* response) override;
+  grpc::Status StartContainer(
+      grpc::ServerContext* context,
+      const runtime::v1::StartContainerRequest* request,
+      runtime::v1::StartContainerResponse* response) override;
+  grpc::Status StopContainer(
+      grpc::ServerContext* context,
+      const runtime::v1::StopContainerRequest* request,
+      runtime::v1::StopContainerResponse* response) override;
+  grpc::Status RemoveContainer(
+      grpc::ServerContext* context,
+      const runtime::v1::RemoveContainerRequest* request,
+      runtime::v1::RemoveContainerResponse* response) override;
+  grpc::Status ListContainers(
+      grpc::ServerContext* context,
+      const runtime::v1::ListContainersRequest* request,
+      runtime::v1::ListContainersResponse* response) override;
+  grpc::Status ContainerStatus(
+      grpc::ServerContext* context,
+      const runtime::v1::ContainerStatusRequest* request,
+      runtime::v1::ContainerStatusResponse* response) override;
+  grpc::Status UpdateContainerResources(
+      grpc::ServerContext* context,
+      const runtime::v1::UpdateContainerResourcesRequest* request,
+      runtime::v1::UpdateContainerResourcesResponse* response) override;
+  grpc::Status ReopenContainerLog(
+      grpc::ServerContext* context,
+      const runtime::v1::ReopenContainerLogRequest* request,
+      runtime::v1::ReopenContainerLogResponse* response) override;
+  grpc::Status ExecSync(grpc::ServerContext* context,
+                        const runtime::v1::ExecSyncRequest* request,
+                        runtime::v1::ExecSyncResponse* response) override;
+
  private:
+  // The container's current state from its shim, written back to the
+  // store when it changed. A shim that is gone leaves the state it
+  // recorded on disk, or Unknown.
+  CriContainer Refresh(CriContainer c);
+  // Signals the container (its image's stop signal, or SIGTERM), waits up
+  // to `timeout`, then kills everything in it. Idempotent.
+  absl::Status Stop(const CriContainer& c, absl::Duration timeout);
+  // Stops if needed, deletes it from the shim, unmounts and drops its
+  // snapshot and directories, forgets it. Idempotent.
+  absl::Status Remove(const CriContainer& c);
+
+  // The pod's infra process, only for pods whose containers share a PID
+  // namespace: it holds the namespace while containers come and go.
+  absl::Status StartInfra(PodRecord& r,
+                          const runtime::v1::PodSandboxConfig& config);
+  absl::Status StopInfra(const PodRecord& r);
+  absl::Status RemoveInfra(const PodRecord& r);
+
   // Detaches the pod's network and drops its network namespace; idempotent.
   absl::Status StopSandbox(PodRecord& record);
 

@@ -10,6 +10,13 @@
 namespace cradle {
 
 absl::Status RuntimeService::StopSandbox(PodRecord& r) {
+  // Containers first (the kubelet has stopped them gracefully already;
+  // whatever still runs is killed), then the infra process.
+  for (const CriContainer& c : options_.containers->List()) {
+    if (c.pod_id != r.id) continue;
+    if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
+  }
+  if (absl::Status s = StopInfra(r); !s.ok()) return s;
   // Detach the network first, then drop the namespace: CNI DEL needs it.
   if (!r.netns_path.empty() && IsPinnedNamespace(r.netns_path)) {
     if (absl::Status s = options_.network->Teardown(
@@ -44,7 +51,13 @@ grpc::Status RuntimeService::RemovePodSandbox(
   // Idempotent: a sandbox that is gone is removed.
   if (r.status().code() == absl::StatusCode::kNotFound) return grpc::Status::OK;
   if (!r.ok()) return ToGrpc(r.status());
+  for (const CriContainer& c : options_.containers->List()) {
+    if (c.pod_id != r->id) continue;
+    if (absl::Status s = Remove(c); !s.ok()) return ToGrpc(s);
+  }
   if (absl::Status s = StopSandbox(*r); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = RemoveInfra(*r); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = options_.shims->Stop(r->id); !s.ok()) return ToGrpc(s);
   if (!r->shm_path.empty()) umount2(r->shm_path.c_str(), MNT_DETACH);
   for (const std::string& ns : {r->ipcns_path, r->utsns_path}) {
     if (!ns.empty()) {

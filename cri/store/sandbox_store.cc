@@ -34,6 +34,8 @@ json ToJson(const PodRecord& r) {
           {"ipcns", r.ipcns_path},
           {"utsns", r.utsns_path},
           {"shm", r.shm_path},
+          {"pidns", r.pidns_path},
+          {"infra_pid", r.infra_pid},
           {"ips", r.ips},
           {"labels", r.labels},
           {"annotations", r.annotations}};
@@ -55,6 +57,8 @@ PodRecord FromJson(const json& j) {
   r.ipcns_path = j.value("ipcns", "");
   r.utsns_path = j.value("utsns", "");
   r.shm_path = j.value("shm", "");
+  r.pidns_path = j.value("pidns", "");
+  r.infra_pid = j.value("infra_pid", 0);
   r.ips = j.value("ips", std::vector<std::string>());
   r.labels = j.value("labels", std::map<std::string, std::string>());
   r.annotations = j.value("annotations", std::map<std::string, std::string>());

@@ -32,6 +32,10 @@ struct PodRecord {
   std::string ipcns_path;  // empty for host IPC
   std::string utsns_path;  // empty for host UTS
   std::string shm_path;    // the pod's /dev/shm
+  // The pod's shared PID namespace (/proc/<infra pid>/ns/pid), when its
+  // containers share one; empty otherwise.
+  std::string pidns_path;
+  int infra_pid = 0;
   std::vector<std::string> ips;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;

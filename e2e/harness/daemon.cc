@@ -169,8 +169,34 @@ std::string Daemon::Log() const {
   return s.str();
 }
 
+// Shims and containers outlive cradled by design; a test's must not outlive
+// the test.
+void KillShimsAndContainers(const std::string& state) {
+  std::string runc_root = state + "/runc";
+  absl::StatusOr<RunResult> list =
+      RunAndCapture(SpawnOptions{{"runc", "--root", runc_root, "list", "-q"}});
+  if (list.ok()) {
+    for (absl::string_view id :
+         absl::StrSplit(list->out, '\n', absl::SkipEmpty())) {
+      (void)RunAndCapture(SpawnOptions{
+          {"runc", "--root", runc_root, "delete", "--force", std::string(id)}});
+    }
+  }
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)),
+                        std::istreambuf_iterator<char>());
+    if (cmdline.find("cradle-shim") != std::string::npos &&
+        cmdline.find(state + "/") != std::string::npos) {
+      kill(atoi(entry.path().filename().c_str()), SIGKILL);
+    }
+  }
+}
+
 Daemon::~Daemon() {
   (void)Stop(SIGTERM);
+  KillShimsAndContainers(state());
   UnmountBelow(dir_);
   std::error_code ec;
   fs::remove_all(dir_, ec);

@@ -1,0 +1,169 @@
+#include <filesystem>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cri/runtime/container_spec.h"
+#include "cri/runtime/runtime_service.h"
+#include "cri/server/grpc_status.h"
+#include "glog/logging.h"
+#include "mount/mount.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string NewContainerId() {
+  absl::BitGen gen;
+  std::string id;
+  for (int i = 0; i < 4; ++i)
+    absl::StrAppendFormat(&id, "%016x", absl::Uniform<uint64_t>(gen));
+  return id;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "we");
+  if (f == nullptr) return absl::InternalError("write " + path);
+  bool ok = fwrite(data.data(), 1, data.size(), f) == data.size();
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
+    return absl::InternalError("write " + path);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status RuntimeService::CreateContainer(
+    grpc::ServerContext*, const runtime::v1::CreateContainerRequest* request,
+    runtime::v1::CreateContainerResponse* response) {
+  const runtime::v1::ContainerConfig& config = request->config();
+  if (config.metadata().name().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "CreateContainer: config.metadata.name is empty");
+  }
+  if (config.image().image().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "CreateContainer: config.image.image is empty");
+  }
+  absl::StatusOr<PodRecord> pod =
+      options_.sandboxes->Get(request->pod_sandbox_id());
+  if (!pod.ok()) return ToGrpc(pod.status());
+  if (!pod->ready) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("CreateContainer: pod sandbox ", pod->id,
+                     " is not ready (stopped); create a new pod"));
+  }
+  absl::StatusOr<CatalogImage> image =
+      options_.images->Find(config.image().image());
+  if (!image.ok()) {
+    return ToGrpc(absl::Status(
+        image.status().code(),
+        absl::StrCat(
+            "CreateContainer: image \"", config.image().image(),
+            "\": ", image.status().message(),
+            absl::IsNotFound(image.status()) ? " (pull it first)" : "")));
+  }
+  runtime::v1::PodSandboxConfig pod_config;
+  pod_config.ParseFromString(pod->config);
+
+  CriContainer c;
+  c.id = NewContainerId();
+  c.pod_id = pod->id;
+  c.name = config.metadata().name();
+  c.attempt = config.metadata().attempt();
+  c.created_at = absl::Now();
+  c.config = config.SerializeAsString();
+  c.image_id = image->id.ToString();
+  c.image_name = config.image().image();
+  c.image_ref =
+      image->repo_digests.empty() ? c.image_id : image->repo_digests.front();
+  if (!pod_config.log_directory().empty() && !config.log_path().empty()) {
+    c.log_path =
+        absl::StrCat(pod_config.log_directory(), "/", config.log_path());
+  }
+  c.bundle = absl::StrCat(pod->pod_dir, "/containers/", c.id);
+  c.rootfs = c.bundle + "/rootfs";
+  c.snapshotter = options_.snapshotter_name;
+  c.snapshot_key = c.id;
+  c.stop_signal = image->config.stop_signal;
+  c.labels.insert(config.labels().begin(), config.labels().end());
+  c.annotations.insert(config.annotations().begin(),
+                       config.annotations().end());
+  c.state = CriContainer::kCreated;
+  // The name is reserved and the snapshot named in metadata before the
+  // snapshot exists, so the garbage collector never sees it unowned.
+  if (absl::Status s = options_.containers->Add(c); !s.ok()) return ToGrpc(s);
+
+  std::string own_dir =
+      absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
+  bool mounted = false;
+  auto fail = [&](const absl::Status& s) {
+    LOG(ERROR) << "pod=" << pod->id << " container=" << c.id << " (" << c.name
+               << ") create failed: " << s;
+    if (mounted) (void)UnmountAll(c.rootfs);
+    (void)options_.snapshotter->Remove(c.snapshot_key);
+    std::error_code ec;
+    fs::remove_all(c.bundle, ec);
+    fs::remove_all(own_dir, ec);
+    (void)options_.containers->Remove(c.id);
+    return ToGrpc(absl::Status(
+        s.code(), absl::StrCat("CreateContainer ", c.name, " in pod ",
+                               pod->name, ": ", s.message())));
+  };
+  std::error_code ec;
+  fs::create_directories(c.rootfs, ec);
+  if (ec) return fail(absl::InternalError("create " + c.rootfs));
+  absl::StatusOr<std::vector<Mount>> mounts = options_.snapshotter->Prepare(
+      c.snapshot_key, image->top_chain_id.ToString(), {});
+  if (!mounts.ok()) return fail(mounts.status());
+  if (absl::Status s = MountAll(*mounts, c.rootfs); !s.ok()) return fail(s);
+  mounted = true;
+
+  ContainerSpecContext ctx;
+  ctx.container_id = c.id;
+  ctx.rootfs = c.rootfs;
+  ctx.volumes_dir = own_dir + "/volumes";
+  ctx.cgroup_parent = pod_config.linux().cgroup_parent();
+  ctx.systemd_cgroup = options_.systemd_cgroup;
+  ctx.min_oom_score_adj = options_.min_oom_score_adj;
+  ctx.pod_pidns_path = pod->pidns_path;
+  absl::StatusOr<spec::ContainerSpecInput> input =
+      ContainerSpecFor(config, *pod, pod_config, image->config, ctx);
+  if (!input.ok()) return fail(input.status());
+  absl::StatusOr<std::string> spec_json = spec::BuildSpec(*input);
+  if (!spec_json.ok()) return fail(spec_json.status());
+  if (absl::Status s = WriteFile(c.bundle + "/config.json", *spec_json);
+      !s.ok()) {
+    return fail(s);
+  }
+  if (!c.log_path.empty()) {
+    fs::create_directories(fs::path(c.log_path).parent_path(), ec);
+  }
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(pod->id);
+  if (!shim.ok()) {
+    return fail(absl::FailedPreconditionError(absl::StrCat(
+        "the pod's shim is not running: ", shim.status().message())));
+  }
+  shim::v1::CreateRequest create;
+  create.set_id(c.id);
+  create.set_bundle(c.bundle);
+  create.set_tty(config.tty());
+  create.set_stdin(config.stdin());
+  create.set_stdin_once(config.stdin_once());
+  create.set_log_path(c.log_path);
+  absl::StatusOr<int> pid = (*shim)->Create(create);
+  if (!pid.ok()) return fail(pid.status());
+  c.pid = *pid;
+  if (absl::Status s = options_.containers->Update(c); !s.ok()) {
+    LOG(WARNING) << "container=" << c.id << " record update: " << s;
+  }
+  LOG(INFO) << "pod=" << pod->id << " container=" << c.id << " (" << c.name
+            << ") created from " << c.image_name;
+  response->set_container_id(c.id);
+  return grpc::Status::OK;
+}
+
+}  // namespace cradle

@@ -1,0 +1,99 @@
+// The pause process of pods that share one PID namespace among their
+// containers. Other pods have none: their namespaces are pinned files.
+#include <signal.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "cri/runtime/runtime_service.h"
+#include "glog/logging.h"
+#include "runc_driver/spec/spec.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string InfraBundle(const PodRecord& r) { return r.pod_dir + "/infra"; }
+
+}  // namespace
+
+absl::Status RuntimeService::StartInfra(
+    PodRecord& r, const runtime::v1::PodSandboxConfig& config) {
+  const runtime::v1::NamespaceOption& ns =
+      config.linux().security_context().namespace_options();
+  if (ns.pid() != runtime::v1::POD) return absl::OkStatus();
+  std::string bundle = InfraBundle(r);
+  std::string rootfs = bundle + "/rootfs";
+  std::error_code ec;
+  fs::create_directories(rootfs, ec);
+  fs::copy_file(options_.pause_binary, rootfs + "/pause",
+                fs::copy_options::overwrite_existing, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the pause binary ", options_.pause_binary, ": ", ec.message()));
+  }
+  spec::ContainerSpecInput in;
+  in.args = {"/pause"};
+  in.rootfs = rootfs;
+  in.hostname = config.hostname();
+  in.security.readonly_rootfs = true;
+  in.security.no_new_privs = true;
+  in.security.drop_capabilities = {"ALL"};
+  if (!r.netns_path.empty()) in.namespaces.network = r.netns_path;
+  if (!r.ipcns_path.empty()) in.namespaces.ipc = r.ipcns_path;
+  if (!r.utsns_path.empty()) in.namespaces.uts = r.utsns_path;
+  in.namespaces.pid = "";
+  std::string parent = config.linux().cgroup_parent().empty()
+                           ? "/cradle"
+                           : config.linux().cgroup_parent();
+  if (parent[0] != '/') parent = "/" + parent;
+  in.cgroups_path = options_.systemd_cgroup
+                        ? absl::StrCat("system.slice:cradle:", r.id)
+                        : absl::StrCat(parent, "/", r.id);
+  absl::StatusOr<std::string> spec = spec::BuildSpec(in);
+  if (!spec.ok()) return spec.status();
+  FILE* f = fopen((bundle + "/config.json").c_str(), "we");
+  if (f == nullptr) return absl::InternalError("write the infra config");
+  fwrite(spec->data(), 1, spec->size(), f);
+  fclose(f);
+
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
+  if (!shim.ok()) return shim.status();
+  shim::v1::CreateRequest create;
+  create.set_id(r.id);  // runc ids: a pod id never clashes with a container's
+  create.set_bundle(bundle);
+  absl::StatusOr<int> pid = (*shim)->Create(create);
+  if (!pid.ok()) return pid.status();
+  if (absl::StatusOr<shim::v1::ContainerState> s = (*shim)->Start(r.id);
+      !s.ok()) {
+    return s.status();
+  }
+  r.infra_pid = *pid;
+  r.pidns_path = absl::StrCat("/proc/", *pid, "/ns/pid");
+  LOG(INFO) << "pod=" << r.id << " shares a pid namespace held by pause pid "
+            << *pid;
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeService::StopInfra(const PodRecord& r) {
+  if (r.infra_pid == 0) return absl::OkStatus();
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
+  if (!shim.ok()) return absl::OkStatus();
+  absl::Status killed = (*shim)->Kill(r.id, SIGKILL, /*all=*/true);
+  if (absl::IsNotFound(killed)) return absl::OkStatus();
+  if (!killed.ok()) return killed;
+  return (*shim)->Wait(r.id, absl::Seconds(30)).status();
+}
+
+absl::Status RuntimeService::RemoveInfra(const PodRecord& r) {
+  if (r.infra_pid == 0) return absl::OkStatus();
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
+  if (!shim.ok()) return absl::OkStatus();
+  absl::StatusOr<shim::v1::ContainerState> deleted = (*shim)->Delete(r.id);
+  if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
+    return deleted.status();
+  return absl::OkStatus();
+}
+
+}  // namespace cradle

@@ -1,0 +1,52 @@
+#include "cri/runtime/pod_shims.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace cradle {
+
+std::string PodShims::SocketPath(const std::string& pod_id) const {
+  return absl::StrCat(state_dir_, "/s/", pod_id.substr(0, 24));
+}
+
+absl::StatusOr<ShimClient*> PodShims::Start(const std::string& pod_id,
+                                            const std::string& pod_dir) {
+  ShimLaunchOptions o = base_;
+  o.socket = SocketPath(pod_id);
+  o.state_dir = pod_dir + "/shim";
+  o.runc_root = state_dir_ + "/runc";
+  o.log_file = pod_dir + "/shim.log";
+  mkdir((state_dir_ + "/s").c_str(), 0700);
+  absl::StatusOr<std::unique_ptr<ShimClient>> shim = ShimClient::Launch(o);
+  if (!shim.ok()) return shim.status();
+  absl::MutexLock lock(&mu_);
+  ShimClient* raw = shim->get();
+  shims_[pod_id] = std::move(*shim);
+  return raw;
+}
+
+absl::StatusOr<ShimClient*> PodShims::Get(const std::string& pod_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = shims_.find(pod_id);
+  if (it != shims_.end()) return it->second.get();
+  absl::StatusOr<std::unique_ptr<ShimClient>> shim =
+      ShimClient::Connect(SocketPath(pod_id));
+  if (!shim.ok()) return shim.status();
+  LOG(INFO) << "pod=" << pod_id << " reconnected to its shim";
+  ShimClient* raw = shim->get();
+  shims_[pod_id] = std::move(*shim);
+  return raw;
+}
+
+absl::Status PodShims::Stop(const std::string& pod_id) {
+  absl::StatusOr<ShimClient*> shim = Get(pod_id);
+  if (!shim.ok()) return absl::OkStatus();  // not running
+  if (absl::Status s = (*shim)->Shutdown(); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  shims_.erase(pod_id);
+  return absl::OkStatus();
+}
+
+}  // namespace cradle

@@ -1,0 +1,44 @@
+// The shim of each pod: started with the pod, found again after a daemon
+// restart through its socket, asked to exit when the pod is removed.
+#ifndef CRADLE_CRI_RUNTIME_POD_SHIMS_H_
+#define CRADLE_CRI_RUNTIME_POD_SHIMS_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "shim/client/shim_client.h"
+
+namespace cradle {
+
+class PodShims {
+ public:
+  // `base` carries the binaries and cgroup driver; paths come per pod.
+  PodShims(ShimLaunchOptions base, std::string state_dir)
+      : base_(std::move(base)), state_dir_(std::move(state_dir)) {}
+
+  absl::StatusOr<ShimClient*> Start(const std::string& pod_id,
+                                    const std::string& pod_dir);
+  // The pod's shim; Unavailable when it is not running.
+  absl::StatusOr<ShimClient*> Get(const std::string& pod_id);
+  // Asks the shim to exit (it refuses while it has containers) and
+  // forgets it. OK when it is already gone.
+  absl::Status Stop(const std::string& pod_id);
+
+  // Short, because unix socket paths are limited to 108 bytes.
+  std::string SocketPath(const std::string& pod_id) const;
+
+ private:
+  const ShimLaunchOptions base_;
+  const std::string state_dir_;
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<ShimClient>> shims_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cradle
+
+#endif  // CRADLE_CRI_RUNTIME_POD_SHIMS_H_

@@ -1,0 +1,174 @@
+#include "cri/store/container_store.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "cri/store/sandbox_store.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace cradle {
+namespace {
+
+using nlohmann::json;
+
+int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
+
+// The CRI fields live in the record's opaque `spec`, as JSON.
+std::string ToSpec(const CriContainer& c) {
+  return json{{"pod_id", c.pod_id},
+              {"name", c.name},
+              {"attempt", c.attempt},
+              {"created_at_ns", Nanos(c.created_at)},
+              {"config", absl::Base64Escape(c.config)},
+              {"image_id", c.image_id},
+              {"image_name", c.image_name},
+              {"image_ref", c.image_ref},
+              {"log_path", c.log_path},
+              {"bundle", c.bundle},
+              {"rootfs", c.rootfs},
+              {"stop_signal", c.stop_signal},
+              {"annotations", c.annotations},
+              {"state", static_cast<int>(c.state)},
+              {"pid", c.pid},
+              {"started_at_ns", Nanos(c.started_at)},
+              {"finished_at_ns", Nanos(c.finished_at)},
+              {"exit_code", c.exit_code},
+              {"reason", c.reason},
+              {"message", c.message}}
+      .dump();
+}
+
+absl::StatusOr<CriContainer> FromRecord(const ContainerRecord& r) {
+  json j = json::parse(r.spec, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object())
+    return absl::DataLossError("container record " + r.id + " is corrupt");
+  CriContainer c;
+  c.id = r.id;
+  c.snapshotter = r.snapshotter;
+  c.snapshot_key = r.snapshot_key;
+  c.labels = r.labels;
+  c.pod_id = j.value("pod_id", "");
+  c.name = j.value("name", "");
+  c.attempt = j.value("attempt", 0u);
+  c.created_at = absl::FromUnixNanos(j.value("created_at_ns", int64_t{0}));
+  absl::Base64Unescape(j.value("config", ""), &c.config);
+  c.image_id = j.value("image_id", "");
+  c.image_name = j.value("image_name", "");
+  c.image_ref = j.value("image_ref", "");
+  c.log_path = j.value("log_path", "");
+  c.bundle = j.value("bundle", "");
+  c.rootfs = j.value("rootfs", "");
+  c.stop_signal = j.value("stop_signal", "");
+  c.annotations = j.value("annotations", std::map<std::string, std::string>());
+  c.state = static_cast<CriContainer::State>(j.value("state", 3));
+  c.pid = j.value("pid", 0);
+  c.started_at = absl::FromUnixNanos(j.value("started_at_ns", int64_t{0}));
+  c.finished_at = absl::FromUnixNanos(j.value("finished_at_ns", int64_t{0}));
+  c.exit_code = j.value("exit_code", 0);
+  c.reason = j.value("reason", "");
+  c.message = j.value("message", "");
+  return c;
+}
+
+}  // namespace
+
+std::string CriContainer::ReservationKey() const {
+  return absl::StrCat(pod_id, "_", name, "_", attempt);
+}
+
+absl::StatusOr<std::unique_ptr<ContainerStore>> ContainerStore::Open(
+    MetadataStore* metadata, std::string ns) {
+  std::unique_ptr<ContainerStore> store(
+      new ContainerStore(metadata, std::move(ns)));
+  absl::StatusOr<std::vector<ContainerRecord>> records =
+      metadata->ListContainers(store->ns_);
+  if (!records.ok()) return records.status();
+  absl::MutexLock lock(&store->mu_);
+  for (const ContainerRecord& r : *records) {
+    absl::StatusOr<CriContainer> c = FromRecord(r);
+    if (!c.ok()) {
+      LOG(ERROR) << c.status() << "; ignoring it";
+      continue;
+    }
+    store->reservations_[c->ReservationKey()] = c->id;
+    store->by_id_[c->id] = *std::move(c);
+  }
+  return store;
+}
+
+absl::Status ContainerStore::Persist(const CriContainer& c,
+                                     MetadataBatch::Action action) {
+  ContainerRecord r;
+  r.id = c.id;
+  r.sandbox_id = c.pod_id;
+  r.image = c.image_name;
+  r.snapshotter = c.snapshotter;
+  r.snapshot_key = c.snapshot_key;
+  r.labels = c.labels;
+  r.spec = ToSpec(c);
+  r.created_at = c.created_at;
+  r.updated_at = absl::Now();
+  MetadataBatch batch;
+  batch.Add(action, ns_, r);
+  return metadata_->Apply(batch);
+}
+
+absl::Status ContainerStore::Add(const CriContainer& c) {
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = reservations_.emplace(c.ReservationKey(), c.id);
+  if (!fresh) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "container name \"", c.name, "\" (attempt ", c.attempt,
+        ") is already used in pod ", c.pod_id, " by container ", it->second));
+  }
+  if (absl::Status s = Persist(c, MetadataBatch::Action::kCreate); !s.ok()) {
+    reservations_.erase(it);
+    return s;
+  }
+  by_id_[c.id] = c;
+  return absl::OkStatus();
+}
+
+absl::Status ContainerStore::Update(const CriContainer& c) {
+  absl::MutexLock lock(&mu_);
+  if (by_id_.count(c.id) == 0)
+    return absl::NotFoundError(absl::StrCat("container ", c.id, " not found"));
+  if (absl::Status s = Persist(c, MetadataBatch::Action::kPut); !s.ok())
+    return s;
+  by_id_[c.id] = c;
+  return absl::OkStatus();
+}
+
+absl::Status ContainerStore::Remove(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return absl::OkStatus();
+  ContainerRecord r;
+  r.id = id;
+  MetadataBatch batch;
+  batch.Add(MetadataBatch::Action::kDeleteIfPresent, ns_, r);
+  if (absl::Status s = metadata_->Apply(batch); !s.ok()) return s;
+  reservations_.erase(it->second.ReservationKey());
+  by_id_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CriContainer> ContainerStore::Get(
+    const std::string& id_or_prefix) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, c] : by_id_) ids.push_back(id);
+  absl::StatusOr<std::string> id =
+      ResolveIdPrefix(ids, id_or_prefix, "container");
+  if (!id.ok()) return id.status();
+  return by_id_[*id];
+}
+
+std::vector<CriContainer> ContainerStore::List() {
+  absl::MutexLock lock(&mu_);
+  std::vector<CriContainer> all;
+  for (const auto& [id, c] : by_id_) all.push_back(c);
+  return all;
+}
+
+}  // namespace cradle

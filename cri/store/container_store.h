@@ -1,0 +1,85 @@
+// CRI containers the daemon knows: an in-memory index over one metadata
+// ContainerRecord per container (namespace k8s.io). The record names the
+// container's snapshot, so the garbage collector keeps its root filesystem
+// for as long as the container exists.
+#ifndef CRADLE_CRI_STORE_CONTAINER_STORE_H_
+#define CRADLE_CRI_STORE_CONTAINER_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "metadata/metadata.h"
+
+namespace cradle {
+
+struct CriContainer {
+  // CRI ContainerState values.
+  enum State { kCreated = 0, kRunning = 1, kExited = 2, kUnknown = 3 };
+
+  std::string id;
+  std::string pod_id;
+  std::string name;  // metadata.name
+  uint32_t attempt = 0;
+  absl::Time created_at;
+  std::string config;      // the CRI ContainerConfig, serialized
+  std::string image_id;    // "sha256:<config digest>"
+  std::string image_name;  // what the request named (for status)
+  std::string image_ref;   // a repo digest when known, else the id
+  std::string log_path;    // absolute; empty when the pod has no log dir
+  std::string bundle;      // holds config.json
+  std::string rootfs;      // where the snapshot is mounted
+  std::string snapshotter;
+  std::string snapshot_key;
+  std::string stop_signal;  // the image's STOPSIGNAL ("SIGQUIT", "3"), or ""
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+
+  // Last known state, refreshed from the shim.
+  State state = kCreated;
+  int pid = 0;
+  absl::Time started_at = absl::UnixEpoch();
+  absl::Time finished_at = absl::UnixEpoch();
+  int32_t exit_code = 0;
+  std::string reason;
+  std::string message;
+
+  // The CRI's reservation key: one container per pod+name+attempt.
+  std::string ReservationKey() const;
+};
+
+// Thread-safe. Lookups are by full id or unique id prefix.
+class ContainerStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<ContainerStore>> Open(
+      MetadataStore* metadata, std::string ns);
+
+  // AlreadyExists (naming the holder) when the reservation key is taken.
+  absl::Status Add(const CriContainer& container);
+  absl::Status Update(const CriContainer& container);
+  absl::Status Remove(const std::string& id);
+  // NotFound, or InvalidArgument when a prefix is ambiguous.
+  absl::StatusOr<CriContainer> Get(const std::string& id_or_prefix);
+  std::vector<CriContainer> List();
+
+ private:
+  ContainerStore(MetadataStore* metadata, std::string ns)
+      : metadata_(metadata), ns_(std::move(ns)) {}
+  absl::Status Persist(const CriContainer& c, MetadataBatch::Action action);
+
+  MetadataStore* const metadata_;
+  const std::string ns_;
+  absl::Mutex mu_;
+  std::map<std::string, CriContainer> by_id_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> reservations_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace cradle
+
+#endif  // CRADLE_CRI_STORE_CONTAINER_STORE_H_

@@ -1,0 +1,353 @@
+// Containers over the real socket: real cradled, cradle-shim, runc, CNI
+// and busybox images from the local registry.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "e2e/harness/fixture.h"
+#include "e2e/harness/test_network.h"
+
+namespace cradle::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+namespace v1 = runtime::v1;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class ContainerTest : public CradleTest {
+ protected:
+  std::string ExtraConfig() override {
+    return CradleTest::ExtraConfig() + network_.DaemonConfig();
+  }
+  void SetUp() override {
+    CradleTest::SetUp();
+    if (HasFatalFailure()) return;
+    char tmpl[] = "/tmp/cradle-logs-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    logs_ = tmpl;
+    grpc::ClientContext ctx;
+    v1::PullImageRequest req;
+    req.mutable_image()->set_image(images().Ref("busybox:latest"));
+    v1::PullImageResponse resp;
+    grpc::Status s = daemon().images().PullImage(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  void TearDown() override {
+    CradleTest::TearDown();
+    std::error_code ec;
+    fs::remove_all(logs_, ec);
+  }
+
+  v1::PodSandboxConfig PodConfig(const std::string& name) {
+    v1::PodSandboxConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_metadata()->set_namespace_("e2e");
+    c.mutable_metadata()->set_uid("uid-" + name);
+    c.set_hostname(name);
+    c.set_log_directory(logs_ + "/" + name);
+    return c;
+  }
+  std::string RunPod(const std::string& name) {
+    grpc::ClientContext ctx;
+    v1::RunPodSandboxRequest req;
+    *req.mutable_config() = PodConfig(name);
+    v1::RunPodSandboxResponse resp;
+    grpc::Status s = daemon().runtime().RunPodSandbox(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.pod_sandbox_id();
+  }
+  v1::ContainerConfig Config(const std::string& name,
+                             std::vector<std::string> command) {
+    v1::ContainerConfig c;
+    c.mutable_metadata()->set_name(name);
+    c.mutable_image()->set_image(images().Ref("busybox:latest"));
+    for (const std::string& a : command) c.add_command(a);
+    c.set_log_path(name + ".log");
+    (*c.mutable_labels())["role"] = name;
+    return c;
+  }
+  grpc::Status Create(const std::string& pod, const v1::ContainerConfig& c,
+                      std::string* id, const std::string& pod_name = "") {
+    grpc::ClientContext ctx;
+    v1::CreateContainerRequest req;
+    req.set_pod_sandbox_id(pod);
+    *req.mutable_config() = c;
+    *req.mutable_sandbox_config() = PodConfig(pod_name);
+    v1::CreateContainerResponse resp;
+    grpc::Status s = daemon().runtime().CreateContainer(&ctx, req, &resp);
+    *id = resp.container_id();
+    return s;
+  }
+  grpc::Status Start(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::StartContainerRequest req;
+    req.set_container_id(id);
+    v1::StartContainerResponse resp;
+    return daemon().runtime().StartContainer(&ctx, req, &resp);
+  }
+  // Create + start; fails the test on error.
+  std::string RunContainer(const std::string& pod,
+                           const v1::ContainerConfig& c) {
+    std::string id;
+    grpc::Status s = Create(pod, c, &id);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    s = Start(id);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return id;
+  }
+  grpc::Status StopC(const std::string& id, int64_t timeout) {
+    grpc::ClientContext ctx;
+    v1::StopContainerRequest req;
+    req.set_container_id(id);
+    req.set_timeout(timeout);
+    v1::StopContainerResponse resp;
+    return daemon().runtime().StopContainer(&ctx, req, &resp);
+  }
+  grpc::Status RemoveC(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::RemoveContainerRequest req;
+    req.set_container_id(id);
+    v1::RemoveContainerResponse resp;
+    return daemon().runtime().RemoveContainer(&ctx, req, &resp);
+  }
+  grpc::Status Status(const std::string& id, v1::ContainerStatus* out) {
+    grpc::ClientContext ctx;
+    v1::ContainerStatusRequest req;
+    req.set_container_id(id);
+    v1::ContainerStatusResponse resp;
+    grpc::Status s = daemon().runtime().ContainerStatus(&ctx, req, &resp);
+    *out = resp.status();
+    return s;
+  }
+  // Polls until the container has exited (bounded).
+  v1::ContainerStatus WaitExited(const std::string& id) {
+    v1::ContainerStatus st;
+    for (int i = 0; i < 300; ++i) {
+      if (!Status(id, &st).ok() || st.state() == v1::CONTAINER_EXITED) break;
+      usleep(50 * 1000);
+    }
+    return st;
+  }
+  grpc::Status Exec(const std::string& id, std::vector<std::string> cmd,
+                    v1::ExecSyncResponse* resp, int64_t timeout = 20) {
+    grpc::ClientContext ctx;
+    v1::ExecSyncRequest req;
+    req.set_container_id(id);
+    for (const std::string& a : cmd) req.add_cmd(a);
+    req.set_timeout(timeout);
+    return daemon().runtime().ExecSync(&ctx, req, resp);
+  }
+  grpc::Status RemovePod(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::RemovePodSandboxRequest req;
+    req.set_pod_sandbox_id(id);
+    v1::RemovePodSandboxResponse resp;
+    return daemon().runtime().RemovePodSandbox(&ctx, req, &resp);
+  }
+
+  TestNetwork network_{78};
+  std::string logs_;
+};
+
+TEST_F(ContainerTest, LifecycleLogsExecStopRemove) {
+  std::string pod = RunPod("app");
+  std::string id;
+  grpc::Status s =
+      Create(pod,
+             Config("main",
+                    {"sh", "-c",
+                     "trap '' TERM; echo hello; while true; do sleep 1; done"}),
+             &id);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(id.size(), 64u);
+  v1::ContainerStatus st;
+  ASSERT_TRUE(Status(id.substr(0, 10), &st).ok()) << "a unique prefix works";
+  EXPECT_EQ(st.state(), v1::CONTAINER_CREATED);
+  EXPECT_EQ(st.metadata().name(), "main");
+  EXPECT_EQ(st.labels().at("role"), "main");
+  EXPECT_EQ(st.log_path(), logs_ + "/app/main.log");
+
+  ASSERT_TRUE(Start(id).ok());
+  ASSERT_TRUE(Status(id, &st).ok());
+  EXPECT_EQ(st.state(), v1::CONTAINER_RUNNING);
+  EXPECT_GT(st.started_at(), 0);
+  EXPECT_EQ(Start(id).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::ExecSyncResponse exec;
+  ASSERT_TRUE(
+      Exec(id, {"sh", "-c", "hostname; echo e >&2; exit 5"}, &exec).ok());
+  EXPECT_EQ(exec.stdout(), "app\n");
+  EXPECT_EQ(exec.stderr(), "e\n");
+  EXPECT_EQ(exec.exit_code(), 5);
+  EXPECT_EQ(Exec(id, {"sleep", "30"}, &exec, 1).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  for (int i = 0; i < 100 && ReadFile(st.log_path()).empty(); ++i)
+    usleep(20 * 1000);
+  EXPECT_THAT(ReadFile(st.log_path()), HasSubstr(" stdout F hello\n"));
+
+  // It ignores SIGTERM: the grace period runs out, then KILL.
+  ASSERT_TRUE(StopC(id, 1).ok());
+  ASSERT_TRUE(Status(id, &st).ok());
+  EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(st.exit_code(), 137);
+  EXPECT_EQ(st.reason(), "Error");
+  EXPECT_GE(st.finished_at(), st.started_at());
+  EXPECT_TRUE(StopC(id, 1).ok()) << "stopping again is fine";
+
+  ASSERT_TRUE(RemoveC(id).ok());
+  EXPECT_EQ(Status(id, &st).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(RemoveC(id).ok()) << "removal is idempotent";
+  ASSERT_TRUE(RemovePod(pod).ok());
+}
+
+TEST_F(ContainerTest, ExitCodesAndReasons) {
+  std::string pod = RunPod("jobs");
+  std::string ok = RunContainer(pod, Config("ok", {"true"}));
+  std::string bad = RunContainer(pod, Config("bad", {"sh", "-c", "exit 3"}));
+  v1::ContainerStatus st = WaitExited(ok);
+  EXPECT_EQ(st.exit_code(), 0);
+  EXPECT_EQ(st.reason(), "Completed");
+  st = WaitExited(bad);
+  EXPECT_EQ(st.exit_code(), 3);
+  EXPECT_EQ(st.reason(), "Error");
+
+  grpc::ClientContext ctx;
+  v1::ListContainersRequest req;
+  req.mutable_filter()->mutable_state()->set_state(v1::CONTAINER_EXITED);
+  (*req.mutable_filter()->mutable_label_selector())["role"] = "bad";
+  v1::ListContainersResponse resp;
+  ASSERT_TRUE(daemon().runtime().ListContainers(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.containers_size(), 1);
+  EXPECT_EQ(resp.containers(0).id(), bad);
+  EXPECT_EQ(resp.containers(0).pod_sandbox_id(), pod);
+  // Removing the pod removes its containers.
+  ASSERT_TRUE(RemovePod(pod).ok());
+  EXPECT_EQ(Status(ok, &st).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ContainerTest, BadRequestsAnswerClearly) {
+  std::string pod = RunPod("bad");
+  std::string id;
+  grpc::Status s = Create("nosuchpod", Config("c", {"true"}), &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  v1::ContainerConfig missing = Config("c", {"true"});
+  missing.mutable_image()->set_image("127.0.0.1:1/not/there:1");
+  s = Create(pod, missing, &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("pull it first"));
+
+  s = Create(pod, Config("c", {"/bin/no-such-binary"}), &id);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.error_message(), HasSubstr("no-such-binary"));
+
+  v1::ContainerConfig user = Config("u", {"true"});
+  user.mutable_linux()->mutable_security_context()->set_run_as_username(
+      "nobody-here");
+  s = Create(pod, user, &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("nobody-here"));
+
+  ASSERT_TRUE(Create(pod, Config("same", {"true"}), &id).ok());
+  std::string again;
+  s = Create(pod, Config("same", {"true"}), &again);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(s.error_message(), HasSubstr(id));
+
+  v1::ContainerStatus st;
+  EXPECT_EQ(Status("ffffffffffff", &st).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Start("ffffffffffff").error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::ExecSyncResponse exec;
+  EXPECT_EQ(Exec(id, {"true"}, &exec).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION)
+      << "exec needs a running container";
+  // A removed pod's containers are gone, and it takes no new ones.
+  ASSERT_TRUE(RemovePod(pod).ok());
+  EXPECT_EQ(Status(id, &st).error_code(), grpc::StatusCode::NOT_FOUND);
+  s = Create(pod, Config("late", {"true"}), &id);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ContainerTest, PodsShareTheirPidNamespaceAndReachEachOther) {
+  std::string a = RunPod("server");
+  std::string b = RunPod("client");
+  std::string server = RunContainer(
+      a, Config("srv", {"sh", "-c",
+                        "while true; do echo pong | nc -l -p 8080; done"}));
+  std::string sidecar = RunContainer(a, Config("side", {"sleep", "1000"}));
+  std::string client = RunContainer(b, Config("cli", {"sleep", "1000"}));
+
+  v1::ExecSyncResponse exec;
+  ASSERT_TRUE(Exec(sidecar, {"ps", "-o", "args"}, &exec).ok());
+  EXPECT_THAT(exec.stdout(), HasSubstr("/pause"));
+  EXPECT_THAT(exec.stdout(), HasSubstr("nc -l -p 8080"))
+      << "containers of one pod see each other's processes";
+
+  grpc::ClientContext ctx;
+  v1::PodSandboxStatusRequest req;
+  req.set_pod_sandbox_id(a);
+  v1::PodSandboxStatusResponse resp;
+  ASSERT_TRUE(daemon().runtime().PodSandboxStatus(&ctx, req, &resp).ok());
+  std::string ip = resp.status().network().ip();
+  ASSERT_THAT(ip, ::testing::StartsWith(network_.prefix()));
+  std::string reply;
+  for (int i = 0; i < 50 && reply.find("pong") == std::string::npos; ++i) {
+    ASSERT_TRUE(Exec(client, {"nc", "-w", "2", ip, "8080"}, &exec).ok());
+    reply = exec.stdout();
+    if (reply.empty()) usleep(100 * 1000);
+  }
+  EXPECT_EQ(reply, "pong\n");
+  ASSERT_TRUE(RemovePod(a).ok());
+  ASSERT_TRUE(RemovePod(b).ok());
+}
+
+TEST_F(ContainerTest, ContainersOutliveADaemonKilledWithSigkill) {
+  std::string pod = RunPod("survivor");
+  std::string gate = logs_ + "/gate";
+  fs::create_directories(gate);
+  v1::ContainerConfig waiter = Config(
+      "waiter",
+      {"sh", "-c", "while [ ! -e /gate/go ]; do sleep 0.1; done; exit 7"});
+  v1::Mount* m = waiter.add_mounts();
+  m->set_container_path("/gate");
+  m->set_host_path(gate);
+  std::string waiting = RunContainer(pod, waiter);
+  std::string steady = RunContainer(pod, Config("steady", {"sleep", "1000"}));
+
+  ASSERT_TRUE(daemon().Stop(SIGKILL).ok());
+  // While cradled is down, one container exits; its shim writes it down.
+  std::ofstream(gate + "/go") << "";
+  usleep(500 * 1000);
+  ASSERT_TRUE(daemon().Restart().ok());
+
+  v1::ContainerStatus st = WaitExited(waiting);
+  EXPECT_EQ(st.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(st.exit_code(), 7);
+  ASSERT_TRUE(Status(steady, &st).ok());
+  EXPECT_EQ(st.state(), v1::CONTAINER_RUNNING);
+  v1::ExecSyncResponse exec;
+  ASSERT_TRUE(Exec(steady, {"echo", "still here"}, &exec).ok());
+  EXPECT_EQ(exec.stdout(), "still here\n");
+  ASSERT_TRUE(StopC(steady, 0).ok());
+  EXPECT_EQ(WaitExited(steady).exit_code(), 137);
+  ASSERT_TRUE(RemovePod(pod).ok());
+}
+
+}  // namespace
+}  // namespace cradle::e2e
