@@ -81,9 +81,15 @@ absl::Status SetSeccomp(const runtime::v1::LinuxContainerSecurityContext& sc,
       security->seccomp = spec::SeccompMode::kRuntimeDefault;
       return absl::OkStatus();
     }
-    if (!absl::StartsWith(path, "localhost/")) {
+    if (path.empty() || path == "unconfined") {
       security->seccomp = spec::SeccompMode::kUnconfined;
       return absl::OkStatus();
+    }
+    if (!absl::StartsWith(path, "localhost/")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "seccomp_profile_path \"", path,
+          "\" is not one of runtime/default, docker/default, unconfined or "
+          "localhost/<absolute path>"));
     }
     localhost = path.substr(strlen("localhost/"));
   }
@@ -144,6 +150,11 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     user = sc.run_as_username();
   } else if (sc.has_run_as_user()) {
     user = std::to_string(sc.run_as_user().value());
+  }
+  if (sc.has_run_as_group() && !sc.has_run_as_user() &&
+      sc.run_as_username().empty()) {
+    return absl::InvalidArgumentError(
+        "run_as_group needs run_as_user or run_as_username");
   }
   if (sc.has_run_as_group()) {
     std::string name = user.substr(0, user.find(':'));
@@ -235,6 +246,8 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
   security.drop_capabilities.assign(
       sc.capabilities().drop_capabilities().begin(),
       sc.capabilities().drop_capabilities().end());
+  if (!ctx.daemon_capabilities.empty())
+    security.available_capabilities = ctx.daemon_capabilities;
   if (!sc.masked_paths().empty() || !sc.readonly_paths().empty()) {
     security.masked_paths = std::vector<std::string>(sc.masked_paths().begin(),
                                                      sc.masked_paths().end());

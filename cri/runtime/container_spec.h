@@ -24,6 +24,8 @@ struct ContainerSpecContext {
   int min_oom_score_adj = -1000;
   // The pid namespace of the pod's infra process, when the pod shares one.
   std::string pod_pidns_path;
+  // What privileged and "ALL" grant: the capabilities the daemon holds.
+  std::vector<std::string> daemon_capabilities;
 };
 
 // InvalidArgument names the field a person must fix; NotFound names a user

@@ -130,6 +130,9 @@ grpc::Status RuntimeService::CreateContainer(
   ctx.systemd_cgroup = options_.systemd_cgroup;
   ctx.min_oom_score_adj = options_.min_oom_score_adj;
   ctx.pod_pidns_path = pod->pidns_path;
+  static const std::vector<std::string>* own_caps =
+      new std::vector<std::string>(spec::OwnEffectiveCapabilities());
+  ctx.daemon_capabilities = *own_caps;
   absl::StatusOr<spec::ContainerSpecInput> input =
       ContainerSpecFor(config, *pod, pod_config, image->config, ctx);
   if (!input.ok()) return fail(input.status());

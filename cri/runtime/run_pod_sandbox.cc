@@ -136,6 +136,8 @@ grpc::Status RuntimeService::RunPodSandbox(
     PodNetworkRequest net{r.id,  r.netns_path, r.name, r.pod_namespace,
                           r.uid, "eth0",       {},     {}};
     for (const runtime::v1::PortMapping& p : config.port_mappings()) {
+      // Only a host port publishes anything; the rest is documentation.
+      if (p.host_port() <= 0) continue;
       const char* proto = p.protocol() == runtime::v1::UDP    ? "udp"
                           : p.protocol() == runtime::v1::SCTP ? "sctp"
                                                               : "tcp";

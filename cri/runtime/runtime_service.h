@@ -52,6 +52,14 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   grpc::Status Status(grpc::ServerContext* context,
                       const runtime::v1::StatusRequest* request,
                       runtime::v1::StatusResponse* response) override;
+  grpc::Status RuntimeConfig(
+      grpc::ServerContext* context,
+      const runtime::v1::RuntimeConfigRequest* request,
+      runtime::v1::RuntimeConfigResponse* response) override;
+  grpc::Status UpdateRuntimeConfig(
+      grpc::ServerContext* context,
+      const runtime::v1::UpdateRuntimeConfigRequest* request,
+      runtime::v1::UpdateRuntimeConfigResponse* response) override;
   grpc::Status RunPodSandbox(
       grpc::ServerContext* context,
       const runtime::v1::RunPodSandboxRequest* request,
@@ -132,6 +140,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   absl::Status StopSandbox(PodRecord& record);
 
   const RuntimeServiceOptions options_;
+  absl::Mutex pod_cidr_mu_;
+  std::string pod_cidr_ ABSL_GUARDED_BY(pod_cidr_mu_);
 };
 
 }  // namespace cradle

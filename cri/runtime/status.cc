@@ -1,4 +1,5 @@
 #include "cri/runtime/runtime_service.h"
+#include "glog/logging.h"
 
 namespace cradle {
 namespace {
@@ -24,6 +25,36 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*,
   Fill("NetworkReady", *options_.network_ready, status->add_conditions());
   if (request->verbose()) {
     (*response->mutable_info())["config"] = options_.config_json;
+    absl::MutexLock lock(&pod_cidr_mu_);
+    (*response->mutable_info())["podCIDR"] = pod_cidr_;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace cradle
+
+namespace cradle {
+
+grpc::Status RuntimeService::RuntimeConfig(
+    grpc::ServerContext*, const runtime::v1::RuntimeConfigRequest*,
+    runtime::v1::RuntimeConfigResponse* response) {
+  response->mutable_linux()->set_cgroup_driver(
+      options_.systemd_cgroup ? runtime::v1::SYSTEMD : runtime::v1::CGROUPFS);
+  return grpc::Status::OK;
+}
+
+grpc::Status RuntimeService::UpdateRuntimeConfig(
+    grpc::ServerContext*,
+    const runtime::v1::UpdateRuntimeConfigRequest* request,
+    runtime::v1::UpdateRuntimeConfigResponse*) {
+  const std::string& cidr =
+      request->runtime_config().network_config().pod_cidr();
+  absl::MutexLock lock(&pod_cidr_mu_);
+  if (!cidr.empty() && cidr != pod_cidr_) {
+    // The CNI config in conf_dir decides addresses; the CIDR is recorded
+    // for Status(verbose) as the kubelet's view of this node.
+    LOG(INFO) << "pod CIDR is now " << cidr;
+    pod_cidr_ = cidr;
   }
   return grpc::Status::OK;
 }

@@ -1,6 +1,7 @@
 #include "runc_driver/spec/spec.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -84,6 +85,26 @@ const std::vector<std::string>& DefaultReadonlyPaths() {
   return *paths;
 }
 
+}  // namespace
+
+std::vector<std::string> OwnEffectiveCapabilities() {
+  std::ifstream status("/proc/self/status");
+  uint64_t mask = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (absl::StartsWith(line, "CapEff:"))
+      mask = std::stoull(line.substr(7), nullptr, 16);
+  }
+  // AllCapabilities() is in the kernel's bit order.
+  std::vector<std::string> held;
+  const std::vector<std::string>& all = AllCapabilities();
+  for (size_t bit = 0; bit < all.size() && bit < 64; ++bit) {
+    if (mask & (uint64_t{1} << bit)) held.push_back(all[bit]);
+  }
+  return held;
+}
+
+namespace {
+
 absl::StatusOr<std::string> CapabilityName(const std::string& name) {
   std::string upper = absl::AsciiStrToUpper(name);
   if (!absl::StartsWith(upper, "CAP_")) upper = "CAP_" + upper;
@@ -96,14 +117,16 @@ absl::StatusOr<std::string> CapabilityName(const std::string& name) {
 }
 
 absl::StatusOr<std::vector<std::string>> Capabilities(const Security& s) {
-  if (s.privileged) return AllCapabilities();
+  const std::vector<std::string>& all =
+      s.available_capabilities ? *s.available_capabilities : AllCapabilities();
+  if (s.privileged) return all;
   std::vector<std::string> caps = DefaultCapabilities();
   auto is_all = [](const std::vector<std::string>& list) {
     return std::any_of(list.begin(), list.end(), [](const std::string& c) {
       return absl::AsciiStrToUpper(c) == "ALL";
     });
   };
-  if (is_all(s.add_capabilities)) caps = AllCapabilities();
+  if (is_all(s.add_capabilities)) caps = all;
   for (const std::string& add : s.add_capabilities) {
     if (absl::AsciiStrToUpper(add) == "ALL") continue;
     absl::StatusOr<std::string> cap = CapabilityName(add);

@@ -63,6 +63,10 @@ struct Security {
   std::vector<std::string>
       add_capabilities;  // "NET_ADMIN" or "CAP_NET_ADMIN", or "ALL"
   std::vector<std::string> drop_capabilities;  // likewise
+  // What "ALL" (and privileged) grants. Unset: every capability cradle
+  // knows; a runtime without all of them passes its own (runc cannot give
+  // what it does not hold).
+  std::optional<std::vector<std::string>> available_capabilities;
   SeccompMode seccomp = SeccompMode::kUnconfined;
   std::string seccomp_profile_json;  // for kLocalhost: the profile's content
   // When set, replace the default lists (CRI masked_paths / readonly_paths).
@@ -112,6 +116,9 @@ struct ContainerSpecInput {
 // The OCI config.json text. InvalidArgument for inputs runc would reject
 // (an unknown capability, an unsupported propagation, a relative path).
 absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& input);
+
+// The capabilities this process holds in its effective set.
+std::vector<std::string> OwnEffectiveCapabilities();
 
 // Docker's default capability set, as "CAP_*" names.
 const std::vector<std::string>& DefaultCapabilities();

@@ -429,6 +429,7 @@ struct Decompressed {
   Sha256Hasher hasher;
   int64_t size = 0;
   bool failed = false;
+  bool padded = false;
 };
 
 la_ssize_t ReadDecompressed(archive*, void* data, const void** buf) {
@@ -438,6 +439,18 @@ la_ssize_t ReadDecompressed(archive*, void* data, const void** buf) {
   if (n < 0) {
     d->failed = true;
     return -1;
+  }
+  constexpr int64_t kTarBlock = 512;
+  if (n == 0 && !d->padded && d->size % kTarBlock != 0) {
+    // Some image builders end a layer right after the last file's data,
+    // without the block padding (Go's tar reader accepts that). Supply
+    // the zeros of that one block only: a layer cut inside a file's data
+    // still fails. The diff id covers the stream as it came.
+    d->padded = true;
+    n = kTarBlock - d->size % kTarBlock;
+    memset(block, 0, n);
+    *buf = block;
+    return n;
   }
   d->hasher.Update(block, n);
   d->size += n;

@@ -106,6 +106,26 @@ TEST_F(ApplyTest, FilesDirsLinksOwnersModesXattrsAndDiffId) {
   EXPECT_STREQ(value, "hello");
 }
 
+TEST_F(ApplyTest, ALayerEndingRightAfterItsLastFileApplies) {
+  std::string tar = MakeTar({{"note", 'f', "fifteen bytes.\n"}});
+  // Keep the header and the data, drop the padding and the end blocks.
+  tar.resize(512 + 15);
+  int fd = testing::TempFd(tar);
+  absl::StatusOr<ApplyResult> r =
+      ApplyLayer(fd, {root_, {}, WhiteoutStyle::kDelete});
+  close(fd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Read(root_ + "/note"), "fifteen bytes.\n");
+  EXPECT_EQ(r->diff_id, Digest::OfBytes(tar));
+
+  std::string cut = MakeTar({{"big", 'f', std::string(2000, 'b')}});
+  cut.resize(512 + 1000);  // cut inside the file's data
+  fd = testing::TempFd(cut);
+  r = ApplyLayer(fd, {root_, {}, WhiteoutStyle::kDelete});
+  close(fd);
+  EXPECT_FALSE(r.ok());
+}
+
 TEST_F(ApplyTest, CompressedLayersHaveTheDiffIdOfTheirTar) {
   std::vector<TarEntry> layer = {{"a", 'f', std::string(100000, 'a')}};
   Digest want = Digest::OfBytes(MakeTar(layer));
