@@ -18,6 +18,7 @@
 #include "content/local/local_store.h"
 #include "cri/images/image_service.h"
 #include "cri/runtime/pod_shims.h"
+#include "cri/runtime/pod_streams.h"
 #include "cri/runtime/readiness.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
@@ -272,17 +273,30 @@ int Run(const Flags& flags) {
   runtime_options.systemd_cgroup = shim_options.systemd_cgroup;
   runtime_options.min_oom_score_adj = MinOomScoreAdj();
   runtime_options.pause_binary = HelperBinary("", "pause", "cmd/pause");
-  RuntimeService runtime_service(std::move(runtime_options));
-  ImageService image_service({&puller, &catalog, &gc, snapshot_root});
-
   // Signals are taken by one thread with sigwait; block them everywhere first
-  // so gRPC's threads inherit the mask.
+  // so gRPC's and the streaming server's threads inherit the mask.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  PodStreams pod_streams(containers->get(), sandboxes->get(), &shims);
+  if (config->streaming.tls) {
+    return Fail(absl::UnimplementedError(
+        "[streaming] tls = true is not supported yet; the server listens on "
+        "loopback by default"));
+  }
+  streaming::ServerOptions streaming_options;
+  streaming_options.address = config->streaming.address;
+  streaming_options.port = static_cast<int>(config->streaming.port);
+  absl::StatusOr<std::unique_ptr<streaming::Server>> streaming_server =
+      streaming::Server::Start(streaming_options, &pod_streams);
+  if (!streaming_server.ok()) return Fail(streaming_server.status());
+  runtime_options.streaming = streaming_server->get();
+  RuntimeService runtime_service(std::move(runtime_options));
+  ImageService image_service({&puller, &catalog, &gc, snapshot_root});
 
   CriServerOptions server_options;
   server_options.address = config->grpc.address;

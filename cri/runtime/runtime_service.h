@@ -17,6 +17,7 @@
 #include "images/catalog.h"
 #include "network/pod_network.h"
 #include "snapshots/snapshotter.h"
+#include "streaming/server.h"
 
 namespace cradle {
 
@@ -39,6 +40,8 @@ struct RuntimeServiceOptions {
   int min_oom_score_adj = -1000;
   // The static pause binary that holds a pod's shared PID namespace.
   std::string pause_binary;
+  // Serves the URLs Exec, Attach and PortForward answer; not owned.
+  streaming::Server* streaming = nullptr;
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.
@@ -116,6 +119,15 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   grpc::Status ExecSync(grpc::ServerContext* context,
                         const runtime::v1::ExecSyncRequest* request,
                         runtime::v1::ExecSyncResponse* response) override;
+  grpc::Status Exec(grpc::ServerContext* context,
+                    const runtime::v1::ExecRequest* request,
+                    runtime::v1::ExecResponse* response) override;
+  grpc::Status Attach(grpc::ServerContext* context,
+                      const runtime::v1::AttachRequest* request,
+                      runtime::v1::AttachResponse* response) override;
+  grpc::Status PortForward(grpc::ServerContext* context,
+                           const runtime::v1::PortForwardRequest* request,
+                           runtime::v1::PortForwardResponse* response) override;
 
  private:
   // The container's current state from its shim, written back to the

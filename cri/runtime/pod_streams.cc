@@ -1,0 +1,200 @@
+#include "cri/runtime/pod_streams.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+
+namespace cradle {
+namespace {
+
+using ShimStream =
+    grpc::ClientReaderWriter<shim::v1::StreamInput, shim::v1::StreamOutput>;
+
+// Carries a command's stdio between the client and the shim until the
+// shim reports the exit (exec) or ends the stream (attach). Returns the
+// exit code when one came.
+absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
+                                        ShimStream* stream,
+                                        const std::string& id, bool stdin,
+                                        bool close_stdin_at_end, bool tty,
+                                        streaming::CommandIo* io) {
+  io->OnClientGone([context] { context->TryCancel(); });
+  absl::Mutex write_mu;  // one writer at a time on the shim stream
+  auto send = [&](const shim::v1::StreamInput& in) {
+    absl::MutexLock lock(&write_mu);
+    return stream->Write(in);
+  };
+  std::thread input, resize;
+  if (stdin) {
+    input = std::thread([&] {
+      std::string data;
+      while (io->ReadStdin(&data)) {
+        shim::v1::StreamInput in;
+        in.set_stdin(data);
+        if (!send(in)) return;
+      }
+      if (close_stdin_at_end) {
+        shim::v1::StreamInput in;
+        in.set_close_stdin(true);
+        send(in);
+      }
+    });
+  }
+  if (tty) {
+    resize = std::thread([&] {
+      streaming::TerminalSize size;
+      while (io->NextResize(&size)) {
+        shim::v1::StreamInput in;
+        in.mutable_resize()->set_id(id);
+        in.mutable_resize()->set_width(size.width);
+        in.mutable_resize()->set_height(size.height);
+        if (!send(in)) return;
+      }
+    });
+  }
+  std::optional<int> exit_code;
+  bool client_gone = false;
+  shim::v1::StreamOutput out;
+  while (!client_gone && stream->Read(&out)) {
+    if (!out.stdout().empty())
+      client_gone |= !io->WriteStdout(out.stdout()).ok();
+    if (!out.stderr().empty())
+      client_gone |= !io->WriteStderr(out.stderr()).ok();
+    if (out.exited()) {
+      exit_code = out.exit_code();
+      break;
+    }
+  }
+  // The shim kills an exec whose stream is cancelled.
+  if (client_gone) context->TryCancel();
+  io->StopInput();
+  if (input.joinable()) input.join();
+  if (resize.joinable()) resize.join();
+  {
+    absl::MutexLock lock(&write_mu);
+    stream->WritesDone();
+  }
+  grpc::Status status = stream->Finish();
+  if (exit_code.has_value()) return exit_code;
+  if (client_gone) return absl::CancelledError("the client went away");
+  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  return std::optional<int>();
+}
+
+absl::StatusOr<int> ConnectLoopback(int32_t port) {
+  std::string why;
+  for (int family : {AF_INET, AF_INET6}) {
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_storage address{};
+    socklen_t length;
+    if (family == AF_INET) {
+      auto* a = reinterpret_cast<sockaddr_in*>(&address);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(port);
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      length = sizeof(*a);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&address);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(port);
+      a->sin6_addr = in6addr_loopback;
+      length = sizeof(*a);
+    }
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) {
+      return fd;
+    }
+    if (why.empty()) why = strerror(errno);
+    close(fd);
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "nothing accepts connections on localhost:", port, " (", why, ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
+                                     streaming::CommandIo* io) {
+  absl::StatusOr<CriContainer> c = containers_->Get(options.container_id);
+  if (!c.ok()) return c.status();
+  absl::StatusOr<ShimClient*> shim = shims_->Get(c->pod_id);
+  if (!shim.ok()) return shim.status();
+  grpc::ClientContext context;
+  std::unique_ptr<ShimStream> stream = (*shim)->stub()->Exec(&context);
+  shim::v1::StreamInput first;
+  first.mutable_start()->set_container_id(c->id);
+  for (const std::string& arg : options.cmd)
+    first.mutable_start()->add_args(arg);
+  first.mutable_start()->set_tty(options.tty);
+  first.mutable_start()->set_stdin(options.stdin);
+  stream->Write(first);
+  VLOG(1) << "container=" << c->id << " streaming exec "
+          << (options.cmd.empty() ? "" : options.cmd[0]);
+  absl::StatusOr<std::optional<int>> code =
+      Pump(&context, stream.get(), c->id, options.stdin,
+           /*close_stdin_at_end=*/true, options.tty, io);
+  if (!code.ok()) return code.status();
+  if (!code->has_value()) {
+    return absl::InternalError("the shim ended the exec without an exit code");
+  }
+  return **code;
+}
+
+absl::Status PodStreams::Attach(const streaming::AttachOptions& options,
+                                streaming::CommandIo* io) {
+  absl::StatusOr<CriContainer> c = containers_->Get(options.container_id);
+  if (!c.ok()) return c.status();
+  absl::StatusOr<ShimClient*> shim = shims_->Get(c->pod_id);
+  if (!shim.ok()) return shim.status();
+  grpc::ClientContext context;
+  std::unique_ptr<ShimStream> stream = (*shim)->stub()->Attach(&context);
+  shim::v1::StreamInput first;
+  first.set_attach_id(c->id);
+  stream->Write(first);
+  VLOG(1) << "container=" << c->id << " attach";
+  // The container's stdin stays open when one client leaves: the shim
+  // closes it after the first attach only for stdin_once containers.
+  absl::StatusOr<std::optional<int>> code =
+      Pump(&context, stream.get(), c->id, options.stdin,
+           /*close_stdin_at_end=*/false, options.tty, io);
+  return code.status();
+}
+
+absl::StatusOr<int> PodStreams::DialPod(const std::string& pod_id,
+                                        int32_t port) {
+  absl::StatusOr<PodRecord> pod = sandboxes_->Get(pod_id);
+  if (!pod.ok()) return pod.status();
+  if (pod->netns_path.empty()) return ConnectLoopback(port);  // host network
+  // Sockets belong to the namespace they are made in: make it on a thread
+  // that enters the pod's, so no other thread of the daemon moves.
+  absl::StatusOr<int> result = absl::InternalError("not dialled");
+  std::thread dialer([&] {
+    int ns = open(pod->netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+      result = absl::FailedPreconditionError(
+          absl::StrCat("cannot enter the network namespace of pod ", pod_id,
+                       ": ", strerror(errno)));
+      if (ns >= 0) close(ns);
+      return;
+    }
+    close(ns);
+    result = ConnectLoopback(port);
+  });
+  dialer.join();
+  return result;
+}
+
+}  // namespace cradle

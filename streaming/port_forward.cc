@@ -1,0 +1,163 @@
+#include "streaming/port_forward.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "glog/logging.h"
+#include "streaming/spdy/session.h"
+
+namespace cradle::streaming {
+namespace {
+
+// Everything one port-forward connection runs: a pump per forwarded
+// connection, each with the socket it dialled into the pod.
+class Forwarder {
+ public:
+  Forwarder(const PortForwardRequest& request, StreamingRuntime* runtime)
+      : request_(request), runtime_(runtime) {}
+
+  ~Forwarder() {
+    {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+      // Unblock pumps reading from the pod.
+      for (int fd : sockets_) shutdown(fd, SHUT_RDWR);
+    }
+    for (std::thread& t : pumps_) t.join();
+  }
+
+  // On the session's reading thread: pairs streams, must not block.
+  void AddStream(std::shared_ptr<spdy::Stream> stream) {
+    std::string type = absl::AsciiStrToLower(stream->Header("streamtype"));
+    std::string id = stream->Header("requestid");
+    if (id.empty()) {
+      // Clients before request ids: an error stream, then its data stream.
+      id = absl::StrCat(type == "data" ? stream->id() - 2 : stream->id());
+    }
+    absl::MutexLock lock(&mu_);
+    Pair& pair = pending_[id];
+    if (type == "data" && pair.data == nullptr) {
+      pair.data = std::move(stream);
+    } else if (type == "error" && pair.error == nullptr) {
+      pair.error = std::move(stream);
+    } else {
+      LOG(WARNING) << "port-forward: unexpected stream '" << type
+                   << "' for request " << id;
+      stream->Reset();
+      return;
+    }
+    if (pair.data == nullptr || pair.error == nullptr) return;
+    Pair ready = std::move(pair);
+    pending_.erase(id);
+    if (closing_) return;
+    pumps_.emplace_back([this, ready] { Forward(ready); });
+  }
+
+ private:
+  struct Pair {
+    std::shared_ptr<spdy::Stream> data;
+    std::shared_ptr<spdy::Stream> error;
+  };
+
+  void Forward(Pair pair) {
+    int32_t port = 0;
+    std::string error;
+    if (!absl::SimpleAtoi(pair.data->Header("port"), &port) || port <= 0 ||
+        port > 65535) {
+      error = absl::StrCat("invalid port '", pair.data->Header("port"), "'");
+    } else if (!request_.ports.empty() &&
+               std::find(request_.ports.begin(), request_.ports.end(), port) ==
+                   request_.ports.end()) {
+      error = absl::StrCat("port ", port, " was not requested");
+    }
+    int fd = -1;
+    if (error.empty()) {
+      absl::StatusOr<int> dialled = runtime_->DialPod(request_.pod_id, port);
+      if (dialled.ok()) {
+        fd = *dialled;
+      } else {
+        error = absl::StrCat("cannot forward to port ", port, " of pod ",
+                             request_.pod_id, ": ", dialled.status().message());
+      }
+    }
+    if (fd < 0) {
+      LOG(WARNING) << "port-forward: " << error;
+      (void)pair.error->Write(error);
+      pair.error->Close();
+      pair.data->Close();
+      pair.data->StopReading();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (closing_) shutdown(fd, SHUT_RDWR);
+      sockets_.insert(fd);
+    }
+    // Client to pod on a helper thread; pod to client here.
+    std::thread upstream([fd, data = pair.data] {
+      std::string chunk;
+      while (data->Read(&chunk)) {
+        size_t done = 0;
+        while (done < chunk.size()) {
+          ssize_t n =
+              send(fd, chunk.data() + done, chunk.size() - done, MSG_NOSIGNAL);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return;
+          done += n;
+        }
+      }
+      shutdown(fd, SHUT_WR);
+    });
+    char buffer[32 * 1024];
+    for (;;) {
+      ssize_t n = read(fd, buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!pair.data->Write(absl::string_view(buffer, n)).ok()) break;
+    }
+    pair.data->Close();
+    pair.error->Close();
+    // The pod hung up: the client's remaining input has nowhere to go.
+    pair.data->StopReading();
+    upstream.join();
+    {
+      absl::MutexLock lock(&mu_);
+      sockets_.erase(fd);
+    }
+    close(fd);
+  }
+
+  const PortForwardRequest request_;
+  StreamingRuntime* const runtime_;
+  absl::Mutex mu_;
+  std::map<std::string, Pair> pending_ ABSL_GUARDED_BY(mu_);
+  std::set<int> sockets_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> pumps_;  // appended on the reading thread only
+};
+
+}  // namespace
+
+void ServePortForwardOverSpdy(int fd, std::string pending,
+                              const PortForwardRequest& request,
+                              StreamingRuntime* runtime) {
+  spdy::Session session(fd, /*is_server=*/true, std::move(pending));
+  {
+    Forwarder forwarder(request, runtime);
+    session.Serve([&](std::shared_ptr<spdy::Stream> s) {
+      forwarder.AddStream(std::move(s));
+    });
+  }  // the client hung up: every pump ends before the session goes
+}
+
+}  // namespace cradle::streaming

@@ -1,0 +1,244 @@
+#include "streaming/remote_command.h"
+
+#include <memory>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "glog/logging.h"
+#include "nlohmann/json.hpp"
+#include "streaming/spdy/session.h"
+
+namespace cradle::streaming {
+namespace {
+
+// How long a client has to open the streams its request promised (the
+// kubelet's default too).
+constexpr absl::Duration kStreamCreationTimeout = absl::Seconds(30);
+// After the result is sent, how long the client gets to hang up.
+constexpr absl::Duration kLinger = absl::Seconds(5);
+
+// Splits the resize stream's JSON objects ({"Width":W,"Height":H}, one per
+// line) out of the bytes as they arrive.
+bool NextSize(std::string* buffer, TerminalSize* size) {
+  for (;;) {
+    size_t end = buffer->find('\n');
+    if (end == std::string::npos) return false;
+    nlohmann::json j =
+        nlohmann::json::parse(buffer->substr(0, end), nullptr, false);
+    buffer->erase(0, end + 1);
+    if (j.is_object() && j.value("Width", 0) > 0 && j.value("Height", 0) > 0) {
+      size->width = j.value("Width", 0);
+      size->height = j.value("Height", 0);
+      return true;
+    }
+  }
+}
+
+class SpdyCommandIo final : public CommandIo {
+ public:
+  // The streams the request promises the client will open.
+  explicit SpdyCommandIo(const CommandRequest& request, bool resize)
+      : expected_(1 + request.stdin() + request.stdout() +
+                  (request.stderr() && !request.tty()) +
+                  (request.tty() && resize)) {}
+
+  // On the session's reading thread: must not block.
+  void AddStream(std::shared_ptr<spdy::Stream> stream) {
+    std::string type = absl::AsciiStrToLower(stream->Header("streamtype"));
+    absl::MutexLock lock(&mu_);
+    std::shared_ptr<spdy::Stream>* slot = nullptr;
+    if (type == "error") slot = &error_;
+    if (type == "stdin") slot = &stdin_;
+    if (type == "stdout") slot = &stdout_;
+    if (type == "stderr") slot = &stderr_;
+    if (type == "resize") slot = &resize_;
+    if (slot == nullptr || *slot != nullptr) {
+      LOG(WARNING) << "streaming: unexpected stream type '" << type << "'";
+      stream->Reset();
+      return;
+    }
+    *slot = std::move(stream);
+    ++received_;
+  }
+
+  // Whether every promised stream came before the timeout or the client
+  // left.
+  bool WaitForStreams() {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return received_ >= expected_ || gone_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), kStreamCreationTimeout);
+    return received_ >= expected_ && error_ != nullptr;
+  }
+
+  void ClientGone() {
+    absl::MutexLock call_lock(&callback_mu_);
+    std::function<void()> callback;
+    {
+      absl::MutexLock lock(&mu_);
+      gone_ = true;
+      callback = std::move(on_gone_);
+      on_gone_ = nullptr;
+    }
+    if (callback) callback();
+  }
+
+  // The command returned: its callback must not run any more (it may point
+  // into the returned call's frame).
+  void CommandDone() {
+    absl::MutexLock call_lock(&callback_mu_);
+    absl::MutexLock lock(&mu_);
+    on_gone_ = nullptr;
+  }
+
+  // Ends the output streams, then reports the result on the error stream.
+  void Finish(const std::string& message) {
+    for (spdy::Stream* s : {stdout_.get(), stderr_.get()}) {
+      if (s != nullptr) s->Close();
+    }
+    if (error_ != nullptr) {
+      if (!message.empty()) (void)error_->Write(message);
+      error_->Close();
+    }
+  }
+
+  bool ReadStdin(std::string* data) override {
+    if (stdin_ == nullptr) return false;
+    return stdin_->Read(data);
+  }
+
+  bool NextResize(TerminalSize* size) override {
+    if (resize_ == nullptr) return false;
+    while (!NextSize(&resize_buffer_, size)) {
+      std::string chunk;
+      if (!resize_->Read(&chunk)) return false;
+      resize_buffer_ += chunk;
+    }
+    return true;
+  }
+
+  absl::Status WriteStdout(absl::string_view data) override {
+    if (stdout_ == nullptr) return absl::OkStatus();  // not asked for
+    return stdout_->Write(data);
+  }
+
+  absl::Status WriteStderr(absl::string_view data) override {
+    // With a TTY there is no stderr stream; output is merged upstream.
+    if (stderr_ == nullptr) return absl::OkStatus();
+    return stderr_->Write(data);
+  }
+
+  void StopInput() override {
+    for (spdy::Stream* s : {stdin_.get(), resize_.get()}) {
+      if (s != nullptr) s->StopReading();
+    }
+  }
+
+  void OnClientGone(std::function<void()> callback) override {
+    absl::MutexLock call_lock(&callback_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      if (!gone_) {
+        on_gone_ = std::move(callback);
+        return;
+      }
+    }
+    callback();
+  }
+
+ private:
+  const int expected_;
+  // Held while the gone-callback runs or is replaced.
+  absl::Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  absl::Mutex mu_;
+  int received_ ABSL_GUARDED_BY(mu_) = 0;
+  bool gone_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> on_gone_ ABSL_GUARDED_BY(mu_);
+  // Set on the reading thread before WaitForStreams returns; read-only
+  // afterwards.
+  std::shared_ptr<spdy::Stream> error_, stdin_, stdout_, stderr_, resize_;
+  std::string resize_buffer_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& SpdyCommandProtocols() {
+  static const auto* const protocols = new std::vector<std::string>{
+      kStreamProtocolV4, kStreamProtocolV3, kStreamProtocolV2};
+  return *protocols;
+}
+
+std::string CommandResultMessage(const std::string& protocol,
+                                 const CommandRequest& request,
+                                 const absl::StatusOr<int>& result) {
+  std::string what =
+      request.is_exec
+          ? absl::StrCat("command [", absl::StrJoin(request.exec.cmd, " "), "]")
+          : absl::StrCat("attach to ", request.attach.container_id);
+  std::string message;
+  if (!result.ok()) {
+    message = absl::StrCat(what, " failed: ", result.status().message());
+  } else if (*result != 0) {
+    message = absl::StrCat("command terminated with non-zero exit code: ", what,
+                           " exited with code ", *result);
+  }
+  if (protocol != kStreamProtocolV4) return message;
+
+  nlohmann::json status = {{"metadata", nlohmann::json::object()}};
+  if (message.empty()) {
+    status["status"] = "Success";
+  } else if (result.ok()) {
+    status["status"] = "Failure";
+    status["message"] = message;
+    status["reason"] = "NonZeroExitCode";
+    status["details"] = {
+        {"causes",
+         {{{"reason", "ExitCode"}, {"message", absl::StrCat(*result)}}}}};
+  } else {
+    status["status"] = "Failure";
+    status["message"] = message;
+    status["reason"] = "InternalError";
+    status["code"] = 500;
+    status["details"] = {{"causes", {{{"message", message}}}}};
+  }
+  return status.dump();
+}
+
+void ServeCommandOverSpdy(int fd, std::string pending,
+                          const std::string& protocol,
+                          const CommandRequest& request,
+                          StreamingRuntime* runtime) {
+  spdy::Session session(fd, /*is_server=*/true, std::move(pending));
+  SpdyCommandIo io(request, /*resize=*/protocol != kStreamProtocolV2);
+  std::thread command([&] {
+    if (!io.WaitForStreams()) {
+      LOG(WARNING) << "streaming: the client did not open its streams";
+      io.Finish(CommandResultMessage(
+          protocol, request,
+          absl::DeadlineExceededError(
+              "timed out waiting for the client to create streams")));
+      session.Abort();
+      return;
+    }
+    absl::StatusOr<int> result = request.is_exec
+                                     ? runtime->Exec(request.exec, &io)
+                                     : [&]() -> absl::StatusOr<int> {
+      absl::Status s = runtime->Attach(request.attach, &io);
+      if (!s.ok()) return s;
+      return 0;
+    }();
+    io.CommandDone();
+    io.Finish(CommandResultMessage(protocol, request, result));
+    session.Shutdown(kLinger);
+  });
+  session.Serve(
+      [&](std::shared_ptr<spdy::Stream> s) { io.AddStream(std::move(s)); });
+  io.ClientGone();
+  command.join();
+}
+
+}  // namespace cradle::streaming
