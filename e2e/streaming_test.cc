@@ -135,6 +135,21 @@ TEST_F(StreamingTest, AttachReachesTheContainersStdio) {
   EXPECT_EQ(r->stderr, "bye\n");
   EXPECT_EQ(ExitCodeOf(r->error), 0) << r->error;
   EXPECT_EQ(WaitExited(c).exit_code(), 0);
+
+  // Without stdin_once, the end of the client's stdin detaches it and the
+  // container keeps running.
+  v1::ContainerConfig keeps = Config("keeps", {"cat"});
+  keeps.set_stdin(true);
+  std::string k = RunContainer(pod, keeps);
+  grpc::ClientContext ctx2;
+  req.set_container_id(k);
+  ASSERT_TRUE(daemon().runtime().Attach(&ctx2, req, &resp).ok());
+  r = streaming::RunRemoteCommand(resp.url(), o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ExitCodeOf(r->error), 0) << r->error;
+  v1::ContainerStatus st;
+  ASSERT_TRUE(Status(k, &st).ok());
+  EXPECT_EQ(st.state(), v1::CONTAINER_RUNNING);
   ASSERT_TRUE(RemovePod(pod).ok());
 }
 

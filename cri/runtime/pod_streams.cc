@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <atomic>
 #include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "cri/api/runtime/v1/cri.h"
 #include "glog/logging.h"
 
 namespace cradle {
@@ -20,13 +22,19 @@ namespace {
 using ShimStream =
     grpc::ClientReaderWriter<shim::v1::StreamInput, shim::v1::StreamOutput>;
 
+// What the end of the client's stdin means.
+enum class StdinEnd {
+  kCloseStdin,  // the process's stdin closes too
+  kDetach,      // the client leaves; the process keeps running
+};
+
 // Carries a command's stdio between the client and the shim until the
-// shim reports the exit (exec) or ends the stream (attach). Returns the
-// exit code when one came.
+// shim reports the exit (exec), ends the stream (attach), or the client
+// detaches. Returns the exit code when one came.
 absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
                                         ShimStream* stream,
                                         const std::string& id, bool stdin,
-                                        bool close_stdin_at_end, bool tty,
+                                        StdinEnd stdin_end, bool tty,
                                         streaming::CommandIo* io) {
   io->OnClientGone([context] { context->TryCancel(); });
   absl::Mutex write_mu;  // one writer at a time on the shim stream
@@ -35,6 +43,7 @@ absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
     return stream->Write(in);
   };
   std::thread input, resize;
+  std::atomic<bool> detached{false};
   if (stdin) {
     input = std::thread([&] {
       std::string data;
@@ -43,10 +52,13 @@ absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
         in.set_stdin(data);
         if (!send(in)) return;
       }
-      if (close_stdin_at_end) {
+      if (stdin_end == StdinEnd::kCloseStdin) {
         shim::v1::StreamInput in;
         in.set_close_stdin(true);
         send(in);
+      } else {
+        detached = true;
+        context->TryCancel();
       }
     });
   }
@@ -85,7 +97,7 @@ absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
     stream->WritesDone();
   }
   grpc::Status status = stream->Finish();
-  if (exit_code.has_value()) return exit_code;
+  if (exit_code.has_value() || detached) return exit_code;
   if (client_gone) return absl::CancelledError("the client went away");
   if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
@@ -144,8 +156,8 @@ absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
   VLOG(1) << "container=" << c->id << " streaming exec "
           << (options.cmd.empty() ? "" : options.cmd[0]);
   absl::StatusOr<std::optional<int>> code =
-      Pump(&context, stream.get(), c->id, options.stdin,
-           /*close_stdin_at_end=*/true, options.tty, io);
+      Pump(&context, stream.get(), c->id, options.stdin, StdinEnd::kCloseStdin,
+           options.tty, io);
   if (!code.ok()) return code.status();
   if (!code->has_value()) {
     return absl::InternalError("the shim ended the exec without an exit code");
@@ -165,11 +177,16 @@ absl::Status PodStreams::Attach(const streaming::AttachOptions& options,
   first.set_attach_id(c->id);
   stream->Write(first);
   VLOG(1) << "container=" << c->id << " attach";
-  // The container's stdin stays open when one client leaves: the shim
-  // closes it after the first attach only for stdin_once containers.
-  absl::StatusOr<std::optional<int>> code =
-      Pump(&context, stream.get(), c->id, options.stdin,
-           /*close_stdin_at_end=*/false, options.tty, io);
+  // As with containerd: when the client's stdin ends, a stdin_once
+  // container without a terminal gets its stdin closed (and the attach
+  // lasts until it exits); any other container keeps running, detached.
+  runtime::v1::ContainerConfig config;
+  config.ParseFromString(c->config);
+  StdinEnd stdin_end = config.stdin_once() && !config.tty()
+                           ? StdinEnd::kCloseStdin
+                           : StdinEnd::kDetach;
+  absl::StatusOr<std::optional<int>> code = Pump(
+      &context, stream.get(), c->id, options.stdin, stdin_end, options.tty, io);
   return code.status();
 }
 
