@@ -150,6 +150,10 @@ grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
     absl::MutexLock lock(&stdin_mu);
     if (in.has_resize())
       ResizeTerminal(io.master, in.resize().width(), in.resize().height());
+    if (in.kill_signal() > 0) {
+      absl::MutexLock exec_lock(&exec->mu);
+      if (!exec->exited) kill(pid, in.kill_signal());
+    }
     if (!stdin_open) return;
     if (!in.stdin().empty()) {
       (void)!write(stdin_fd, in.stdin().data(), in.stdin().size());

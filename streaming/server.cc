@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "streaming/http.h"
+#include "streaming/websocket.h"
 
 namespace cradle::streaming {
 namespace {
@@ -196,15 +197,25 @@ void Server::HandleConnection(int fd) {
     close(fd);
     return;
   }
-  bool spdy = http->HeaderHasToken("Connection", "upgrade") &&
-              http->HeaderHasToken("Upgrade", "SPDY/3.1");
-  if (!spdy) {
+  const bool forward = std::holds_alternative<PortForwardRequest>(*request);
+  const bool upgrade = http->HeaderHasToken("Connection", "upgrade");
+  if (upgrade && http->HeaderHasToken("Upgrade", "websocket")) {
+    if (forward) {
+      WriteHttpResponse(fd, 400, "Bad Request",
+                        "port forwarding is served over SPDY/3.1 only");
+      close(fd);
+      return;
+    }
+    ServeWebSocket(fd, *std::move(http), std::get<CommandRequest>(*request));
+    return;
+  }
+  if (!upgrade || !http->HeaderHasToken("Upgrade", "SPDY/3.1")) {
     WriteHttpResponse(fd, 400, "Bad Request",
-                      "this endpoint needs an upgrade to SPDY/3.1");
+                      "this endpoint needs an upgrade to SPDY/3.1 or "
+                      "websocket");
     close(fd);
     return;
   }
-  const bool forward = std::holds_alternative<PortForwardRequest>(*request);
   std::vector<std::string> ours =
       forward ? std::vector<std::string>{kPortForwardProtocol}
               : SpdyCommandProtocols();
@@ -232,6 +243,44 @@ void Server::HandleConnection(int fd) {
     ServeCommandOverSpdy(fd, std::move(http->rest), protocol,
                          std::get<CommandRequest>(*request), runtime_);
   }
+}
+
+void Server::ServeWebSocket(int fd, HttpRequest http,
+                            const CommandRequest& request) {
+  std::string key = http.Header("Sec-WebSocket-Key");
+  if (key.empty() || http.Header("Sec-WebSocket-Version") != "13") {
+    WriteHttpResponse(fd, 400, "Bad Request",
+                      "a websocket upgrade needs Sec-WebSocket-Key and "
+                      "Sec-WebSocket-Version: 13");
+    close(fd);
+    return;
+  }
+  std::string protocol = "";
+  for (const std::string& ours : WebSocketCommandProtocols()) {
+    if (http.HeaderHasToken("Sec-WebSocket-Protocol", ours)) {
+      protocol = ours;
+      break;
+    }
+  }
+  if (protocol.empty()) {
+    WriteHttpResponse(
+        fd, 403, "Forbidden",
+        absl::StrCat("none of the offered websocket protocols is supported; "
+                     "supported: ",
+                     absl::StrJoin(WebSocketCommandProtocols(), ", ")));
+    close(fd);
+    return;
+  }
+  if (!WriteHttpHead(fd, 101, "Switching Protocols",
+                     {{"Upgrade", "websocket"},
+                      {"Connection", "Upgrade"},
+                      {"Sec-WebSocket-Accept", WebSocketAccept(key)},
+                      {"Sec-WebSocket-Protocol", protocol}})) {
+    close(fd);
+    return;
+  }
+  ServeCommandOverWebSocket(fd, std::move(http.rest), protocol, request,
+                            runtime_);
 }
 
 }  // namespace cradle::streaming

@@ -2,6 +2,9 @@
 // a one-time URL on it, and the client (crictl, or the kubelet proxying
 // kubectl) upgrades a request to that URL into a stream.
 //
+// Exec and attach speak SPDY/3.1 or WebSocket, whichever the client asks
+// to upgrade to; port forwarding speaks SPDY/3.1.
+//
 // Paths are /exec/<token>, /attach/<token> and /portforward/<token>. A token
 // is random, names the request it was issued for, works once, and expires
 // after a minute, as with containerd's CRI plugin.
@@ -19,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "streaming/http.h"
 #include "streaming/port_forward.h"
 #include "streaming/remote_command.h"
 #include "streaming/runtime.h"
@@ -66,6 +70,7 @@ class Server {
   absl::StatusOr<Request> Redeem(const std::string& token);
   void AcceptLoop();
   void HandleConnection(int fd);
+  void ServeWebSocket(int fd, HttpRequest http, const CommandRequest& request);
 
   const ServerOptions options_;
   StreamingRuntime* const runtime_;

@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "streaming/testing/stream_client.h"
+#include "streaming/websocket.h"
 
 namespace cradle::streaming {
 namespace {
@@ -286,6 +287,61 @@ TEST_F(ServerTest, PortForwardErrorsGoToTheErrorStream) {
   r = ForwardOnce(**c, echo.port(), "y", 2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->data, "echo:y");
+}
+
+}  // namespace
+}  // namespace cradle::streaming
+
+namespace cradle::streaming {
+namespace {
+
+TEST(WebSocketAccept, MatchesTheRfcExample) {
+  // RFC 6455, section 1.3.
+  EXPECT_EQ(WebSocketAccept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST_F(ServerTest, ExecOverWebSocketV5) {
+  CommandClientOptions o;
+  o.protocols = {"v5.channel.k8s.io", "v4.channel.k8s.io"};
+  o.stdin = "over a websocket";
+  absl::StatusOr<CommandClientResult> r =
+      RunRemoteCommandOverWebSocket(Exec({"echo", "6"}), o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->protocol, "v5.channel.k8s.io");
+  EXPECT_EQ(r->stdout, "over a websocket");
+  EXPECT_EQ(r->stderr, "done\n");
+  EXPECT_EQ(ExitCodeOf(r->error), 6) << r->error;
+}
+
+TEST_F(ServerTest, WebSocketV4HasNoEndOfStdinButResizesWork) {
+  CommandClientOptions o;
+  o.protocols = {"v4.channel.k8s.io"};
+  o.tty = true;
+  o.stdin = "";
+  o.resizes = {{90, 30}, {1, 1}};
+  absl::StatusOr<CommandClientResult> r =
+      RunRemoteCommandOverWebSocket(Exec({"sizes"}, /*tty=*/true), o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->protocol, "v4.channel.k8s.io");
+  EXPECT_EQ(r->stdout, "90x30;1x1;");
+  EXPECT_EQ(ExitCodeOf(r->error), 0) << r->error;
+}
+
+TEST_F(ServerTest, WebSocketRefusals) {
+  CommandClientOptions o;
+  o.protocols = {"base64.channel.k8s.io"};
+  HttpAnswer answer;
+  EXPECT_FALSE(RunRemoteCommandOverWebSocket(Exec({"echo"}), o, &answer).ok());
+  EXPECT_EQ(answer.code, 403);
+  EXPECT_TRUE(absl::StrContains(answer.body, "v5.channel.k8s.io"))
+      << answer.body;
+  o.protocols = {"v4.channel.k8s.io"};
+  answer = {};
+  EXPECT_FALSE(RunRemoteCommandOverWebSocket(
+                   server_->PortForwardUrl({"pod1", {}}), o, &answer)
+                   .ok());
+  EXPECT_EQ(answer.code, 400);
 }
 
 }  // namespace

@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
 #include "process/process.h"
 
@@ -18,6 +21,8 @@ using shim::v1::ContainerRef;
 using shim::v1::ContainerState;
 
 constexpr absl::Duration kCallTimeout = absl::Minutes(2);
+// How long a timed-out exec may take to die and be reported.
+constexpr absl::Duration kExecKillGrace = absl::Seconds(10);
 constexpr int kReadyTimeoutMillis = 10000;
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
@@ -225,14 +230,29 @@ absl::StatusOr<ExecSyncResult> ShimClient::ExecSync(
     const std::string& id, const std::vector<std::string>& args,
     absl::Duration timeout, size_t max_output) {
   grpc::ClientContext ctx;
-  // Cancelling the stream is how the shim learns to kill the process.
-  if (timeout > absl::ZeroDuration()) SetDeadline(&ctx, timeout);
+  // The shim kills the process when asked on the stream, and reports the
+  // exit only once it is reaped: when ExecSync returns, it is gone. The
+  // deadline is only a backstop for a shim that stopped answering.
+  if (timeout > absl::ZeroDuration()) {
+    SetDeadline(&ctx, timeout + kExecKillGrace);
+  }
   auto stream = stub_->Exec(&ctx);
   shim::v1::StreamInput start;
   start.mutable_start()->set_container_id(id);
   for (const std::string& a : args) start.mutable_start()->add_args(a);
   stream->Write(start);
-  stream->WritesDone();
+  absl::Notification done;
+  std::atomic<bool> killed{false};
+  std::thread timer;
+  if (timeout > absl::ZeroDuration()) {
+    timer = std::thread([&] {
+      if (done.WaitForNotificationWithTimeout(timeout)) return;
+      killed = true;
+      shim::v1::StreamInput kill;
+      kill.set_kill_signal(SIGKILL);
+      stream->Write(kill);
+    });
+  }
   ExecSyncResult result;
   shim::v1::StreamOutput out;
   bool exited = false;
@@ -248,8 +268,14 @@ absl::StatusOr<ExecSyncResult> ShimClient::ExecSync(
       result.exit_code = out.exit_code();
     }
   }
+  done.Notify();
+  if (timer.joinable()) timer.join();
+  stream->WritesDone();
   grpc::Status status = stream->Finish();
-  if (exited) return result;
+  if (exited) {
+    result.timed_out = killed;
+    return result;
+  }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     result.timed_out = true;
     return result;

@@ -5,14 +5,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+
 #include <cstring>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "streaming/http.h"
+#include "streaming/websocket.h"
 
 namespace cradle::streaming {
 namespace {
@@ -50,9 +56,20 @@ SpdyConnection::~SpdyConnection() {
   reader_.join();
 }
 
-absl::StatusOr<std::unique_ptr<SpdyConnection>> DialSpdy(
-    const std::string& url, const std::vector<std::string>& protocols,
-    HttpAnswer* refused) {
+namespace {
+
+struct Upgraded {
+  int fd = -1;
+  std::string rest;  // bytes after the answer's head
+  std::vector<std::string> header_lines;
+};
+
+// Sends an upgrade request to `url` and reads the answer's head. Anything
+// but 101 is an error (its code and body in `refused`).
+absl::StatusOr<Upgraded> RequestUpgrade(const std::string& url,
+                                        const std::string& method,
+                                        const std::string& headers,
+                                        HttpAnswer* refused) {
   absl::string_view rest = url;
   if (!absl::ConsumePrefix(&rest, "http://")) {
     return absl::InvalidArgumentError(absl::StrCat("not an http URL: ", url));
@@ -76,16 +93,9 @@ absl::StatusOr<std::unique_ptr<SpdyConnection>> DialSpdy(
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect ", url, ": ", why));
   }
-  std::string head =
-      absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: ", host_port,
-                   "\r\nConnection: Upgrade\r\n"
-                   "Upgrade: SPDY/3.1\r\n");
-  for (const std::string& p : protocols) {
-    absl::StrAppend(&head, "X-Stream-Protocol-Version: ", p, "\r\n");
-  }
-  head += "Content-Length: 0\r\n\r\n";
-  WriteAll(fd, head);
-  // The answer's head; what follows it belongs to the upgraded protocol.
+  WriteAll(fd, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ",
+                            host_port, "\r\nConnection: Upgrade\r\n", headers,
+                            "Content-Length: 0\r\n\r\n"));
   std::string buffer;
   char chunk[4096];
   size_t end;
@@ -97,13 +107,14 @@ absl::StatusOr<std::unique_ptr<SpdyConnection>> DialSpdy(
     }
     buffer.append(chunk, n);
   }
-  std::vector<std::string> lines =
-      absl::StrSplit(buffer.substr(0, end), "\r\n");
-  std::vector<std::string> status = absl::StrSplit(lines[0], ' ');
+  Upgraded up;
+  up.header_lines = absl::StrSplit(buffer.substr(0, end), "\r\n");
+  std::vector<std::string> status = absl::StrSplit(up.header_lines[0], ' ');
   int code = 0;
   if (status.size() < 2 || !absl::SimpleAtoi(status[1], &code)) {
     close(fd);
-    return absl::InternalError(absl::StrCat("bad status line: ", lines[0]));
+    return absl::InternalError(
+        absl::StrCat("bad status line: ", up.header_lines[0]));
   }
   if (code != 101) {
     std::string body = buffer.substr(end + 4);
@@ -114,14 +125,86 @@ absl::StatusOr<std::unique_ptr<SpdyConnection>> DialSpdy(
     return absl::FailedPreconditionError(
         absl::StrCat("upgrade refused: ", code, " ", body));
   }
-  std::string protocol;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    if (absl::StartsWithIgnoreCase(lines[i], "X-Stream-Protocol-Version:")) {
-      protocol = std::string(
-          absl::StripAsciiWhitespace(absl::string_view(lines[i]).substr(26)));
+  up.fd = fd;
+  up.rest = buffer.substr(end + 4);
+  return up;
+}
+
+std::string HeaderOf(const Upgraded& up, absl::string_view name) {
+  for (const std::string& line : up.header_lines) {
+    size_t colon = line.find(':');
+    if (colon != std::string::npos &&
+        absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+      return std::string(
+          absl::StripAsciiWhitespace(absl::string_view(line).substr(colon + 1)));
     }
   }
-  return std::make_unique<SpdyConnection>(fd, buffer.substr(end + 4), protocol);
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SpdyConnection>> DialSpdy(
+    const std::string& url, const std::vector<std::string>& protocols,
+    HttpAnswer* refused) {
+  std::string headers = "Upgrade: SPDY/3.1\r\n";
+  for (const std::string& p : protocols) {
+    absl::StrAppend(&headers, "X-Stream-Protocol-Version: ", p, "\r\n");
+  }
+  absl::StatusOr<Upgraded> up = RequestUpgrade(url, "POST", headers, refused);
+  if (!up.ok()) return up.status();
+  return std::make_unique<SpdyConnection>(
+      up->fd, up->rest, HeaderOf(*up, "X-Stream-Protocol-Version"));
+}
+
+absl::StatusOr<CommandClientResult> RunRemoteCommandOverWebSocket(
+    const std::string& url, const CommandClientOptions& options,
+    HttpAnswer* refused) {
+  char nonce[16];
+  (void)!getrandom(nonce, sizeof(nonce), 0);
+  std::string key = absl::Base64Escape(absl::string_view(nonce, 16));
+  std::string headers = absl::StrCat(
+      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Key: ",
+      key, "\r\nSec-WebSocket-Protocol: ",
+      absl::StrJoin(options.protocols, ", "), "\r\n");
+  absl::StatusOr<Upgraded> up = RequestUpgrade(url, "GET", headers, refused);
+  if (!up.ok()) return up.status();
+  WebSocket ws(up->fd, /*is_server=*/false, up->rest);
+  if (HeaderOf(*up, "Sec-WebSocket-Accept") != WebSocketAccept(key)) {
+    return absl::InternalError("wrong Sec-WebSocket-Accept");
+  }
+  CommandClientResult result;
+  result.protocol = HeaderOf(*up, "Sec-WebSocket-Protocol");
+  auto send = [&](uint8_t channel, const std::string& data) {
+    (void)ws.Write(WsOpcode::kBinary,
+                   std::string(1, static_cast<char>(channel)) + data);
+  };
+  for (const TerminalSize& size : options.resizes) {
+    nlohmann::json j = {{"Width", size.width}, {"Height", size.height}};
+    send(4, j.dump());
+  }
+  if (options.stdin.has_value()) {
+    if (!options.stdin->empty()) send(0, *options.stdin);
+    if (result.protocol == "v5.channel.k8s.io") send(255, std::string(1, 0));
+  }
+  std::string message;
+  while (ws.Read(&message)) {
+    if (message.empty()) continue;
+    std::string data = message.substr(1);
+    switch (message[0]) {
+      case 1:
+        result.stdout += data;
+        break;
+      case 2:
+        result.stderr += data;
+        break;
+      case 3:
+        result.error += data;
+        break;
+    }
+  }
+  return result;
 }
 
 absl::StatusOr<CommandClientResult> RunRemoteCommand(

@@ -63,6 +63,12 @@ struct CommandClientResult {
 absl::StatusOr<CommandClientResult> RunRemoteCommand(
     const std::string& url, const CommandClientOptions& options);
 
+// The same over a WebSocket (`protocols` offered as subprotocols). With
+// v5, the end of stdin is signalled; older versions cannot.
+absl::StatusOr<CommandClientResult> RunRemoteCommandOverWebSocket(
+    const std::string& url, const CommandClientOptions& options,
+    HttpAnswer* refused = nullptr);
+
 // The exit code a v4 error-stream status carries: 0 on Success, the
 // ExitCode cause on NonZeroExitCode, nullopt for anything else.
 std::optional<int> ExitCodeOf(const std::string& v4_status);
