@@ -194,7 +194,10 @@ grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
     if (count == 0 && exited) break;
     if (exited && (drain_left -= 100) < 0) break;
     if (count == 0) {
-      usleep(50 * 1000);
+      // Output is over; the exit is reported by the reaper any moment.
+      exec->mu.LockWhenWithTimeout(absl::Condition(&exec->exited),
+                                   absl::Milliseconds(100));
+      exec->mu.Unlock();
       continue;
     }
     if (poll(p, count, 100) <= 0) continue;
