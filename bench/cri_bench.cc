@@ -170,33 +170,38 @@ class Bench {
   int Run() {
     std::printf("%-28s %5s %9s %9s %9s\n", "operation (ms)", "n", "p50", "p90",
                 "max");
-    Measure("PullImage (after remove)", [&] { return Pull(); },
-            [&] { RemoveImage(); });
+    Measure(
+        "PullImage (after remove)", [&] { return Pull(); },
+        [&] { RemoveImage(); });
     if (!Pull().ok()) {
       std::cerr << "cannot pull " << options_.image << "\n";
       return 1;
     }
     int i = 0;
     std::string pod;
-    Measure("RunPodSandbox", [&] { return RunPod(++i, &pod); },
-            [&] {
-              if (!pod.empty()) (void)StopRemovePod(pod);
-              pod.clear();
-            });
-    Measure("Stop+RemovePodSandbox", [&] { return StopRemovePod(pod); },
-            [&] { (void)RunPod(++i, &pod); });
+    Measure(
+        "RunPodSandbox", [&] { return RunPod(++i, &pod); },
+        [&] {
+          if (!pod.empty()) (void)StopRemovePod(pod);
+          pod.clear();
+        });
+    Measure(
+        "Stop+RemovePodSandbox", [&] { return StopRemovePod(pod); },
+        [&] { (void)RunPod(++i, &pod); });
     pod.clear();
     if (!RunPod(++i, &pod).ok()) return 1;
     std::string ctr;
     int k = 0;
-    Measure("Create+StartContainer", [&] { return CreateStart(pod, ++k, &ctr); },
-            [&] {
-              if (!ctr.empty()) (void)StopRemove(ctr);
-              ctr.clear();
-            });
+    Measure(
+        "Create+StartContainer", [&] { return CreateStart(pod, ++k, &ctr); },
+        [&] {
+          if (!ctr.empty()) (void)StopRemove(ctr);
+          ctr.clear();
+        });
     Measure("ExecSync true", [&] { return ExecTrue(ctr); });
-    Measure("Stop+RemoveContainer", [&] { return StopRemove(ctr); },
-            [&] { (void)CreateStart(pod, ++k, &ctr); });
+    Measure(
+        "Stop+RemoveContainer", [&] { return StopRemove(ctr); },
+        [&] { (void)CreateStart(pod, ++k, &ctr); });
     (void)StopRemovePod(pod);
     return 0;
   }

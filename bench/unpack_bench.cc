@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   std::string base = tmpl;
   std::vector<double> ours, tar;
   for (int i = 0; i < n; ++i) {
-    std::string a = absl::StrCat(base, "/a", i), b = absl::StrCat(base, "/b", i);
+    std::string a = absl::StrCat(base, "/a", i),
+                b = absl::StrCat(base, "/b", i);
     std::filesystem::create_directories(a);
     std::filesystem::create_directories(b);
     int fd = open(layer.c_str(), O_RDONLY | O_CLOEXEC);
@@ -61,7 +62,8 @@ int main(int argc, char** argv) {
     ours.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
     close(fd);
     if (!r.ok()) {
-      std::fprintf(stderr, "apply: %s\n", std::string(r.status().message()).c_str());
+      std::fprintf(stderr, "apply: %s\n",
+                   std::string(r.status().message()).c_str());
       return 1;
     }
     std::string cmd = absl::StrCat("tar -xf '", layer, "' -C '", b, "'");

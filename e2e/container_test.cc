@@ -213,3 +213,98 @@ TEST_F(ContainerTest, ContainersOutliveADaemonKilledWithSigkill) {
 
 }  // namespace
 }  // namespace cradle::e2e
+
+namespace cradle::e2e {
+namespace {
+
+TEST_F(ContainerTest, StatsComeFromCgroupsAndTheWritableLayer) {
+  std::string pod = RunPod("stats");
+  std::string busy = RunContainer(
+      pod, Config("busy", {"sh", "-c",
+                           "dd if=/dev/zero of=/big bs=1k count=2048; "
+                           "while true; do :; done"}));
+  std::string idle;
+  ASSERT_TRUE(Create(pod, Config("idle", {"sleep", "1000"}), &idle).ok());
+
+  auto stats = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::ContainerStatsRequest req;
+    req.set_container_id(id);
+    v1::ContainerStatsResponse resp;
+    grpc::Status s = daemon().runtime().ContainerStats(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.stats();
+  };
+  // The busy loop has run a while and written its 2 MiB file.
+  v1::ContainerStats first, second;
+  for (int i = 0; i < 100; ++i) {
+    first = stats(busy);
+    if (first.writable_layer().used_bytes().value() >= (2u << 20)) break;
+    usleep(100 * 1000);
+  }
+  usleep(300 * 1000);
+  second = stats(busy);
+  EXPECT_EQ(second.attributes().id(), busy);
+  EXPECT_EQ(second.attributes().metadata().name(), "busy");
+  EXPECT_GT(second.cpu().usage_core_nano_seconds().value(),
+            first.cpu().usage_core_nano_seconds().value());
+  EXPECT_GT(second.cpu().usage_nano_cores().value(), 0u)
+      << "a busy loop uses a measurable share of a core";
+  EXPECT_GT(second.memory().working_set_bytes().value(), 0u);
+  EXPECT_GE(second.writable_layer().used_bytes().value(), 2u << 20);
+  EXPECT_GT(second.writable_layer().timestamp(), 0);
+
+  // A created container has only its layer and attributes.
+  v1::ContainerStats created = stats(idle);
+  EXPECT_FALSE(created.has_cpu());
+  EXPECT_TRUE(created.has_writable_layer());
+
+  {
+    grpc::ClientContext ctx;
+    v1::ListContainerStatsRequest req;
+    req.mutable_filter()->set_pod_sandbox_id(pod);
+    (*req.mutable_filter()->mutable_label_selector())["role"] = "busy";
+    v1::ListContainerStatsResponse resp;
+    ASSERT_TRUE(daemon().runtime().ListContainerStats(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.stats_size(), 1);
+    EXPECT_EQ(resp.stats(0).attributes().id(), busy);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ContainerStatsRequest req;
+    req.set_container_id("nope");
+    v1::ContainerStatsResponse resp;
+    EXPECT_EQ(daemon().runtime().ContainerStats(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::PodSandboxStatsRequest req;
+    req.set_pod_sandbox_id(pod);
+    v1::PodSandboxStatsResponse resp;
+    ASSERT_TRUE(daemon().runtime().PodSandboxStats(&ctx, req, &resp).ok());
+    const v1::LinuxPodSandboxStats& l = resp.stats().linux();
+    EXPECT_EQ(resp.stats().attributes().metadata().name(), "stats");
+    EXPECT_EQ(l.containers_size(), 2);
+    EXPECT_GT(l.cpu().usage_core_nano_seconds().value(), 0u);
+    EXPECT_GE(l.process().process_count().value(), 1u);
+    EXPECT_EQ(l.network().default_interface().name(), "eth0");
+    EXPECT_GT(l.network().default_interface().tx_bytes().value() +
+                  l.network().default_interface().rx_bytes().value(),
+              0u)
+        << "the pod's interface has seen at least its own DAD/ARP traffic";
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListPodSandboxStatsRequest req;
+    req.mutable_filter()->set_id(pod.substr(0, 12));
+    v1::ListPodSandboxStatsResponse resp;
+    ASSERT_TRUE(daemon().runtime().ListPodSandboxStats(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.stats_size(), 1);
+    EXPECT_EQ(resp.stats(0).attributes().id(), pod);
+  }
+  ASSERT_TRUE(RemovePod(pod).ok());
+}
+
+}  // namespace
+}  // namespace cradle::e2e

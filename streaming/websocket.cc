@@ -134,8 +134,8 @@ absl::Status WebSocket::Write(WsOpcode opcode, absl::string_view payload) {
   } else {
     frame.push_back(static_cast<char>(mask_bit | 127));
     for (int shift = 56; shift >= 0; shift -= 8) {
-      frame.push_back(static_cast<char>((uint64_t{payload.size()} >> shift) &
-                                        0xff));
+      frame.push_back(
+          static_cast<char>((uint64_t{payload.size()} >> shift) & 0xff));
     }
   }
   if (is_server_) {
@@ -298,19 +298,19 @@ void ServeCommandOverWebSocket(int fd, std::string pending,
   WebSocket ws(fd, /*is_server=*/true, std::move(pending));
   WebSocketCommandIo io(&ws, protocol == kWebSocketProtocolV5);
   std::thread command([&] {
-    absl::StatusOr<int> result =
-        request.is_exec ? runtime->Exec(request.exec, &io)
-                        : [&]() -> absl::StatusOr<int> {
+    absl::StatusOr<int> result = request.is_exec
+                                     ? runtime->Exec(request.exec, &io)
+                                     : [&]() -> absl::StatusOr<int> {
       absl::Status s = runtime->Attach(request.attach, &io);
       if (!s.ok()) return s;
       return 0;
     }();
     io.CommandDone();
     // v1 of the channel protocol has plain-text errors, like SPDY's v2/v3.
-    io.SendResult(CommandResultMessage(
-        protocol == kWebSocketProtocolV1 ? kStreamProtocolV2
-                                         : kStreamProtocolV4,
-        request, result));
+    io.SendResult(CommandResultMessage(protocol == kWebSocketProtocolV1
+                                           ? kStreamProtocolV2
+                                           : kStreamProtocolV4,
+                                       request, result));
     ws.Close();
     if (!io.WaitGone(kLinger)) ws.Abort();
   });

@@ -1,6 +1,7 @@
 // ContainerStatus and ListContainers.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cri/runtime/filters.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "nlohmann/json.hpp"
@@ -74,17 +75,11 @@ grpc::Status RuntimeService::ListContainers(
     runtime::v1::ListContainersResponse* response) {
   const runtime::v1::ContainerFilter& f = request->filter();
   for (CriContainer c : options_.containers->List()) {
-    if (!f.id().empty() && !absl::StartsWith(c.id, f.id())) continue;
-    if (!f.pod_sandbox_id().empty() &&
-        !absl::StartsWith(c.pod_id, f.pod_sandbox_id())) {
+    if (!IdMatches(c.id, f.id()) ||
+        !IdMatches(c.pod_id, f.pod_sandbox_id()) ||
+        !LabelsMatch(c.labels, f.label_selector())) {
       continue;
     }
-    bool labels_match = true;
-    for (const auto& [k, v] : f.label_selector()) {
-      auto it = c.labels.find(k);
-      labels_match &= it != c.labels.end() && it->second == v;
-    }
-    if (!labels_match) continue;
     c = Refresh(c);
     if (f.has_state() && f.state().state() != CriState(c)) continue;
     runtime::v1::Container* out = response->add_containers();

@@ -1,3 +1,4 @@
+#include "cri/runtime/filters.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "nlohmann/json.hpp"
@@ -74,12 +75,7 @@ grpc::Status RuntimeService::ListPodSandbox(
   for (const PodRecord& r : all) {
     if (!wanted_id.empty() && r.id != wanted_id) continue;
     if (filter.has_state() && filter.state().state() != State(r)) continue;
-    bool labels_match = true;
-    for (const auto& [k, v] : filter.label_selector()) {
-      auto it = r.labels.find(k);
-      if (it == r.labels.end() || it->second != v) labels_match = false;
-    }
-    if (!labels_match) continue;
+    if (!LabelsMatch(r.labels, filter.label_selector())) continue;
     runtime::v1::PodSandbox* out = response->add_items();
     out->set_id(r.id);
     FillMetadata(r, out->mutable_metadata());

@@ -6,9 +6,12 @@
 #ifndef CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 #define CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "cgroups/stats.h"
 #include "cri/api/runtime/v1/cri.h"
 #include "cri/runtime/pod_shims.h"
 #include "cri/runtime/readiness.h"
@@ -119,6 +122,22 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   grpc::Status ExecSync(grpc::ServerContext* context,
                         const runtime::v1::ExecSyncRequest* request,
                         runtime::v1::ExecSyncResponse* response) override;
+  grpc::Status ContainerStats(
+      grpc::ServerContext* context,
+      const runtime::v1::ContainerStatsRequest* request,
+      runtime::v1::ContainerStatsResponse* response) override;
+  grpc::Status ListContainerStats(
+      grpc::ServerContext* context,
+      const runtime::v1::ListContainerStatsRequest* request,
+      runtime::v1::ListContainerStatsResponse* response) override;
+  grpc::Status PodSandboxStats(
+      grpc::ServerContext* context,
+      const runtime::v1::PodSandboxStatsRequest* request,
+      runtime::v1::PodSandboxStatsResponse* response) override;
+  grpc::Status ListPodSandboxStats(
+      grpc::ServerContext* context,
+      const runtime::v1::ListPodSandboxStatsRequest* request,
+      runtime::v1::ListPodSandboxStatsResponse* response) override;
   grpc::Status Exec(grpc::ServerContext* context,
                     const runtime::v1::ExecRequest* request,
                     runtime::v1::ExecResponse* response) override;
@@ -151,7 +170,24 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // Detaches the pod's network and drops its network namespace; idempotent.
   absl::Status StopSandbox(PodRecord& record);
 
+  // Stats of a container (cgroup usage only while it runs; `usage` gets
+  // it), and of a pod with its containers.
+  runtime::v1::ContainerStats StatsOf(const CriContainer& c,
+                                      std::optional<CgroupStats>* usage);
+  runtime::v1::PodSandboxStats PodStatsOf(const PodRecord& pod);
+  // CPU time and, from the previous sample under `key`, cores in use.
+  void FillCpu(const std::string& key, uint64_t usage_ns, int64_t now,
+               runtime::v1::CpuUsage* cpu);
+
   const RuntimeServiceOptions options_;
+  const CgroupReader cgroups_ = CgroupReader::ForHost();
+  struct CpuSample {
+    uint64_t usage_ns = 0;
+    int64_t at = 0;  // unix nanos
+  };
+  absl::Mutex cpu_samples_mu_;
+  std::map<std::string, CpuSample> cpu_samples_
+      ABSL_GUARDED_BY(cpu_samples_mu_);
   absl::Mutex pod_cidr_mu_;
   std::string pod_cidr_ ABSL_GUARDED_BY(pod_cidr_mu_);
 };

@@ -2,19 +2,18 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <sys/random.h>
 
 #include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "streaming/http.h"
@@ -93,8 +92,8 @@ absl::StatusOr<Upgraded> RequestUpgrade(const std::string& url,
     close(fd);
     return absl::UnavailableError(absl::StrCat("connect ", url, ": ", why));
   }
-  WriteAll(fd, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ",
-                            host_port, "\r\nConnection: Upgrade\r\n", headers,
+  WriteAll(fd, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: ", host_port,
+                            "\r\nConnection: Upgrade\r\n", headers,
                             "Content-Length: 0\r\n\r\n"));
   std::string buffer;
   char chunk[4096];
@@ -135,8 +134,8 @@ std::string HeaderOf(const Upgraded& up, absl::string_view name) {
     size_t colon = line.find(':');
     if (colon != std::string::npos &&
         absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
-      return std::string(
-          absl::StripAsciiWhitespace(absl::string_view(line).substr(colon + 1)));
+      return std::string(absl::StripAsciiWhitespace(
+          absl::string_view(line).substr(colon + 1)));
     }
   }
   return "";
@@ -166,8 +165,9 @@ absl::StatusOr<CommandClientResult> RunRemoteCommandOverWebSocket(
   std::string headers = absl::StrCat(
       "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
       "Sec-WebSocket-Key: ",
-      key, "\r\nSec-WebSocket-Protocol: ",
-      absl::StrJoin(options.protocols, ", "), "\r\n");
+      key,
+      "\r\nSec-WebSocket-Protocol: ", absl::StrJoin(options.protocols, ", "),
+      "\r\n");
   absl::StatusOr<Upgraded> up = RequestUpgrade(url, "GET", headers, refused);
   if (!up.ok()) return up.status();
   WebSocket ws(up->fd, /*is_server=*/false, up->rest);

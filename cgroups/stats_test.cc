@@ -1,0 +1,101 @@
+#include "cgroups/stats.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FakeCgroupTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cgroups-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  void Write(const std::string& path, const std::string& text) {
+    fs::create_directories(fs::path(root_ + path).parent_path());
+    std::ofstream(root_ + path) << text;
+  }
+  std::string root_;
+};
+
+TEST_F(FakeCgroupTree, ReadsV1Controllers) {
+  Write("/cpuacct/cradle/c1/cpuacct.usage", "123456789\n");
+  Write("/memory/cradle/c1/memory.usage_in_bytes", "10000\n");
+  Write("/memory/cradle/c1/memory.limit_in_bytes", "9223372036854771712\n");
+  Write("/memory/cradle/c1/memory.stat",
+        "cache 5\nrss 1\ntotal_rss 4096\ntotal_inactive_file 3000\n"
+        "total_pgfault 77\ntotal_pgmajfault 2\n");
+  Write("/pids/cradle/c1/pids.current", "3\n");
+  CgroupReader reader(root_, /*unified=*/false);
+  absl::StatusOr<CgroupStats> s = reader.Read("/cradle/c1");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->cpu_usage_ns, 123456789u);
+  EXPECT_EQ(s->memory_usage, 10000u);
+  EXPECT_EQ(s->working_set, 7000u);
+  EXPECT_EQ(s->rss, 4096u);
+  EXPECT_EQ(s->page_faults, 77u);
+  EXPECT_EQ(s->major_page_faults, 2u);
+  EXPECT_FALSE(s->memory_limit.has_value()) << "v1's huge limit is none";
+  EXPECT_EQ(s->pids, 3u);
+
+  Write("/memory/cradle/c1/memory.limit_in_bytes", "16777216\n");
+  EXPECT_EQ(reader.Read("/cradle/c1")->memory_limit, 16777216u);
+  EXPECT_EQ(reader.Read("/cradle/gone").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(FakeCgroupTree, ReadsV2Files) {
+  Write("/kubepods/c2/cpu.stat", "usage_usec 1500\nuser_usec 1000\n");
+  Write("/kubepods/c2/memory.current", "8192\n");
+  Write("/kubepods/c2/memory.max", "max\n");
+  Write("/kubepods/c2/memory.stat",
+        "anon 4096\ninactive_file 10000\npgfault 9\npgmajfault 1\n");
+  Write("/kubepods/c2/pids.current", "2\n");
+  CgroupReader reader(root_, /*unified=*/true);
+  absl::StatusOr<CgroupStats> s = reader.Read("kubepods/c2");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->cpu_usage_ns, 1500000u);
+  EXPECT_EQ(s->memory_usage, 8192u);
+  EXPECT_EQ(s->working_set, 0u) << "clamped, never negative";
+  EXPECT_EQ(s->rss, 4096u);
+  EXPECT_EQ(s->page_faults, 9u);
+  EXPECT_FALSE(s->memory_limit.has_value());
+  EXPECT_EQ(s->pids, 2u);
+}
+
+TEST(CgroupDirectory, SystemdPathsNestTheirSlices) {
+  EXPECT_EQ(CgroupReader::Directory("kubepods-burstable.slice:cradle:abc"),
+            "/kubepods.slice/kubepods-burstable.slice/cradle-abc.scope");
+  EXPECT_EQ(CgroupReader::Directory("system.slice:cradle:x"),
+            "/system.slice/cradle-x.scope");
+  EXPECT_EQ(CgroupReader::Directory("/cradle/x"), "/cradle/x");
+}
+
+// This host, for real: its root cgroup has used CPU and memory. (A
+// process's own cgroup is a poor subject on v1, where each controller may
+// place it differently; runc puts a container at one path in all of them.)
+TEST(HostCgroups, TheRootCgroupHasUsage) {
+  CgroupReader reader = CgroupReader::ForHost();
+  absl::StatusOr<CgroupStats> s = reader.Read("/");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_GT(s->cpu_usage_ns, 0u);
+  if (!reader.unified()) EXPECT_GT(s->memory_usage, 0u);
+}
+
+}  // namespace
+}  // namespace cradle
