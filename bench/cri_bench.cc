@@ -5,19 +5,29 @@
 //             --image registry.k8s.io/e2e-test-images/busybox:1.29-2 -n 20
 //
 // Each operation runs n times in sequence; the table gives p50, p90 and max
-// in milliseconds. Nothing here asserts a speed.
+// in milliseconds. With --lifecycle N, N pods each live a whole life (runp,
+// create, start, stop, rm, rmp), --concurrency at a time; the table gives
+// each step's p50/p99, the pods per second, and the daemon's and shims'
+// resident memory. Nothing here asserts a speed.
+#include <dirent.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cri/api/runtime/v1/cri.h"
 
@@ -31,6 +41,12 @@ struct Options {
   std::string image;
   int n = 20;
   std::string only;  // run just this operation
+  // Lifecycle mode: this many pods, each with one container, through
+  // runp+create+start then stop+rm+rmp, `concurrency` at a time.
+  int lifecycle = 0;
+  int concurrency = 1;
+  int daemon_pid = 0;      // its VmRSS is reported
+  std::string shim_name;   // e.g. cradle-shim: their VmRSS is reported
 };
 
 class Bench {
@@ -92,17 +108,25 @@ class Bench {
     return s;
   }
 
-  grpc::Status StopRemovePod(const std::string& id) {
-    grpc::ClientContext c1, c2;
+  grpc::Status StopPod(const std::string& id) {
+    grpc::ClientContext ctx;
     v1::StopPodSandboxRequest stop;
     stop.set_pod_sandbox_id(id);
-    v1::StopPodSandboxResponse r1;
-    grpc::Status s = runtime_->StopPodSandbox(&c1, stop, &r1);
-    if (!s.ok()) return s;
+    v1::StopPodSandboxResponse resp;
+    return runtime_->StopPodSandbox(&ctx, stop, &resp);
+  }
+
+  grpc::Status RemovePod(const std::string& id) {
+    grpc::ClientContext ctx;
     v1::RemovePodSandboxRequest rm;
     rm.set_pod_sandbox_id(id);
-    v1::RemovePodSandboxResponse r2;
-    return runtime_->RemovePodSandbox(&c2, rm, &r2);
+    v1::RemovePodSandboxResponse resp;
+    return runtime_->RemovePodSandbox(&ctx, rm, &resp);
+  }
+
+  grpc::Status StopRemovePod(const std::string& id) {
+    grpc::Status s = StopPod(id);
+    return s.ok() ? RemovePod(id) : s;
   }
 
   grpc::Status Pull() {
@@ -121,7 +145,7 @@ class Bench {
     (void)images_->RemoveImage(&ctx, req, &resp);
   }
 
-  grpc::Status CreateStart(const std::string& pod, int i, std::string* id) {
+  grpc::Status Create(const std::string& pod, int i, std::string* id) {
     v1::CreateContainerRequest req;
     req.set_pod_sandbox_id(pod);
     *req.mutable_sandbox_config() = PodConfig(0);
@@ -134,27 +158,43 @@ class Bench {
     grpc::ClientContext c1;
     v1::CreateContainerResponse r1;
     grpc::Status s = runtime_->CreateContainer(&c1, req, &r1);
-    if (!s.ok()) return s;
     *id = r1.container_id();
-    grpc::ClientContext c2;
-    v1::StartContainerRequest start;
-    start.set_container_id(*id);
-    v1::StartContainerResponse r2;
-    return runtime_->StartContainer(&c2, start, &r2);
+    return s;
   }
 
-  grpc::Status StopRemove(const std::string& id) {
-    grpc::ClientContext c1, c2;
+  grpc::Status Start(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::StartContainerRequest start;
+    start.set_container_id(id);
+    v1::StartContainerResponse resp;
+    return runtime_->StartContainer(&ctx, start, &resp);
+  }
+
+  grpc::Status CreateStart(const std::string& pod, int i, std::string* id) {
+    grpc::Status s = Create(pod, i, id);
+    return s.ok() ? Start(*id) : s;
+  }
+
+  grpc::Status Stop(const std::string& id) {
+    grpc::ClientContext ctx;
     v1::StopContainerRequest stop;
     stop.set_container_id(id);
     stop.set_timeout(0);
-    v1::StopContainerResponse r1;
-    grpc::Status s = runtime_->StopContainer(&c1, stop, &r1);
-    if (!s.ok()) return s;
+    v1::StopContainerResponse resp;
+    return runtime_->StopContainer(&ctx, stop, &resp);
+  }
+
+  grpc::Status Remove(const std::string& id) {
+    grpc::ClientContext ctx;
     v1::RemoveContainerRequest rm;
     rm.set_container_id(id);
-    v1::RemoveContainerResponse r2;
-    return runtime_->RemoveContainer(&c2, rm, &r2);
+    v1::RemoveContainerResponse resp;
+    return runtime_->RemoveContainer(&ctx, rm, &resp);
+  }
+
+  grpc::Status StopRemove(const std::string& id) {
+    grpc::Status s = Stop(id);
+    return s.ok() ? Remove(id) : s;
   }
 
   grpc::Status ExecTrue(const std::string& id) {
@@ -167,7 +207,132 @@ class Bench {
     return runtime_->ExecSync(&ctx, req, &resp);
   }
 
+  // One pod's life, step by step; false when a step failed.
+  bool PodLife(int i, std::map<std::string, std::vector<double>>* ms,
+               absl::Mutex* mu, const std::function<void()>& at_peak) {
+    auto timed = [&](const char* step, const std::function<grpc::Status()>& f) {
+      absl::Time start = absl::Now();
+      grpc::Status s = f();
+      double took = absl::ToDoubleMilliseconds(absl::Now() - start);
+      if (!s.ok()) {
+        std::cerr << step << ": " << s.error_message() << "\n";
+        return false;
+      }
+      absl::MutexLock lock(mu);
+      (*ms)[step].push_back(took);
+      return true;
+    };
+    std::string pod, ctr;
+    bool ok = timed("1 RunPodSandbox", [&] { return RunPod(i, &pod); }) &&
+              timed("2 CreateContainer", [&] {
+                return Create(pod, i, &ctr);
+              }) &&
+              timed("3 StartContainer", [&] { return Start(ctr); });
+    if (ok && at_peak) at_peak();
+    ok = ok && timed("4 StopContainer", [&] { return Stop(ctr); }) &&
+         timed("5 RemoveContainer", [&] { return Remove(ctr); });
+    ok = ok && timed("6 StopPodSandbox", [&] { return StopPod(pod); }) &&
+         timed("7 RemovePodSandbox", [&] { return RemovePod(pod); });
+    return ok;
+  }
+
+  int RunLifecycle() {
+    if (!Pull().ok()) {
+      std::cerr << "cannot pull " << options_.image << "\n";
+      return 1;
+    }
+    std::map<std::string, std::vector<double>> ms;
+    absl::Mutex mu;
+    std::atomic<int> next{0}, failed{0};
+    uint64_t peak_daemon = 0, peak_shims = 0;
+    int peak_count = 0;
+    auto sample = [&] {
+      uint64_t daemon = options_.daemon_pid > 0 ? RssKb(options_.daemon_pid) : 0;
+      int count = 0;
+      uint64_t shims = ShimsRssKb(&count);
+      absl::MutexLock lock(&mu);
+      peak_daemon = std::max(peak_daemon, daemon);
+      if (shims > peak_shims) {
+        peak_shims = shims;
+        peak_count = count;
+      }
+    };
+    absl::Time start = absl::Now();
+    std::vector<std::thread> workers;
+    for (int w = 0; w < options_.concurrency; ++w) {
+      workers.emplace_back([&] {
+        for (int i; (i = next++) < options_.lifecycle;) {
+          if (!PodLife(i, &ms, &mu, sample)) ++failed;
+        }
+      });
+    }
+    for (std::thread& t : workers) t.join();
+    double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    std::printf("%d pods, concurrency %d: %.1f s, %.2f pods/s, %d failed\n",
+                options_.lifecycle, options_.concurrency, seconds,
+                (options_.lifecycle - failed) / seconds, failed.load());
+    std::printf("%-22s %5s %9s %9s %9s\n", "step (ms)", "n", "p50", "p99",
+                "max");
+    for (auto& [step, v] : ms) {
+      std::sort(v.begin(), v.end());
+      auto pct = [&](double p) {
+        return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+      };
+      std::printf("%-22s %5zu %9.1f %9.1f %9.1f\n", step.c_str(), v.size(),
+                  pct(0.5), pct(0.99), v.back());
+    }
+    if (options_.daemon_pid > 0) {
+      std::printf("daemon VmRSS peak: %.1f MiB\n", peak_daemon / 1024.0);
+    }
+    if (!options_.shim_name.empty() && peak_count > 0) {
+      std::printf("shims (%s) VmRSS at peak: %d running, %.1f MiB total, "
+                  "%.1f MiB each\n",
+                  options_.shim_name.c_str(), peak_count, peak_shims / 1024.0,
+                  peak_shims / 1024.0 / peak_count);
+    }
+    return failed == 0 ? 0 : 1;
+  }
+
+  static uint64_t RssKb(int pid) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+    std::string line;
+    while (std::getline(in, line)) {
+      absl::string_view rest = line;
+      uint64_t kb = 0;
+      if (absl::ConsumePrefix(&rest, "VmRSS:") &&
+          absl::SimpleAtoi(
+              absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"),
+              &kb)) {
+        return kb;
+      }
+    }
+    return 0;
+  }
+
+  uint64_t ShimsRssKb(int* count) {
+    uint64_t total = 0;
+    *count = 0;
+    if (options_.shim_name.empty()) return 0;
+    DIR* proc = opendir("/proc");
+    while (dirent* e = readdir(proc)) {
+      int pid = 0;
+      if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+      std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
+      std::string name;
+      std::getline(comm, name);
+      // comm is cut at 15 characters.
+      if (name.empty() || options_.shim_name.compare(0, 15, name) != 0) {
+        continue;
+      }
+      total += RssKb(pid);
+      ++*count;
+    }
+    closedir(proc);
+    return total;
+  }
+
   int Run() {
+    if (options_.lifecycle > 0) return RunLifecycle();
     std::printf("%-28s %5s %9s %9s %9s\n", "operation (ms)", "n", "p50", "p90",
                 "max");
     Measure(
@@ -232,9 +397,20 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--only") {
       options.only = value();
+    } else if (arg == "--lifecycle") {
+      (void)absl::SimpleAtoi(value(), &options.lifecycle);
+    } else if (arg == "--concurrency") {
+      (void)absl::SimpleAtoi(value(), &options.concurrency);
+      options.concurrency = std::max(1, options.concurrency);
+    } else if (arg == "--daemon-pid") {
+      (void)absl::SimpleAtoi(value(), &options.daemon_pid);
+    } else if (arg == "--shim-name") {
+      options.shim_name = value();
     } else {
       std::cerr << "usage: cri_bench --endpoint unix:///path --image REF "
-                   "[-n N] [--only OPERATION]\n";
+                   "[-n N] [--only OPERATION]\n"
+                   "       [--lifecycle PODS [--concurrency C] "
+                   "[--daemon-pid PID] [--shim-name NAME]]\n";
       return 2;
     }
   }

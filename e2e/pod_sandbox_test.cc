@@ -220,6 +220,33 @@ TEST_F(PodSandboxTest, AFailingCniPluginFailsThePodCleanly) {
   EXPECT_TRUE(Run(Config("victim"), &id).ok()) << "the name was released";
 }
 
+TEST_F(PodSandboxTest, PortMappingsAreUndoneWhenThePodStops) {
+  auto nat_rules_for = [](int port) {
+    SpawnOptions o;
+    o.argv = {"iptables", "-t", "nat", "-S"};
+    absl::StatusOr<RunResult> r = RunAndCapture(o, "", absl::Seconds(10));
+    EXPECT_TRUE(r.ok() && r->status.ok());
+    int n = 0;
+    std::string needle = absl::StrCat("--dport ", port, " ");
+    for (size_t at = 0; r.ok() && (at = r->out.find(needle, at)) !=
+                                      std::string::npos;
+         ++at) {
+      ++n;
+    }
+    return n;
+  };
+  runtime::v1::PodSandboxConfig c = Config("mapped");
+  runtime::v1::PortMapping* m = c.add_port_mappings();
+  m->set_container_port(80);
+  m->set_host_port(18123);
+  std::string id;
+  ASSERT_TRUE(Run(c, &id).ok());
+  EXPECT_GT(nat_rules_for(18123), 0) << "portmap forwards the host port";
+  ASSERT_TRUE(Stop(id).ok());
+  EXPECT_EQ(nat_rules_for(18123), 0) << "stopping the pod undoes it";
+  ASSERT_TRUE(RemovePod(id).ok());
+}
+
 TEST_F(PodSandboxTest, PodsSurviveADaemonKill) {
   std::string id;
   ASSERT_TRUE(Run(Config("survivor"), &id).ok());

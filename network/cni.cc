@@ -95,6 +95,48 @@ std::vector<std::string> ResultIps(const json& result) {
   return ips;
 }
 
+// The capability arguments of a request, as cached with its ADD.
+json CapabilityArgsToJson(const PodNetworkRequest& request) {
+  json mappings = json::array();
+  for (const PortMapping& m : request.port_mappings) {
+    mappings.push_back({{"hostPort", m.host_port},
+                        {"containerPort", m.container_port},
+                        {"protocol", m.protocol},
+                        {"hostIP", m.host_ip}});
+  }
+  json out = {{"portMappings", mappings}};
+  if (request.bandwidth) {
+    out["bandwidth"] = {{"ingressRate", request.bandwidth->ingress_rate},
+                        {"ingressBurst", request.bandwidth->ingress_burst},
+                        {"egressRate", request.bandwidth->egress_rate},
+                        {"egressBurst", request.bandwidth->egress_burst}};
+  }
+  return out;
+}
+
+// Fills what the request leaves out from the cached ADD's arguments.
+void CapabilityArgsFromJson(const json& cached, PodNetworkRequest* request) {
+  if (!cached.is_object()) return;
+  if (request->port_mappings.empty()) {
+    for (const json& m : cached.value("portMappings", json::array())) {
+      if (!m.is_object()) continue;
+      PortMapping p;
+      p.host_port = m.value("hostPort", 0);
+      p.container_port = m.value("containerPort", 0);
+      p.protocol = m.value("protocol", "tcp");
+      p.host_ip = m.value("hostIP", "");
+      request->port_mappings.push_back(p);
+    }
+  }
+  if (!request->bandwidth && cached.contains("bandwidth")) {
+    const json& b = cached["bandwidth"];
+    request->bandwidth = Bandwidth{b.value("ingressRate", int64_t{0}),
+                                   b.value("ingressBurst", int64_t{0}),
+                                   b.value("egressRate", int64_t{0}),
+                                   b.value("egressBurst", int64_t{0})};
+  }
+}
+
 class CniNetwork : public PodNetwork {
  public:
   explicit CniNetwork(CniOptions options) : options_(std::move(options)) {}
@@ -128,7 +170,9 @@ class CniNetwork : public PodNetwork {
     }
     // Cache before answering: a later DEL (maybe by a restarted daemon)
     // needs the exact config and result of this ADD.
-    json cache = {{"config", ListToJson(*list)}, {"result", prev}};
+    json cache = {{"config", ListToJson(*list)},
+                  {"result", prev},
+                  {"request", CapabilityArgsToJson(request)}};
     if (absl::Status s = WriteCache(request, cache.dump()); !s.ok()) {
       (void)RunDel(*list, request, prev);
       return s;
@@ -141,9 +185,12 @@ class CniNetwork : public PodNetwork {
     return out;
   }
 
-  absl::Status Teardown(const PodNetworkRequest& request) override {
+  absl::Status Teardown(const PodNetworkRequest& pod) override {
     NetworkList list;
     json prev;
+    // DEL gets the port mappings and bandwidth of the ADD: plugins such as
+    // portmap undo only what they are told about.
+    PodNetworkRequest request = pod;
     std::string cached = ReadCache(request);
     if (!cached.empty()) {
       json cache = json::parse(cached, nullptr, false);
@@ -152,6 +199,7 @@ class CniNetwork : public PodNetwork {
             ParseNetworkList(cache["config"].dump(), CachePath(request));
         if (l.ok()) list = *l;
         prev = cache.value("result", json());
+        CapabilityArgsFromJson(cache.value("request", json()), &request);
       }
     }
     if (list.plugins.empty()) {
