@@ -308,3 +308,61 @@ TEST_F(ContainerTest, StatsComeFromCgroupsAndTheWritableLayer) {
 
 }  // namespace
 }  // namespace cradle::e2e
+
+namespace cradle::e2e {
+namespace {
+
+TEST_F(ContainerTest, SigtermLetsCallsInFlightFinish) {
+  std::string pod = RunPod("drain");
+  std::string c = RunContainer(pod, Config("main", {"sleep", "1000"}));
+  v1::ExecSyncResponse exec;
+  grpc::Status in_flight;
+  std::thread call([&] {
+    in_flight = Exec(c, {"sh", "-c", "sleep 2; echo finished"}, &exec);
+  });
+  usleep(700 * 1000);  // the call is running in the shim by now
+  ASSERT_TRUE(daemon().Stop(SIGTERM).ok()) << "cradled exits on SIGTERM";
+  call.join();
+  EXPECT_TRUE(in_flight.ok()) << in_flight.error_message();
+  EXPECT_EQ(exec.stdout(), "finished\n");
+  EXPECT_THAT(daemon().Log(), HasSubstr("draining in-flight calls"));
+  ASSERT_TRUE(daemon().Restart().ok());
+  ASSERT_TRUE(RemovePod(pod).ok());
+}
+
+}  // namespace
+}  // namespace cradle::e2e
+
+namespace cradle::e2e {
+namespace {
+
+// The pid whose command line holds `needle`, or 0.
+pid_t FindProcess(const std::string& needle) {
+  for (const fs::directory_entry& e : fs::directory_iterator("/proc")) {
+    std::string cmdline = ReadFile(e.path().string() + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) {
+      return atoi(e.path().filename().c_str());
+    }
+  }
+  return 0;
+}
+
+TEST_F(ContainerTest, TheShimLivesInACgroupOfItsOwnUntilThePodGoes) {
+  std::string pod = RunPod("shimcg");
+  pid_t shim = FindProcess(
+      absl::StrCat("--socket ", daemon().state(), "/s/", pod.substr(0, 24)));
+  ASSERT_GT(shim, 0);
+  std::string own = "/cradle/cradle-shim-" + pod.substr(0, 12);
+  // v1 (this machine): the memory hierarchy; v2: the unified tree.
+  bool v1 = fs::exists("/sys/fs/cgroup/memory");
+  std::string dir = (v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup") + own;
+  EXPECT_THAT(ReadFile(absl::StrCat("/proc/", shim, "/cgroup")),
+              HasSubstr((v1 ? ":memory:" : "0::") + own));
+  ASSERT_TRUE(fs::exists(dir));
+  ASSERT_TRUE(RemovePod(pod).ok());
+  EXPECT_FALSE(fs::exists(dir)) << "the shim's cgroup goes with the pod";
+}
+
+}  // namespace
+}  // namespace cradle::e2e

@@ -5,6 +5,7 @@
 //
 //   cradle-shim --socket PATH --state-dir DIR --runc-root DIR
 //               [--runc BINARY] [--systemd-cgroup] [--ready-fd N]
+//               [--cgroup PATH]
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "cgroups/membership.h"
 #include "glog/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "process/reaper.h"
@@ -24,6 +26,7 @@ namespace {
 
 struct Flags {
   std::string socket, state_dir, runc_root, runc = "runc";
+  std::string cgroup;  // joined at start, so the pod pays for its shim
   bool systemd_cgroup = false;
   int ready_fd = -1;
 };
@@ -42,6 +45,7 @@ bool Parse(int argc, char** argv, Flags* f) {
         : a == "--runc-root"      ? !value(&f->runc_root)
         : a == "--runc"           ? !value(&f->runc)
         : a == "--ready-fd"       ? !value(&fd)
+        : a == "--cgroup"         ? !value(&f->cgroup)
         : a == "--systemd-cgroup" ? (f->systemd_cgroup = true, false)
                                   : true) {
       return false;
@@ -67,7 +71,8 @@ int main(int argc, char** argv) {
   if (!Parse(argc, argv, &flags)) {
     fprintf(stderr,
             "usage: cradle-shim --socket PATH --state-dir DIR --runc-root DIR "
-            "[--runc BINARY] [--systemd-cgroup] [--ready-fd N]\n");
+            "[--runc BINARY] [--systemd-cgroup] [--ready-fd N] "
+            "[--cgroup PATH]\n");
     return 2;
   }
   // Daemonize: the daemon reaps this first process at once; the second
@@ -85,6 +90,12 @@ int main(int argc, char** argv) {
 
   FLAGS_logtostderr = true;
   google::InitGoogleLogging("cradle-shim");
+  if (!flags.cgroup.empty()) {
+    // Not fatal: the shim works anywhere, it is only accounted elsewhere.
+    if (absl::Status s = cradle::JoinCgroup(flags.cgroup, getpid()); !s.ok()) {
+      LOG(WARNING) << "shim stays in its parent's cgroup: " << s.message();
+    }
+  }
   mkdir(flags.state_dir.c_str(), 0700);
   mkdir(flags.runc_root.c_str(), 0700);
   std::string runc_logs = flags.state_dir + "/runc-logs";

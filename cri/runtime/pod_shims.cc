@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
+#include "cgroups/membership.h"
 #include "glog/logging.h"
 
 namespace cradle {
@@ -12,8 +13,10 @@ std::string PodShims::SocketPath(const std::string& pod_id) const {
 }
 
 absl::StatusOr<ShimClient*> PodShims::Start(const std::string& pod_id,
-                                            const std::string& pod_dir) {
+                                            const std::string& pod_dir,
+                                            const std::string& cgroup) {
   ShimLaunchOptions o = base_;
+  o.cgroup = cgroup;
   o.socket = SocketPath(pod_id);
   o.state_dir = pod_dir + "/shim";
   o.runc_root = state_dir_ + "/runc";
@@ -40,12 +43,26 @@ absl::StatusOr<ShimClient*> PodShims::Get(const std::string& pod_id) {
   return raw;
 }
 
-absl::Status PodShims::Stop(const std::string& pod_id) {
+absl::Status PodShims::Stop(const std::string& pod_id,
+                            const std::string& cgroup) {
   absl::StatusOr<ShimClient*> shim = Get(pod_id);
-  if (!shim.ok()) return absl::OkStatus();  // not running
-  if (absl::Status s = (*shim)->Shutdown(); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  shims_.erase(pod_id);
+  if (shim.ok()) {
+    if (absl::Status s = (*shim)->Shutdown(); !s.ok()) return s;
+    absl::MutexLock lock(&mu_);
+    shims_.erase(pod_id);
+  }
+  if (cgroup.empty()) return absl::OkStatus();
+  // The shim leaves right after answering; its cgroup empties then.
+  absl::Status removed;
+  for (int i = 0; i < 100; ++i) {
+    removed = RemoveCgroup(cgroup);
+    if (removed.code() != absl::StatusCode::kFailedPrecondition) break;
+    absl::SleepFor(absl::Milliseconds(30));
+  }
+  if (!removed.ok()) {
+    LOG(WARNING) << "pod=" << pod_id
+                 << " shim cgroup stays: " << removed.message();
+  }
   return absl::OkStatus();
 }
 

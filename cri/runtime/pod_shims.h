@@ -20,13 +20,15 @@ class PodShims {
   PodShims(ShimLaunchOptions base, std::string state_dir)
       : base_(std::move(base)), state_dir_(std::move(state_dir)) {}
 
+  // `cgroup` is where the shim puts itself ("" to stay in cradled's).
   absl::StatusOr<ShimClient*> Start(const std::string& pod_id,
-                                    const std::string& pod_dir);
+                                    const std::string& pod_dir,
+                                    const std::string& cgroup);
   // The pod's shim; Unavailable when it is not running.
   absl::StatusOr<ShimClient*> Get(const std::string& pod_id);
-  // Asks the shim to exit (it refuses while it has containers) and
-  // forgets it. OK when it is already gone.
-  absl::Status Stop(const std::string& pod_id);
+  // Asks the shim to exit (it refuses while it has containers), forgets
+  // it and removes its cgroup. OK when it is already gone.
+  absl::Status Stop(const std::string& pod_id, const std::string& cgroup);
 
   // Short, because unix socket paths are limited to 108 bytes.
   std::string SocketPath(const std::string& pod_id) const;

@@ -37,6 +37,16 @@ void Undo(const PodRecord& r) {
 
 }  // namespace
 
+std::string RuntimeService::ShimCgroup(const PodRecord& r) const {
+  if (options_.systemd_cgroup) return "";
+  runtime::v1::PodSandboxConfig config;
+  config.ParseFromString(r.config);
+  std::string parent = config.linux().cgroup_parent();
+  if (parent.empty()) parent = "/cradle";
+  if (parent.front() != '/') parent = "/" + parent;
+  return absl::StrCat(parent, "/cradle-shim-", r.id.substr(0, 12));
+}
+
 grpc::Status RuntimeService::RunPodSandbox(
     grpc::ServerContext*, const runtime::v1::RunPodSandboxRequest* request,
     runtime::v1::RunPodSandboxResponse* response) {
@@ -152,14 +162,15 @@ grpc::Status RuntimeService::RunPodSandbox(
   auto fail_started = [&](const absl::Status& s) {
     (void)StopInfra(r);
     (void)RemoveInfra(r);
-    (void)options_.shims->Stop(r.id);
+    (void)options_.shims->Stop(r.id, ShimCgroup(r));
     if (!host_network) {
       (void)options_.network->Teardown(
           {r.id, r.netns_path, r.name, r.pod_namespace, r.uid});
     }
     return fail(s);
   };
-  if (absl::StatusOr<ShimClient*> shim = options_.shims->Start(r.id, r.pod_dir);
+  if (absl::StatusOr<ShimClient*> shim =
+          options_.shims->Start(r.id, r.pod_dir, ShimCgroup(r));
       !shim.ok()) {
     return fail_started(shim.status());
   }

@@ -167,6 +167,11 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   absl::Status StopInfra(const PodRecord& r);
   absl::Status RemoveInfra(const PodRecord& r);
 
+  // The shim's own cgroup, beside the pod's containers: "<cgroup parent or
+  // /cradle>/cradle-shim-<pod id prefix>". Empty with the systemd driver,
+  // whose slices systemd owns.
+  std::string ShimCgroup(const PodRecord& r) const;
+
   // Detaches the pod's network and drops its network namespace; idempotent.
   absl::Status StopSandbox(PodRecord& record);
 

@@ -65,6 +65,10 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::Launch(
                 o.state_dir,   "--runc-root", o.runc_root, "--runc",
                 o.runc_binary, "--ready-fd",  "3"};
   if (o.systemd_cgroup) spawn.argv.push_back("--systemd-cgroup");
+  if (!o.cgroup.empty()) {
+    spawn.argv.push_back("--cgroup");
+    spawn.argv.push_back(o.cgroup);
+  }
   spawn.stdout_fd = log;
   spawn.stderr_fd = log;
   spawn.extra_fds = {ready[1]};

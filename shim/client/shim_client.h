@@ -21,6 +21,7 @@ struct ShimLaunchOptions {
   std::string runc_binary = "runc";
   bool systemd_cgroup = false;
   std::string log_file;  // the shim's own log
+  std::string cgroup;    // the shim's own cgroup ("/a/b"); empty: stay put
 };
 
 struct ExecSyncResult {
