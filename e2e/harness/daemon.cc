@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cgroups/membership.h"
 #include "process/process.h"
 
 namespace cradle::e2e {
@@ -190,6 +191,17 @@ void KillShimsAndContainers(const std::string& state) {
     if (cmdline.find("cradle-shim") != std::string::npos &&
         cmdline.find(state + "/") != std::string::npos) {
       kill(atoi(entry.path().filename().c_str()), SIGKILL);
+    }
+  }
+  // The cgroups the shims of this daemon's pods made for themselves; a
+  // killed shim leaves its cgroup a moment later.
+  for (const auto& pod : fs::directory_iterator(state + "/pods", ec)) {
+    std::string cgroup =
+        "/cradle/cradle-shim-" + pod.path().filename().string().substr(0, 12);
+    for (int i = 0; i < 50; ++i) {
+      if (RemoveCgroup(cgroup).code() != absl::StatusCode::kFailedPrecondition)
+        break;
+      usleep(20 * 1000);
     }
   }
 }
