@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "streaming/gone_callback.h"
 #include "streaming/spdy/session.h"
 
 namespace cradle::streaming {
@@ -76,24 +77,14 @@ class SpdyCommandIo final : public CommandIo {
   }
 
   void ClientGone() {
-    absl::MutexLock call_lock(&callback_mu_);
-    std::function<void()> callback;
     {
       absl::MutexLock lock(&mu_);
       gone_ = true;
-      callback = std::move(on_gone_);
-      on_gone_ = nullptr;
     }
-    if (callback) callback();
+    on_gone_.ClientGone();
   }
 
-  // The command returned: its callback must not run any more (it may point
-  // into the returned call's frame).
-  void CommandDone() {
-    absl::MutexLock call_lock(&callback_mu_);
-    absl::MutexLock lock(&mu_);
-    on_gone_ = nullptr;
-  }
+  void CommandDone() { on_gone_.CommandDone(); }
 
   // Ends the output streams, then reports the result on the error stream.
   void Finish(const std::string& message) {
@@ -139,25 +130,15 @@ class SpdyCommandIo final : public CommandIo {
   }
 
   void OnClientGone(std::function<void()> callback) override {
-    absl::MutexLock call_lock(&callback_mu_);
-    {
-      absl::MutexLock lock(&mu_);
-      if (!gone_) {
-        on_gone_ = std::move(callback);
-        return;
-      }
-    }
-    callback();
+    on_gone_.Set(std::move(callback));
   }
 
  private:
   const int expected_;
-  // Held while the gone-callback runs or is replaced.
-  absl::Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  GoneCallback on_gone_;
   absl::Mutex mu_;
   int received_ ABSL_GUARDED_BY(mu_) = 0;
   bool gone_ ABSL_GUARDED_BY(mu_) = false;
-  std::function<void()> on_gone_ ABSL_GUARDED_BY(mu_);
   // Set on the reading thread before WaitForStreams returns; read-only
   // afterwards.
   std::shared_ptr<spdy::Stream> error_, stdin_, stdout_, stderr_, resize_;

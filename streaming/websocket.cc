@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "streaming/gone_callback.h"
 
 namespace cradle::streaming {
 namespace {
@@ -188,22 +189,14 @@ class WebSocketCommandIo final : public CommandIo {
         stdin_closed_ = true;
       }
     }
-    std::function<void()> callback;
-    absl::MutexLock call_lock(&callback_mu_);
     {
       absl::MutexLock lock(&mu_);
       gone_ = true;
-      callback = std::move(on_gone_);
-      on_gone_ = nullptr;
     }
-    if (callback) callback();
+    on_gone_.ClientGone();
   }
 
-  void CommandDone() {
-    absl::MutexLock call_lock(&callback_mu_);
-    absl::MutexLock lock(&mu_);
-    on_gone_ = nullptr;
-  }
+  void CommandDone() { on_gone_.CommandDone(); }
 
   bool WaitGone(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -245,15 +238,7 @@ class WebSocketCommandIo final : public CommandIo {
   }
 
   void OnClientGone(std::function<void()> callback) override {
-    absl::MutexLock call_lock(&callback_mu_);
-    {
-      absl::MutexLock lock(&mu_);
-      if (!gone_) {
-        on_gone_ = std::move(callback);
-        return;
-      }
-    }
-    callback();
+    on_gone_.Set(std::move(callback));
   }
 
  private:
@@ -279,14 +264,13 @@ class WebSocketCommandIo final : public CommandIo {
 
   WebSocket* const ws_;
   const bool v5_;
-  absl::Mutex callback_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  GoneCallback on_gone_;
   absl::Mutex mu_;
   std::deque<std::string> stdin_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> resize_ ABSL_GUARDED_BY(mu_);
   bool stdin_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   bool gone_ ABSL_GUARDED_BY(mu_) = false;
-  std::function<void()> on_gone_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

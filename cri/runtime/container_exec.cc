@@ -13,6 +13,19 @@ constexpr size_t kMaxExecOutput = 16 << 20;
 
 }  // namespace
 
+grpc::Status RuntimeService::FindRunning(const char* rpc, const std::string& id,
+                                         CriContainer* out) {
+  absl::StatusOr<CriContainer> found = options_.containers->Get(id);
+  if (!found.ok()) return ToGrpc(found.status());
+  *out = Refresh(*found);
+  if (out->state != CriContainer::kRunning) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat(rpc, ": container ", out->id, " is not running"));
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status RuntimeService::ExecSync(
     grpc::ServerContext*, const runtime::v1::ExecSyncRequest* request,
     runtime::v1::ExecSyncResponse* response) {
@@ -20,14 +33,10 @@ grpc::Status RuntimeService::ExecSync(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "ExecSync: cmd is empty");
   }
-  absl::StatusOr<CriContainer> found =
-      options_.containers->Get(request->container_id());
-  if (!found.ok()) return ToGrpc(found.status());
-  CriContainer c = Refresh(*found);
-  if (c.state != CriContainer::kRunning) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("ExecSync: container ", c.id, " is not running"));
+  CriContainer c;
+  if (grpc::Status s = FindRunning("ExecSync", request->container_id(), &c);
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());

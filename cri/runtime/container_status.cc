@@ -75,8 +75,7 @@ grpc::Status RuntimeService::ListContainers(
     runtime::v1::ListContainersResponse* response) {
   const runtime::v1::ContainerFilter& f = request->filter();
   for (CriContainer c : options_.containers->List()) {
-    if (!IdMatches(c.id, f.id()) ||
-        !IdMatches(c.pod_id, f.pod_sandbox_id()) ||
+    if (!IdMatches(c.id, f.id()) || !IdMatches(c.pod_id, f.pod_sandbox_id()) ||
         !LabelsMatch(c.labels, f.label_selector())) {
       continue;
     }

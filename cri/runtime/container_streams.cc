@@ -41,14 +41,10 @@ grpc::Status RuntimeService::Exec(grpc::ServerContext*,
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<CriContainer> found =
-      options_.containers->Get(request->container_id());
-  if (!found.ok()) return ToGrpc(found.status());
-  CriContainer c = Refresh(*found);
-  if (c.state != CriContainer::kRunning) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("Exec: container ", c.id, " is not running"));
+  CriContainer c;
+  if (grpc::Status s = FindRunning("Exec", request->container_id(), &c);
+      !s.ok()) {
+    return s;
   }
   streaming::ExecOptions options;
   options.container_id = c.id;
@@ -76,14 +72,10 @@ grpc::Status RuntimeService::Attach(grpc::ServerContext*,
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<CriContainer> found =
-      options_.containers->Get(request->container_id());
-  if (!found.ok()) return ToGrpc(found.status());
-  CriContainer c = Refresh(*found);
-  if (c.state != CriContainer::kRunning) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("Attach: container ", c.id, " is not running"));
+  CriContainer c;
+  if (grpc::Status s = FindRunning("Attach", request->container_id(), &c);
+      !s.ok()) {
+    return s;
   }
   streaming::AttachOptions options;
   options.container_id = c.id;

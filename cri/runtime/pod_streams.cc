@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -138,14 +138,21 @@ absl::StatusOr<int> ConnectLoopback(int32_t port) {
 
 }  // namespace
 
-absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
-                                     streaming::CommandIo* io) {
-  absl::StatusOr<CriContainer> c = containers_->Get(options.container_id);
+absl::StatusOr<PodStreams::Target> PodStreams::Find(const std::string& id) {
+  absl::StatusOr<CriContainer> c = containers_->Get(id);
   if (!c.ok()) return c.status();
   absl::StatusOr<ShimClient*> shim = shims_->Get(c->pod_id);
   if (!shim.ok()) return shim.status();
+  return Target{*std::move(c), *shim};
+}
+
+absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
+                                     streaming::CommandIo* io) {
+  absl::StatusOr<Target> t = Find(options.container_id);
+  if (!t.ok()) return t.status();
+  const CriContainer* c = &t->container;
   grpc::ClientContext context;
-  std::unique_ptr<ShimStream> stream = (*shim)->stub()->Exec(&context);
+  std::unique_ptr<ShimStream> stream = t->shim->stub()->Exec(&context);
   shim::v1::StreamInput first;
   first.mutable_start()->set_container_id(c->id);
   for (const std::string& arg : options.cmd)
@@ -167,12 +174,11 @@ absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
 
 absl::Status PodStreams::Attach(const streaming::AttachOptions& options,
                                 streaming::CommandIo* io) {
-  absl::StatusOr<CriContainer> c = containers_->Get(options.container_id);
-  if (!c.ok()) return c.status();
-  absl::StatusOr<ShimClient*> shim = shims_->Get(c->pod_id);
-  if (!shim.ok()) return shim.status();
+  absl::StatusOr<Target> t = Find(options.container_id);
+  if (!t.ok()) return t.status();
+  const CriContainer* c = &t->container;
   grpc::ClientContext context;
-  std::unique_ptr<ShimStream> stream = (*shim)->stub()->Attach(&context);
+  std::unique_ptr<ShimStream> stream = t->shim->stub()->Attach(&context);
   shim::v1::StreamInput first;
   first.set_attach_id(c->id);
   stream->Write(first);

@@ -25,6 +25,13 @@ class PodStreams final : public streaming::StreamingRuntime {
   absl::StatusOr<int> DialPod(const std::string& pod_id, int32_t port) override;
 
  private:
+  struct Target {
+    CriContainer container;
+    ShimClient* shim;
+  };
+  // The container and its pod's shim.
+  absl::StatusOr<Target> Find(const std::string& id);
+
   ContainerStore* const containers_;
   SandboxStore* const sandboxes_;
   PodShims* const shims_;

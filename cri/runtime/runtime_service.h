@@ -153,6 +153,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // store when it changed. A shim that is gone leaves the state it
   // recorded on disk, or Unknown.
   CriContainer Refresh(CriContainer c);
+  // The container `id` names, refreshed; NotFound, or FailedPrecondition
+  // (naming `rpc`) when it is not running.
+  grpc::Status FindRunning(const char* rpc, const std::string& id,
+                           CriContainer* out);
   // Signals the container (its image's stop signal, or SIGTERM), waits up
   // to `timeout`, then kills everything in it. Idempotent.
   absl::Status Stop(const CriContainer& c, absl::Duration timeout);

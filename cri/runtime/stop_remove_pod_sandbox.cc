@@ -57,7 +57,8 @@ grpc::Status RuntimeService::RemovePodSandbox(
   }
   if (absl::Status s = StopSandbox(*r); !s.ok()) return ToGrpc(s);
   if (absl::Status s = RemoveInfra(*r); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = options_.shims->Stop(r->id, ShimCgroup(*r)); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = options_.shims->Stop(r->id, ShimCgroup(*r)); !s.ok())
+    return ToGrpc(s);
   if (!r->shm_path.empty()) umount2(r->shm_path.c_str(), MNT_DETACH);
   for (const std::string& ns : {r->ipcns_path, r->utsns_path}) {
     if (!ns.empty()) {
