@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <list>
 #include <map>
 #include <memory>
 #include <set>
@@ -27,13 +28,15 @@ class Forwarder {
       : request_(request), runtime_(runtime) {}
 
   ~Forwarder() {
+    std::list<std::thread> pumps;
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
       // Unblock pumps reading from the pod.
       for (int fd : sockets_) shutdown(fd, SHUT_RDWR);
+      pumps.swap(pumps_);
     }
-    for (std::thread& t : pumps_) t.join();
+    for (std::thread& t : pumps) t.join();  // they take mu_ as they end
   }
 
   // On the session's reading thread: pairs streams, must not block.
@@ -60,7 +63,20 @@ class Forwarder {
     Pair ready = std::move(pair);
     pending_.erase(id);
     if (closing_) return;
-    pumps_.emplace_back([this, ready] { Forward(ready); });
+    // A long session forwards many connections: join the finished pumps.
+    for (auto it = pumps_.begin(); it != pumps_.end();) {
+      if (finished_.erase(it->get_id()) > 0) {
+        it->join();
+        it = pumps_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    pumps_.emplace_back([this, ready] {
+      Forward(ready);
+      absl::MutexLock lock(&mu_);
+      finished_.insert(std::this_thread::get_id());
+    });
   }
 
  private:
@@ -143,7 +159,8 @@ class Forwarder {
   std::map<std::string, Pair> pending_ ABSL_GUARDED_BY(mu_);
   std::set<int> sockets_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> pumps_;  // appended on the reading thread only
+  std::list<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
+  std::set<std::thread::id> finished_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

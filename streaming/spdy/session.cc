@@ -47,15 +47,18 @@ absl::Status Stream::Write(absl::string_view data) {
 }
 
 void Stream::Close() {
+  bool over;
   {
     absl::MutexLock lock(&mu_);
     if (local_done_) return;
     local_done_ = true;
+    over = remote_done_;
   }
   Frame frame;
   frame.stream_id = id_;
   frame.flags = kFlagFin;
   (void)session_->Send(frame);
+  if (over) session_->Forget(id_);
 }
 
 void Stream::Reset() {
@@ -70,19 +73,30 @@ void Stream::Reset() {
   frame.stream_id = id_;
   frame.value = kRstCancel;
   (void)session_->Send(frame);
+  session_->Forget(id_);
 }
 
 void Stream::StopReading() {
-  absl::MutexLock lock(&mu_);
-  remote_done_ = true;
-  incoming_.clear();
+  bool over;
+  {
+    absl::MutexLock lock(&mu_);
+    remote_done_ = true;
+    incoming_.clear();
+    over = local_done_;
+  }
+  if (over) session_->Forget(id_);
 }
 
 void Stream::Deliver(std::string data, bool fin) {
-  absl::MutexLock lock(&mu_);
-  if (remote_done_) return;
-  if (!data.empty()) incoming_.push_back(std::move(data));
-  if (fin) remote_done_ = true;
+  bool over;
+  {
+    absl::MutexLock lock(&mu_);
+    if (remote_done_) return;
+    if (!data.empty()) incoming_.push_back(std::move(data));
+    if (fin) remote_done_ = true;
+    over = remote_done_ && local_done_;
+  }
+  if (over) session_->Forget(id_);
 }
 
 void Stream::EndRemote(bool reset) {
@@ -130,6 +144,16 @@ void Session::EndAll() {
     streams.swap(streams_);
   }
   for (auto& [id, stream] : streams) stream->EndRemote(/*reset=*/true);
+}
+
+void Session::Forget(uint32_t id) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(id);
+}
+
+size_t Session::open_streams() {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
 }
 
 bool Session::ended() {

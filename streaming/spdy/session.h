@@ -92,9 +92,13 @@ class Session {
   void Abort();
 
   bool ended();
+  // Streams not yet finished in both directions.
+  size_t open_streams();
 
  private:
   friend class Stream;
+  // Drops a stream finished both ways: late frames for it are ignored.
+  void Forget(uint32_t id);
   absl::Status Send(const Frame& frame);
   void EndAll();
 

@@ -116,6 +116,7 @@ TEST(Session, StreamsCarryDataBothWaysAndHalfClose) {
   got.clear();
   while ((*b)->Read(&chunk)) got += chunk;
   EXPECT_EQ(got, "b:two");
+  EXPECT_EQ(client.open_streams(), 0u) << "finished streams are forgotten";
 
   client.Shutdown(absl::Seconds(5));
   client_reader.join();
