@@ -86,6 +86,9 @@ absl::StatusOr<HttpRequest> ReadHttpRequest(int fd) {
     }
     ssize_t n = read(fd, chunk, sizeof(chunk));
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return absl::DeadlineExceededError("no request within the time limit");
+    }
     if (n <= 0) {
       return absl::UnavailableError("connection closed before a request");
     }

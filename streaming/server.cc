@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -175,7 +176,15 @@ void Server::AcceptLoop() {
 }
 
 void Server::HandleConnection(int fd) {
+  // A client gets a while to send its request; then the upgraded protocol
+  // has timeouts of its own.
+  int64_t micros = absl::ToInt64Microseconds(options_.request_timeout);
+  timeval limit{static_cast<time_t>(micros / 1000000),
+                static_cast<suseconds_t>(micros % 1000000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   absl::StatusOr<HttpRequest> http = ReadHttpRequest(fd);
+  timeval none{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
   if (!http.ok()) {
     WriteHttpResponse(fd, 400, "Bad Request", http.status().message());
     close(fd);

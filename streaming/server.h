@@ -33,6 +33,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 0;  // 0: any free port
   absl::Duration token_ttl = absl::Minutes(1);
+  // How long a connection may take to send its request head.
+  absl::Duration request_timeout = absl::Seconds(30);
 };
 
 class Server {

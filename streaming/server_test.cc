@@ -234,6 +234,31 @@ TEST(ServerTokens, ExpireAfterTheirTtl) {
   EXPECT_EQ(answer.code, 404);
 }
 
+TEST(ServerConnections, ASilentClientIsDroppedAfterTheRequestTimeout) {
+  ScriptedRuntime runtime;
+  ServerOptions options;
+  options.request_timeout = absl::Milliseconds(200);
+  absl::StatusOr<std::unique_ptr<Server>> s = Server::Start(options, &runtime);
+  ASSERT_TRUE(s.ok());
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      (*s)->base_url().substr((*s)->base_url().rfind(':') + 1), &port));
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  // Send nothing: the server answers 400 and hangs up on its own.
+  std::string answer;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) answer.append(buf, n);
+  close(fd);
+  EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 400")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "time limit")) << answer;
+}
+
 TEST_F(ServerTest, UnsupportedProtocolsAreRefusedByName) {
   HttpAnswer answer;
   EXPECT_FALSE(DialSpdy(Exec({"echo"}), {"v9.channel.k8s.io"}, &answer).ok());
