@@ -1,7 +1,7 @@
 // cri_bench: latency of the CRI operations a kubelet makes, against any CRI
 // endpoint, so cradle and containerd are measured by the same client.
 //
-//   cri_bench --endpoint unix:///run/cradle/cradle.sock \
+//   cri_bench --endpoint unix:///run/cradle/cradle.sock
 //             --image registry.k8s.io/e2e-test-images/busybox:1.29-2 -n 20
 //
 // Each operation runs n times in sequence; the table gives p50, p90 and max
