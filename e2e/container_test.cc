@@ -338,12 +338,8 @@ namespace {
 
 // The pid whose command line holds `needle`, or 0.
 pid_t FindProcess(const std::string& needle) {
-  for (const fs::directory_entry& e : fs::directory_iterator("/proc")) {
-    std::string cmdline = ReadFile(e.path().string() + "/cmdline");
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(needle) != std::string::npos) {
-      return atoi(e.path().filename().c_str());
-    }
+  for (const HostProcess& p : HostProcesses()) {
+    if (p.command_line.find(needle) != std::string::npos) return p.pid;
   }
   return 0;
 }

@@ -228,9 +228,8 @@ TEST_F(PodSandboxTest, PortMappingsAreUndoneWhenThePodStops) {
     EXPECT_TRUE(r.ok() && r->status.ok());
     int n = 0;
     std::string needle = absl::StrCat("--dport ", port, " ");
-    for (size_t at = 0; r.ok() && (at = r->out.find(needle, at)) !=
-                                      std::string::npos;
-         ++at) {
+    for (size_t at = 0;
+         r.ok() && (at = r->out.find(needle, at)) != std::string::npos; ++at) {
       ++n;
     }
     return n;

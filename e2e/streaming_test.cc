@@ -1,6 +1,5 @@
 // Exec, Attach and PortForward through cradled's streaming server, with the
 // project's SPDY client: real cradled, shim, runc, CNI and busybox.
-#include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -55,17 +54,11 @@ class StreamingTest : public PodTest {
     return r.ok() ? *r : CommandClientResult();
   }
 
-  // Host pids whose command line is `needle` (args joined by spaces).
-  static int CountProcesses(const std::string& needle) {
+  // Host processes whose command line is exactly `command`.
+  static int CountProcesses(const std::string& command) {
     int count = 0;
-    DIR* proc = opendir("/proc");
-    while (dirent* e = readdir(proc)) {
-      std::string cmdline =
-          ReadFile(absl::StrCat("/proc/", e->d_name, "/cmdline"));
-      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-      if (absl::StripTrailingAsciiWhitespace(cmdline) == needle) ++count;
-    }
-    closedir(proc);
+    for (const HostProcess& p : HostProcesses())
+      count += p.command_line == command;
     return count;
   }
 };

@@ -103,4 +103,22 @@ bool IsPinnedNamespace(absl::string_view path) {
          static_cast<unsigned long>(fs.f_type) == NSFS_MAGIC;
 }
 
+absl::Status RunInNetworkNamespace(absl::string_view path,
+                                   const std::function<void()>& work) {
+  absl::Status entered;
+  std::thread worker([&] {
+    int ns = open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+      entered = absl::FailedPreconditionError(absl::StrCat(
+          "cannot enter the network namespace ", path, ": ", strerror(errno)));
+      if (ns >= 0) close(ns);
+      return;
+    }
+    close(ns);
+    work();
+  });
+  worker.join();
+  return entered;
+}
+
 }  // namespace cradle

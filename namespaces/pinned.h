@@ -4,6 +4,7 @@
 #ifndef CRADLE_NAMESPACES_PINNED_H_
 #define CRADLE_NAMESPACES_PINNED_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -24,6 +25,13 @@ absl::Status RemovePinnedNamespace(absl::string_view path);
 
 // Whether `path` is a pinned namespace.
 bool IsPinnedNamespace(absl::string_view path);
+
+// Runs `work` on a thread of its own that has entered the network namespace
+// at `path` (sockets and /proc/thread-self/net belong to it there); the
+// caller's threads stay where they are. FailedPrecondition, and `work` does
+// not run, when the namespace cannot be entered.
+absl::Status RunInNetworkNamespace(absl::string_view path,
+                                   const std::function<void()>& work);
 
 }  // namespace cradle
 

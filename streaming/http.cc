@@ -18,8 +18,9 @@ constexpr size_t kMaxHead = 64 * 1024;
 }  // namespace
 
 std::string HttpRequest::Header(absl::string_view name) const {
+  std::string lower = absl::AsciiStrToLower(name);
   for (const auto& [key, value] : headers) {
-    if (key == absl::AsciiStrToLower(name)) return value;
+    if (key == lower) return value;
   }
   return "";
 }

@@ -21,20 +21,15 @@ constexpr absl::Duration kStreamCreationTimeout = absl::Seconds(30);
 // After the result is sent, how long the client gets to hang up.
 constexpr absl::Duration kLinger = absl::Seconds(5);
 
-// Splits the resize stream's JSON objects ({"Width":W,"Height":H}, one per
-// line) out of the bytes as they arrive.
+// Splits the resize stream's JSON objects (one per line) out of the bytes
+// as they arrive.
 bool NextSize(std::string* buffer, TerminalSize* size) {
   for (;;) {
     size_t end = buffer->find('\n');
     if (end == std::string::npos) return false;
-    nlohmann::json j =
-        nlohmann::json::parse(buffer->substr(0, end), nullptr, false);
+    bool parsed = ParseTerminalSize(buffer->substr(0, end), size);
     buffer->erase(0, end + 1);
-    if (j.is_object() && j.value("Width", 0) > 0 && j.value("Height", 0) > 0) {
-      size->width = j.value("Width", 0);
-      size->height = j.value("Height", 0);
-      return true;
-    }
+    if (parsed) return true;
   }
 }
 
@@ -153,6 +148,23 @@ const std::vector<std::string>& SpdyCommandProtocols() {
   return *protocols;
 }
 
+absl::StatusOr<int> RunCommand(const CommandRequest& request,
+                               StreamingRuntime* runtime, CommandIo* io) {
+  if (request.is_exec) return runtime->Exec(request.exec, io);
+  absl::Status attached = runtime->Attach(request.attach, io);
+  if (!attached.ok()) return attached;
+  return 0;
+}
+
+bool ParseTerminalSize(absl::string_view json, TerminalSize* size) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object() || j.value("Width", 0) <= 0 || j.value("Height", 0) <= 0)
+    return false;
+  size->width = j.value("Width", 0);
+  size->height = j.value("Height", 0);
+  return true;
+}
+
 std::string CommandResultMessage(const std::string& protocol,
                                  const CommandRequest& request,
                                  const absl::StatusOr<int>& result) {
@@ -205,13 +217,7 @@ void ServeCommandOverSpdy(int fd, std::string pending,
       session.Abort();
       return;
     }
-    absl::StatusOr<int> result = request.is_exec
-                                     ? runtime->Exec(request.exec, &io)
-                                     : [&]() -> absl::StatusOr<int> {
-      absl::Status s = runtime->Attach(request.attach, &io);
-      if (!s.ok()) return s;
-      return 0;
-    }();
+    absl::StatusOr<int> result = RunCommand(request, runtime, &io);
     io.CommandDone();
     io.Finish(CommandResultMessage(protocol, request, result));
     session.Shutdown(kLinger);

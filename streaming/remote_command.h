@@ -31,6 +31,15 @@ struct CommandRequest {
   bool stderr() const { return is_exec ? exec.stderr : attach.stderr; }
 };
 
+// Runs the exec or attach the request names; an attach that ends well
+// counts as exit code 0.
+absl::StatusOr<int> RunCommand(const CommandRequest& request,
+                               StreamingRuntime* runtime, CommandIo* io);
+
+// A terminal size from one resize message ({"Width":W,"Height":H});
+// false for anything else, or a zero dimension.
+bool ParseTerminalSize(absl::string_view json, TerminalSize* size);
+
 // What the error stream carries at the end. v4 sends a Kubernetes Status
 // object (the exit code in its causes); older versions plain text, empty on
 // success.

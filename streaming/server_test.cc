@@ -21,6 +21,20 @@
 namespace cradle::streaming {
 namespace {
 
+// A TCP connection to 127.0.0.1:port, or -1.
+int ConnectToLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // cmd[0] picks the behaviour: "echo" copies stdin to stdout and exits with
 // cmd[1]; "sizes" prints each terminal size; "fail" cannot start; "hang"
 // runs until the client leaves.
@@ -63,15 +77,8 @@ class ScriptedRuntime : public StreamingRuntime {
   absl::StatusOr<int> DialPod(const std::string& pod_id,
                               int32_t port) override {
     if (pod_id != "pod1") return absl::NotFoundError("no such pod");
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      close(fd);
-      return absl::UnavailableError("connection refused");
-    }
+    int fd = ConnectToLoopback(port);
+    if (fd < 0) return absl::UnavailableError("connection refused");
     return fd;
   }
 
@@ -243,12 +250,8 @@ TEST(ServerConnections, ASilentClientIsDroppedAfterTheRequestTimeout) {
   int port = 0;
   ASSERT_TRUE(absl::SimpleAtoi(
       (*s)->base_url().substr((*s)->base_url().rfind(':') + 1), &port));
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  int fd = ConnectToLoopback(port);
+  ASSERT_GE(fd, 0);
   // Send nothing: the server answers 400 and hangs up on its own.
   std::string answer;
   char buf[512];

@@ -12,7 +12,6 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "nlohmann/json.hpp"
 #include "streaming/gone_callback.h"
 
 namespace cradle::streaming {
@@ -214,13 +213,7 @@ class WebSocketCommandIo final : public CommandIo {
   bool NextResize(TerminalSize* size) override {
     std::string text;
     while (Take(&resize_, nullptr, &text)) {
-      nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-      if (j.is_object() && j.value("Width", 0) > 0 &&
-          j.value("Height", 0) > 0) {
-        size->width = j.value("Width", 0);
-        size->height = j.value("Height", 0);
-        return true;
-      }
+      if (ParseTerminalSize(text, size)) return true;
     }
     return false;
   }
@@ -282,13 +275,7 @@ void ServeCommandOverWebSocket(int fd, std::string pending,
   WebSocket ws(fd, /*is_server=*/true, std::move(pending));
   WebSocketCommandIo io(&ws, protocol == kWebSocketProtocolV5);
   std::thread command([&] {
-    absl::StatusOr<int> result = request.is_exec
-                                     ? runtime->Exec(request.exec, &io)
-                                     : [&]() -> absl::StatusOr<int> {
-      absl::Status s = runtime->Attach(request.attach, &io);
-      if (!s.ok()) return s;
-      return 0;
-    }();
+    absl::StatusOr<int> result = RunCommand(request, runtime, &io);
     io.CommandDone();
     // v1 of the channel protocol has plain-text errors, like SPDY's v2/v3.
     io.SendResult(CommandResultMessage(protocol == kWebSocketProtocolV1

@@ -123,6 +123,13 @@ spec::Resources ResourcesFrom(const runtime::v1::LinuxContainerResources& r) {
 
 }  // namespace
 
+std::string CgroupfsPath(const std::string& cgroup_parent,
+                         const std::string& name) {
+  std::string parent = cgroup_parent.empty() ? "/cradle" : cgroup_parent;
+  if (parent[0] != '/') parent = "/" + parent;
+  return absl::StrCat(parent, "/", name);
+}
+
 absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     const runtime::v1::ContainerConfig& config, const PodRecord& pod,
     const runtime::v1::PodSandboxConfig& pod_config,
@@ -269,10 +276,7 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
         ctx.cgroup_parent.empty() ? "system.slice" : ctx.cgroup_parent;
     in.cgroups_path = absl::StrCat(slice, ":cradle:", ctx.container_id);
   } else {
-    std::string parent =
-        ctx.cgroup_parent.empty() ? "/cradle" : ctx.cgroup_parent;
-    if (parent[0] != '/') parent = "/" + parent;
-    in.cgroups_path = absl::StrCat(parent, "/", ctx.container_id);
+    in.cgroups_path = CgroupfsPath(ctx.cgroup_parent, ctx.container_id);
   }
   const auto& sysctls = pod_config.linux().sysctls();
   in.sysctls.insert(sysctls.begin(), sysctls.end());

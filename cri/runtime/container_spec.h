@@ -38,6 +38,11 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
 // The OCI LinuxResources JSON for UpdateContainerResources.
 std::string ResourcesJson(const runtime::v1::LinuxContainerResources& r);
 
+// The cgroupfs path of `name` (a container, the pause process, the shim)
+// under the pod's cgroup parent, or under "/cradle" when it has none.
+std::string CgroupfsPath(const std::string& cgroup_parent,
+                         const std::string& name);
+
 }  // namespace cradle
 
 #endif  // CRADLE_CRI_RUNTIME_CONTAINER_SPEC_H_

@@ -1,13 +1,8 @@
 // ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats:
 // cgroup usage (v1 or v2, as the host has), the writable layer's size, and
 // a pod's network counters from inside its network namespace.
-#include <fcntl.h>
-#include <sched.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -15,6 +10,7 @@
 #include "cri/runtime/filters.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "namespaces/pinned.h"
 #include "nlohmann/json.hpp"
 
 namespace cradle {
@@ -47,23 +43,17 @@ void FillMemory(const CgroupStats& s, int64_t now, v1::MemoryUsage* m) {
   }
 }
 
-// Per-interface counters of the pod's network namespace: read on a thread
-// that enters it, where /proc/thread-self/net/dev shows that namespace.
+// Per-interface counters of the pod's network namespace, as
+// /proc/thread-self/net/dev shows them from inside it.
 void FillNetwork(const std::string& netns_path, int64_t now,
                  v1::NetworkUsage* n) {
   std::string text;
-  std::thread reader([&] {
-    int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0) return;
-    bool entered = setns(ns, CLONE_NEWNET) == 0;
-    close(ns);
-    if (!entered) return;
+  (void)RunInNetworkNamespace(netns_path, [&] {
     std::ifstream in("/proc/thread-self/net/dev");
     std::stringstream s;
     s << in.rdbuf();
     text = s.str();
   });
-  reader.join();
   n->set_timestamp(now);
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     size_t colon = line.find(':');

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "cri/runtime/container_spec.h"
 #include "cri/runtime/runtime_service.h"
 #include "glog/logging.h"
 #include "runc_driver/spec/spec.h"
@@ -44,13 +45,9 @@ absl::Status RuntimeService::StartInfra(
   if (!r.ipcns_path.empty()) in.namespaces.ipc = r.ipcns_path;
   if (!r.utsns_path.empty()) in.namespaces.uts = r.utsns_path;
   in.namespaces.pid = "";
-  std::string parent = config.linux().cgroup_parent().empty()
-                           ? "/cradle"
-                           : config.linux().cgroup_parent();
-  if (parent[0] != '/') parent = "/" + parent;
   in.cgroups_path = options_.systemd_cgroup
                         ? absl::StrCat("system.slice:cradle:", r.id)
-                        : absl::StrCat(parent, "/", r.id);
+                        : CgroupfsPath(config.linux().cgroup_parent(), r.id);
   absl::StatusOr<std::string> spec = spec::BuildSpec(in);
   if (!spec.ok()) return spec.status();
   FILE* f = fopen((bundle + "/config.json").c_str(), "we");

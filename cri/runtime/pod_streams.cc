@@ -1,9 +1,7 @@
 #include "cri/runtime/pod_streams.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "cri/api/runtime/v1/cri.h"
 #include "glog/logging.h"
+#include "namespaces/pinned.h"
 
 namespace cradle {
 namespace {
@@ -201,22 +200,14 @@ absl::StatusOr<int> PodStreams::DialPod(const std::string& pod_id,
   absl::StatusOr<PodRecord> pod = sandboxes_->Get(pod_id);
   if (!pod.ok()) return pod.status();
   if (pod->netns_path.empty()) return ConnectLoopback(port);  // host network
-  // Sockets belong to the namespace they are made in: make it on a thread
-  // that enters the pod's, so no other thread of the daemon moves.
+  // Sockets belong to the namespace they are made in.
   absl::StatusOr<int> result = absl::InternalError("not dialled");
-  std::thread dialer([&] {
-    int ns = open(pod->netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
-      result = absl::FailedPreconditionError(
-          absl::StrCat("cannot enter the network namespace of pod ", pod_id,
-                       ": ", strerror(errno)));
-      if (ns >= 0) close(ns);
-      return;
-    }
-    close(ns);
-    result = ConnectLoopback(port);
-  });
-  dialer.join();
+  absl::Status entered = RunInNetworkNamespace(
+      pod->netns_path, [&] { result = ConnectLoopback(port); });
+  if (!entered.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod ", pod_id, ": ", entered.message()));
+  }
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cri/runtime/container_spec.h"
 #include "cri/runtime/pod_files.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
@@ -41,10 +42,8 @@ std::string RuntimeService::ShimCgroup(const PodRecord& r) const {
   if (options_.systemd_cgroup) return "";
   runtime::v1::PodSandboxConfig config;
   config.ParseFromString(r.config);
-  std::string parent = config.linux().cgroup_parent();
-  if (parent.empty()) parent = "/cradle";
-  if (parent.front() != '/') parent = "/" + parent;
-  return absl::StrCat(parent, "/cradle-shim-", r.id.substr(0, 12));
+  return CgroupfsPath(config.linux().cgroup_parent(),
+                      "cradle-shim-" + r.id.substr(0, 12));
 }
 
 grpc::Status RuntimeService::RunPodSandbox(

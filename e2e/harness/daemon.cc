@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cgroups/membership.h"
@@ -170,6 +171,24 @@ std::string Daemon::Log() const {
   return s.str();
 }
 
+std::vector<HostProcess> HostProcesses() {
+  std::vector<HostProcess> all;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    HostProcess p;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &p.pid)) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    p.command_line.assign(std::istreambuf_iterator<char>(in),
+                          std::istreambuf_iterator<char>());
+    std::replace(p.command_line.begin(), p.command_line.end(), '\0', ' ');
+    while (!p.command_line.empty() && p.command_line.back() == ' ') {
+      p.command_line.pop_back();
+    }
+    all.push_back(std::move(p));
+  }
+  return all;
+}
+
 // Shims and containers outlive cradled by design; a test's must not outlive
 // the test.
 void KillShimsAndContainers(const std::string& state) {
@@ -183,16 +202,13 @@ void KillShimsAndContainers(const std::string& state) {
           {"runc", "--root", runc_root, "delete", "--force", std::string(id)}});
     }
   }
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)),
-                        std::istreambuf_iterator<char>());
-    if (cmdline.find("cradle-shim") != std::string::npos &&
-        cmdline.find(state + "/") != std::string::npos) {
-      kill(atoi(entry.path().filename().c_str()), SIGKILL);
+  for (const HostProcess& p : HostProcesses()) {
+    if (p.command_line.find("cradle-shim") != std::string::npos &&
+        p.command_line.find(state + "/") != std::string::npos) {
+      kill(p.pid, SIGKILL);
     }
   }
+  std::error_code ec;
   // The cgroups the shims of this daemon's pods made for themselves; a
   // killed shim leaves its cgroup a moment later.
   for (const auto& pod : fs::directory_iterator(state + "/pods", ec)) {

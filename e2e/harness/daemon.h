@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -64,6 +65,14 @@ std::string CradledPath();
 
 // Unmounts everything mounted at or below `dir` (deepest first).
 void UnmountBelow(const std::string& dir);
+
+struct HostProcess {
+  pid_t pid = 0;
+  std::string command_line;  // its arguments joined by spaces
+};
+
+// Every process on the host, for tests that look for what a runtime left.
+std::vector<HostProcess> HostProcesses();
 
 }  // namespace cradle::e2e
 
