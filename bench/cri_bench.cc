@@ -8,7 +8,9 @@
 // in milliseconds. With --lifecycle N, N pods each live a whole life (runp,
 // create, start, stop, rm, rmp), --concurrency at a time; the table gives
 // each step's p50/p99, the pods per second, and the daemon's and shims'
-// resident memory. Nothing here asserts a speed.
+// resident memory. With --shim-memory N, one pod gets N containers and the
+// pod's shim (--shim-name) is measured with 1 and with N of them: VmRSS,
+// RssAnon, RssFile and Pss. Nothing here asserts a speed.
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
 
@@ -45,8 +47,9 @@ struct Options {
   // runp+create+start then stop+rm+rmp, `concurrency` at a time.
   int lifecycle = 0;
   int concurrency = 1;
-  int daemon_pid = 0;      // its VmRSS is reported
-  std::string shim_name;   // e.g. cradle-shim: their VmRSS is reported
+  int daemon_pid = 0;     // its VmRSS is reported
+  std::string shim_name;  // e.g. cradle-shim: their VmRSS is reported
+  int shim_memory = 0;    // containers in one pod for the shim's memory
 };
 
 class Bench {
@@ -223,11 +226,10 @@ class Bench {
       return true;
     };
     std::string pod, ctr;
-    bool ok = timed("1 RunPodSandbox", [&] { return RunPod(i, &pod); }) &&
-              timed("2 CreateContainer", [&] {
-                return Create(pod, i, &ctr);
-              }) &&
-              timed("3 StartContainer", [&] { return Start(ctr); });
+    bool ok =
+        timed("1 RunPodSandbox", [&] { return RunPod(i, &pod); }) &&
+        timed("2 CreateContainer", [&] { return Create(pod, i, &ctr); }) &&
+        timed("3 StartContainer", [&] { return Start(ctr); });
     if (ok && at_peak) at_peak();
     ok = ok && timed("4 StopContainer", [&] { return Stop(ctr); }) &&
          timed("5 RemoveContainer", [&] { return Remove(ctr); });
@@ -247,7 +249,8 @@ class Bench {
     uint64_t peak_daemon = 0, peak_shims = 0;
     int peak_count = 0;
     auto sample = [&] {
-      uint64_t daemon = options_.daemon_pid > 0 ? RssKb(options_.daemon_pid) : 0;
+      uint64_t daemon =
+          options_.daemon_pid > 0 ? RssKb(options_.daemon_pid) : 0;
       int count = 0;
       uint64_t shims = ShimsRssKb(&count);
       absl::MutexLock lock(&mu);
@@ -285,21 +288,35 @@ class Bench {
       std::printf("daemon VmRSS peak: %.1f MiB\n", peak_daemon / 1024.0);
     }
     if (!options_.shim_name.empty() && peak_count > 0) {
-      std::printf("shims (%s) VmRSS at peak: %d running, %.1f MiB total, "
-                  "%.1f MiB each\n",
-                  options_.shim_name.c_str(), peak_count, peak_shims / 1024.0,
-                  peak_shims / 1024.0 / peak_count);
+      std::printf(
+          "shims (%s) VmRSS at peak: %d running, %.1f MiB total, "
+          "%.1f MiB each\n",
+          options_.shim_name.c_str(), peak_count, peak_shims / 1024.0,
+          peak_shims / 1024.0 / peak_count);
     }
     return failed == 0 ? 0 : 1;
   }
 
-  static uint64_t RssKb(int pid) {
-    std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  static uint64_t RssKb(int pid) { return ProcKb(pid, "status", "VmRSS"); }
+
+  uint64_t ShimsRssKb(int* count) {
+    std::vector<int> pids =
+        options_.shim_name.empty() ? std::vector<int>() : ShimPids();
+    *count = pids.size();
+    uint64_t total = 0;
+    for (int pid : pids) total += RssKb(pid);
+    return total;
+  }
+
+  // A field of /proc/<pid>/status or smaps_rollup, in kB; 0 when absent.
+  static uint64_t ProcKb(int pid, const char* file, absl::string_view field) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/", file));
     std::string line;
     while (std::getline(in, line)) {
       absl::string_view rest = line;
       uint64_t kb = 0;
-      if (absl::ConsumePrefix(&rest, "VmRSS:") &&
+      if (absl::ConsumePrefix(&rest, field) &&
+          absl::ConsumePrefix(&rest, ":") &&
           absl::SimpleAtoi(
               absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"),
               &kb)) {
@@ -309,10 +326,9 @@ class Bench {
     return 0;
   }
 
-  uint64_t ShimsRssKb(int* count) {
-    uint64_t total = 0;
-    *count = 0;
-    if (options_.shim_name.empty()) return 0;
+  // The pids of processes named like --shim-name.
+  std::vector<int> ShimPids() {
+    std::vector<int> pids;
     DIR* proc = opendir("/proc");
     while (dirent* e = readdir(proc)) {
       int pid = 0;
@@ -320,18 +336,66 @@ class Bench {
       std::ifstream comm(absl::StrCat("/proc/", pid, "/comm"));
       std::string name;
       std::getline(comm, name);
-      // comm is cut at 15 characters.
-      if (name.empty() || options_.shim_name.compare(0, 15, name) != 0) {
-        continue;
+      if (!name.empty() && options_.shim_name.compare(0, 15, name) == 0) {
+        pids.push_back(pid);
       }
-      total += RssKb(pid);
-      ++*count;
     }
     closedir(proc);
-    return total;
+    return pids;
+  }
+
+  void PrintShimMemory(int containers, const std::vector<int>& before) {
+    for (int pid : ShimPids()) {
+      if (std::find(before.begin(), before.end(), pid) != before.end()) {
+        continue;  // not this pod's
+      }
+      std::printf(
+          "%3d container(s): shim %d VmRSS %.2f MiB, RssAnon %.2f, "
+          "RssFile %.2f, Pss %.2f\n",
+          containers, pid, ProcKb(pid, "status", "VmRSS") / 1024.0,
+          ProcKb(pid, "status", "RssAnon") / 1024.0,
+          ProcKb(pid, "status", "RssFile") / 1024.0,
+          ProcKb(pid, "smaps_rollup", "Pss") / 1024.0);
+    }
+  }
+
+  int RunShimMemory() {
+    if (options_.shim_name.empty()) {
+      std::cerr << "--shim-memory needs --shim-name\n";
+      return 2;
+    }
+    if (!Pull().ok()) {
+      std::cerr << "cannot pull " << options_.image << "\n";
+      return 1;
+    }
+    std::vector<int> before = ShimPids();
+    std::string pod;
+    if (grpc::Status s = RunPod(1, &pod); !s.ok()) {
+      std::cerr << "RunPodSandbox: " << s.error_message() << "\n";
+      return 1;
+    }
+    std::vector<std::string> containers;
+    int status = 0;
+    for (int i = 1; i <= options_.shim_memory; ++i) {
+      std::string id;
+      if (grpc::Status s = CreateStart(pod, i, &id); !s.ok()) {
+        std::cerr << "container " << i << ": " << s.error_message() << "\n";
+        status = 1;
+        break;
+      }
+      containers.push_back(id);
+      if (i == 1 || i == options_.shim_memory) {
+        absl::SleepFor(absl::Seconds(1));  // let the start settle
+        PrintShimMemory(i, before);
+      }
+    }
+    for (const std::string& id : containers) (void)StopRemove(id);
+    (void)StopRemovePod(pod);
+    return status;
   }
 
   int Run() {
+    if (options_.shim_memory > 0) return RunShimMemory();
     if (options_.lifecycle > 0) return RunLifecycle();
     std::printf("%-28s %5s %9s %9s %9s\n", "operation (ms)", "n", "p50", "p90",
                 "max");
@@ -406,11 +470,14 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtoi(value(), &options.daemon_pid);
     } else if (arg == "--shim-name") {
       options.shim_name = value();
+    } else if (arg == "--shim-memory") {
+      (void)absl::SimpleAtoi(value(), &options.shim_memory);
     } else {
       std::cerr << "usage: cri_bench --endpoint unix:///path --image REF "
                    "[-n N] [--only OPERATION]\n"
                    "       [--lifecycle PODS [--concurrency C] "
-                   "[--daemon-pid PID] [--shim-name NAME]]\n";
+                   "[--daemon-pid PID] [--shim-name NAME]]\n"
+                   "       [--shim-memory CONTAINERS --shim-name NAME]\n";
       return 2;
     }
   }

@@ -1,22 +1,33 @@
 #include "cgroups/membership.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <vector>
-
-#include "absl/strings/str_cat.h"
 
 namespace cradle {
 namespace {
 
-namespace fs = std::filesystem;
+// mkdir -p with plain syscalls (std::filesystem would add weight to the
+// static shim); 0 on success, else the errno.
+int MakeDirs(const std::string& path) {
+  if (path.empty()) return EINVAL;
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    std::string prefix = path.substr(0, slash);
+    struct stat st;
+    bool exists = stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    if (!exists && mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
+      return errno;
+    }
+    if (slash == std::string::npos) return 0;
+  }
+}
 
 // The directories under which `path` lives: the v2 root, or one per v1
 // hierarchy that accounts or limits a process (cpuset is left out: a new
@@ -28,57 +39,66 @@ std::vector<std::string> Hierarchies(const std::string& root) {
     return {root};
   }
   std::vector<std::string> out;
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
-    if (e.is_symlink(ec) || !e.is_directory(ec)) continue;
-    std::string name = e.path().filename();
-    if (name == "cpuset" || name == "unified") continue;
-    if (statfs(e.path().c_str(), &st) == 0 && st.f_type == CGROUP_SUPER_MAGIC) {
-      out.push_back(e.path());
+  DIR* dir = opendir(root.c_str());
+  if (dir == nullptr) return out;
+  std::string base = root;
+  if (base.empty() || base.back() != '/') base.push_back('/');
+  while (dirent* e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || name == "cpuset" || name == "unified")
+      continue;
+    std::string path = base + name;
+    struct stat link;
+    if (lstat(path.c_str(), &link) != 0 || !S_ISDIR(link.st_mode)) continue;
+    if (statfs(path.c_str(), &st) == 0 && st.f_type == CGROUP_SUPER_MAGIC) {
+      out.push_back(path);
     }
   }
+  closedir(dir);
   return out;
 }
 
 }  // namespace
 
-absl::Status JoinCgroup(const std::string& path, pid_t pid,
+lite::Status JoinCgroup(const std::string& path, pid_t pid,
                         const std::string& root) {
   std::vector<std::string> hierarchies = Hierarchies(root);
   if (hierarchies.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no cgroup hierarchy under ", root));
+    return lite::FailedPreconditionError(
+        lite::StrCat("no cgroup hierarchy under ", root));
   }
   for (const std::string& h : hierarchies) {
     std::string dir = h + path;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrCat("create cgroup ", dir, ": ", ec.message()));
+    if (int err = MakeDirs(dir); err != 0) {
+      return lite::InternalError(
+          lite::StrCat("create cgroup ", dir, ": ", strerror(err)));
     }
-    std::ofstream procs(dir + "/cgroup.procs");
-    procs << pid << std::flush;
-    if (!procs) {
-      return absl::InternalError(
-          absl::StrCat("join cgroup ", dir, ": ", strerror(errno)));
+    std::string text = std::to_string(pid);
+    int fd = open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    bool written = fd >= 0 && write(fd, text.data(), text.size()) ==
+                                  static_cast<ssize_t>(text.size());
+    int err = errno;
+    if (fd >= 0) close(fd);
+    if (!written) {
+      return lite::InternalError(
+          lite::StrCat("join cgroup ", dir, ": ", strerror(err)));
     }
   }
-  return absl::OkStatus();
+  return lite::OkStatus();
 }
 
-absl::Status RemoveCgroup(const std::string& path, const std::string& root) {
+lite::Status RemoveCgroup(const std::string& path, const std::string& root) {
   for (const std::string& h : Hierarchies(root)) {
     std::string dir = h + path;
     if (rmdir(dir.c_str()) != 0 && errno != ENOENT) {
       return errno == EBUSY
-                 ? absl::FailedPreconditionError(
-                       absl::StrCat("cgroup ", dir, " is still in use"))
-                 : absl::InternalError(absl::StrCat("remove cgroup ", dir, ": ",
+                 ? lite::FailedPreconditionError(
+                       lite::StrCat("cgroup ", dir, " is still in use"))
+                 : lite::InternalError(lite::StrCat("remove cgroup ", dir, ": ",
                                                     strerror(errno)));
     }
   }
-  return absl::OkStatus();
+  return lite::OkStatus();
 }
 
 }  // namespace cradle

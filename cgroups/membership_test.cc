@@ -30,10 +30,10 @@ TEST(Membership, JoinThenRemoveWhenEmpty) {
     _exit(0);
   }
   ASSERT_GT(child, 0);
-  absl::Status joined = JoinCgroup(path, child);
-  ASSERT_TRUE(joined.ok()) << joined;
+  lite::Status joined = JoinCgroup(path, child);
+  ASSERT_TRUE(joined.ok()) << joined.ToString();
   EXPECT_NE(CgroupOf(child).find(path), std::string::npos) << CgroupOf(child);
-  EXPECT_EQ(RemoveCgroup(path).code(), absl::StatusCode::kFailedPrecondition)
+  EXPECT_EQ(RemoveCgroup(path).code(), lite::StatusCode::kFailedPrecondition)
       << "not while the child is in it";
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);

@@ -24,7 +24,7 @@ ExitStatus FromWaitStatus(int status) {
 
 // Exits nobody claimed (a runc's intermediate process, say) are forgotten
 // after this long so the table cannot grow without bound.
-constexpr absl::Duration kUnclaimedTtl = absl::Minutes(5);
+constexpr std::chrono::minutes kUnclaimedTtl(5);
 
 }  // namespace
 
@@ -46,7 +46,7 @@ Reaper* Reaper::Get() { return installed.load(); }
 
 void Reaper::SetListener(
     std::function<bool(pid_t, const ExitStatus&)> listener) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   listener_ = std::move(listener);
 }
 
@@ -68,31 +68,29 @@ void Reaper::Run() {
     // The listener runs under mu_, so a pid registered with the listener's
     // owner either reaches the listener or is already in exited_ when the
     // owner calls TakeExited: no exit falls between the two.
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (listener_ && listener_(pid, exit)) continue;
-    absl::Time now = absl::Now();
+    std::chrono::steady_clock::time_point now =
+        std::chrono::steady_clock::now();
     for (auto it = exited_.begin(); it != exited_.end();) {
       it = now - it->second.at > kUnclaimedTtl ? exited_.erase(it) : ++it;
     }
     exited_[pid] = {exit, now};
+    // Waiters for different pids share the variable: wake them all.
+    exited_cv_.notify_all();
   }
 }
 
 ExitStatus Reaper::Wait(pid_t pid) {
-  absl::MutexLock lock(&mu_);
-  std::pair<Reaper*, pid_t> key(this, pid);
-  mu_.Await(absl::Condition(
-      +[](std::pair<Reaper*, pid_t>* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return arg->first->exited_.count(arg->second) > 0;
-      },
-      &key));
+  std::unique_lock<std::mutex> lock(mu_);
+  exited_cv_.wait(lock, [&] { return exited_.count(pid) > 0; });
   ExitStatus status = exited_[pid].status;
   exited_.erase(pid);
   return status;
 }
 
 bool Reaper::TakeExited(pid_t pid, ExitStatus* status) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = exited_.find(pid);
   if (it == exited_.end()) return false;
   *status = it->second.status;

@@ -8,12 +8,13 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <mutex>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
-#include "process/process.h"
+#include "process/spawn.h"
 
 namespace cradle {
 
@@ -39,13 +40,15 @@ class Reaper {
   Reaper() = default;
   void Run();
 
-  absl::Mutex mu_;
-  std::function<bool(pid_t, const ExitStatus&)> listener_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  // Signalled whenever an exit lands in exited_.
+  std::condition_variable exited_cv_;
+  std::function<bool(pid_t, const ExitStatus&)> listener_;  // guarded by mu_
   struct Exited {
     ExitStatus status;
-    absl::Time at;
+    std::chrono::steady_clock::time_point at;
   };
-  std::map<pid_t, Exited> exited_ ABSL_GUARDED_BY(mu_);
+  std::map<pid_t, Exited> exited_;  // guarded by mu_
 };
 
 }  // namespace cradle

@@ -13,17 +13,17 @@ namespace {
 // The reaper must be installed before any thread starts, so this test has
 // its own main.
 TEST(ReaperTest, WaitForGoesThroughTheReaper) {
-  absl::StatusOr<pid_t> pid = Spawn({.argv = {"sh", "-c", "exit 7"}});
-  ASSERT_TRUE(pid.ok()) << pid.status();
-  absl::StatusOr<ExitStatus> status = WaitFor(*pid);
+  lite::StatusOr<pid_t> pid = lite::Spawn({.argv = {"sh", "-c", "exit 7"}});
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  lite::StatusOr<ExitStatus> status = lite::WaitFor(*pid);
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->exit_code, 7);
 }
 
 TEST(ReaperTest, CaptureStillWorks) {
-  absl::StatusOr<RunResult> r =
-      RunAndCapture({.argv = {"sh", "-c", "echo hi; exit 3"}});
-  ASSERT_TRUE(r.ok()) << r.status();
+  lite::StatusOr<RunResult> r =
+      lite::RunAndCapture({.argv = {"sh", "-c", "echo hi; exit 3"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->out, "hi\n");
   EXPECT_EQ(r->status.exit_code, 3);
 }
@@ -40,16 +40,16 @@ TEST(ReaperTest, OrphansOfASubreaperReachTheListener) {
     orphan_seen = pid;
     return true;
   });
-  absl::StatusOr<pid_t> sh =
-      Spawn({.argv = {"sh", "-c", "(sleep 0.2; exit 5) & echo $!"},
-             .stdout_fd = out[1]});
+  lite::StatusOr<pid_t> sh =
+      lite::Spawn({.argv = {"sh", "-c", "(sleep 0.2; exit 5) & echo $!"},
+                   .stdout_fd = out[1]});
   ASSERT_TRUE(sh.ok());
   close(out[1]);
   char buf[32] = {};
   ASSERT_GT(read(out[0], buf, sizeof(buf) - 1), 0);
   close(out[0]);
   pid_t child = atoi(buf);
-  EXPECT_EQ(WaitFor(*sh)->exit_code, 0);
+  EXPECT_EQ(lite::WaitFor(*sh)->exit_code, 0);
   while (orphan_seen.load() == 0) usleep(10000);
   EXPECT_EQ(orphan_seen.load(), child);
   Reaper::Get()->SetListener(nullptr);

@@ -1,43 +1,115 @@
 #include "runc_driver/runc.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 
-#include "absl/random/random.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "glog/logging.h"
 #include "nlohmann/json.hpp"
-#include "process/process.h"
+#include "process/spawn.h"
 
 namespace cradle {
 namespace {
 
+// Plain reads: fstream would drag std::locale into the static shim.
 std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::string text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, n);
+  }
+  close(fd);
+  return text;
+}
+
+std::string_view StripAsciiWhitespace(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\n\v\f\r";
+  size_t first = s.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out.append(sep);
+    out.append(parts[i]);
+  }
+  return out;
+}
+
+// mkdir -p (as std::filesystem::create_directories did, mode 0777 less the
+// umask); "" on success, else why not.
+std::string MakeDirs(const std::string& path) {
+  if (path.empty()) return strerror(EINVAL);
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    std::string prefix = path.substr(0, slash);
+    struct stat st;
+    bool exists = stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    if (!exists && mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
+      return strerror(errno);
+    }
+    if (slash == std::string::npos) return "";
+  }
+}
+
+// "2m", "1m30s", "1.5s", "500ms": how absl::FormatDuration said it.
+std::string FormatTimeout(std::chrono::milliseconds timeout) {
+  int64_t ms = timeout.count();
+  if (ms == 0) return "0";
+  std::string out = ms < 0 ? "-" : "";
+  uint64_t left = ms < 0 ? -static_cast<uint64_t>(ms) : ms;
+  if (left < 1000) return lite::StrCat(out, left, "ms");
+  uint64_t hours = left / 3600000, minutes = left / 60000 % 60;
+  uint64_t seconds = left / 1000 % 60, millis = left % 1000;
+  if (hours > 0) out += lite::StrCat(hours, "h");
+  if (minutes > 0) out += lite::StrCat(minutes, "m");
+  if (seconds > 0 || millis > 0) {
+    out += std::to_string(seconds);
+    if (millis > 0) {
+      char frac[5];
+      snprintf(frac, sizeof(frac), ".%03u", static_cast<unsigned>(millis));
+      std::string_view f = frac;
+      out.append(f.substr(0, f.find_last_not_of('0') + 1));
+    }
+    out += "s";
+  }
+  return out;
+}
+
+// A log file name no other call in this or another process uses at the
+// same time: the pid tells processes apart, the counter calls.
+std::string UniqueLogFile(const std::string& dir, std::string_view what) {
+  static std::atomic<uint64_t> counter{0};
+  return lite::StrCat(dir, "/", what, "-", getpid(), "-", counter++, ".json");
 }
 
 // runc says "does not exist" for containers it does not know.
-bool IsNotFound(absl::string_view message) {
-  return absl::StrContains(message, "does not exist") ||
-         absl::StrContains(message, "container not found");
+bool IsNotFound(std::string_view message) {
+  return message.find("does not exist") != std::string_view::npos ||
+         message.find("container not found") != std::string_view::npos;
 }
 
 }  // namespace
 
-std::string RuncErrorFromLog(absl::string_view log) {
+std::string RuncErrorFromLog(std::string_view log) {
   std::vector<std::string> errors;
-  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+  while (!log.empty()) {
+    size_t newline = log.find('\n');
+    std::string_view line = log.substr(0, newline);
+    log.remove_prefix(newline == std::string_view::npos ? log.size()
+                                                        : newline + 1);
+    if (line.empty()) continue;
     try {
       nlohmann::json entry = nlohmann::json::parse(line.begin(), line.end());
       std::string level = entry.value("level", "");
@@ -45,24 +117,21 @@ std::string RuncErrorFromLog(absl::string_view log) {
         errors.push_back(entry.value("msg", ""));
     } catch (const nlohmann::json::exception&) {
       // A plain-text line (runc before it set up JSON logging): keep it.
-      errors.emplace_back(absl::StripAsciiWhitespace(line));
+      errors.emplace_back(StripAsciiWhitespace(line));
     }
   }
-  return absl::StrJoin(errors, "; ");
+  return Join(errors, "; ");
 }
 
-absl::StatusOr<std::unique_ptr<Runc>> Runc::New(RuncOptions options) {
-  absl::StatusOr<std::string> binary = FindProgram(options.binary);
+lite::StatusOr<std::unique_ptr<Runc>> Runc::New(RuncOptions options) {
+  lite::StatusOr<std::string> binary = lite::FindProgram(options.binary);
   if (!binary.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
+    return lite::FailedPreconditionError(lite::StrCat(
         "runc binary \"", options.binary, "\": ", binary.status().message()));
   }
   for (const std::string& dir : {options.root, options.log_dir}) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec)
-      return absl::InternalError(
-          absl::StrCat("create ", dir, ": ", ec.message()));
+    if (std::string error = MakeDirs(dir); !error.empty())
+      return lite::InternalError(lite::StrCat("create ", dir, ": ", error));
   }
   return std::unique_ptr<Runc>(
       new Runc(std::move(options), *std::move(binary)));
@@ -76,37 +145,35 @@ std::vector<std::string> Runc::GlobalArgs(const std::string& log_file) const {
   return args;
 }
 
-absl::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
+lite::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
                                          const Stdio* stdio,
-                                         absl::string_view input,
+                                         std::string_view input,
                                          std::vector<int> extra_fds) {
-  std::string log_file =
-      absl::StrCat(options_.log_dir, "/", args[0], "-",
-                   absl::Uniform<uint64_t>(absl::BitGen()), ".json");
+  std::string log_file = UniqueLogFile(options_.log_dir, args[0]);
   SpawnOptions spawn;
   spawn.argv = GlobalArgs(log_file);
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.extra_fds = std::move(extra_fds);
-  std::string what = absl::StrCat("runc ", absl::StrJoin(args, " "));
+  std::string what = lite::StrCat("runc ", Join(args, " "));
   Outcome outcome;
   std::string stderr_text;
   if (stdio != nullptr) {
     spawn.stdin_fd = stdio->in;
     spawn.stdout_fd = stdio->out;
     spawn.stderr_fd = stdio->err;
-    absl::StatusOr<pid_t> pid = Spawn(spawn);
+    lite::StatusOr<pid_t> pid = lite::Spawn(spawn);
     if (!pid.ok()) return pid.status();
-    absl::StatusOr<ExitStatus> exit = WaitFor(*pid);
+    lite::StatusOr<ExitStatus> exit = lite::WaitFor(*pid);
     if (!exit.ok()) return exit.status();
     outcome.exit_code = exit->exit_code;
   } else {
-    absl::StatusOr<RunResult> run =
-        RunAndCapture(spawn, input, options_.timeout);
+    lite::StatusOr<RunResult> run =
+        lite::RunAndCapture(spawn, input, options_.timeout);
     if (!run.ok()) return run.status();
     if (run->timed_out) {
       unlink(log_file.c_str());
-      return absl::DeadlineExceededError(absl::StrCat(
-          what, ": no answer after ", absl::FormatDuration(options_.timeout)));
+      return lite::DeadlineExceededError(lite::StrCat(
+          what, ": no answer after ", FormatTimeout(options_.timeout)));
     }
     outcome.exit_code = run->status.exit_code;
     outcome.out = std::move(run->out);
@@ -117,23 +184,22 @@ absl::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
   if (outcome.exit_code == 0) return outcome;
 
   std::string message = RuncErrorFromLog(log);
-  if (message.empty())
-    message = std::string(absl::StripAsciiWhitespace(stderr_text));
-  if (message.empty()) message = absl::StrCat("exit code ", outcome.exit_code);
-  std::string full = absl::StrCat(what, ": ", message);
-  if (IsNotFound(message)) return absl::NotFoundError(full);
-  return absl::FailedPreconditionError(full);
+  if (message.empty()) message = std::string(StripAsciiWhitespace(stderr_text));
+  if (message.empty()) message = lite::StrCat("exit code ", outcome.exit_code);
+  std::string full = lite::StrCat(what, ": ", message);
+  if (IsNotFound(message)) return lite::NotFoundError(full);
+  return lite::FailedPreconditionError(full);
 }
 
-absl::StatusOr<std::string> Runc::Version() {
-  absl::StatusOr<RunResult> run =
-      RunAndCapture(SpawnOptions{{binary_, "--version"}});
+lite::StatusOr<std::string> Runc::Version() {
+  lite::StatusOr<RunResult> run =
+      lite::RunAndCapture(SpawnOptions{{binary_, "--version"}});
   if (!run.ok()) return run.status();
   return std::string(
-      absl::StripAsciiWhitespace(run->out.substr(0, run->out.find('\n'))));
+      StripAsciiWhitespace(run->out.substr(0, run->out.find('\n'))));
 }
 
-absl::Status Runc::Create(absl::string_view id, const RuncCreateOptions& o) {
+lite::Status Runc::Create(std::string_view id, const RuncCreateOptions& o) {
   std::vector<std::string> args = {"create", "--bundle", o.bundle};
   if (!o.pid_file.empty()) args.insert(args.end(), {"--pid-file", o.pid_file});
   if (!o.console_socket.empty())
@@ -143,11 +209,11 @@ absl::Status Runc::Create(absl::string_view id, const RuncCreateOptions& o) {
   return Call(args, &o.stdio).status();
 }
 
-absl::Status Runc::Start(absl::string_view id) {
+lite::Status Runc::Start(std::string_view id) {
   return Call({"start", std::string(id)}, nullptr).status();
 }
 
-absl::StatusOr<int> Runc::Exec(absl::string_view id, const RuncExecOptions& o) {
+lite::StatusOr<int> Runc::Exec(std::string_view id, const RuncExecOptions& o) {
   std::vector<std::string> args = {"exec", "--process", o.process_json};
   if (o.detach) args.push_back("--detach");
   if (!o.pid_file.empty()) args.insert(args.end(), {"--pid-file", o.pid_file});
@@ -155,43 +221,41 @@ absl::StatusOr<int> Runc::Exec(absl::string_view id, const RuncExecOptions& o) {
     args.insert(args.end(), {"--console-socket", o.console_socket});
   args.emplace_back(id);
   if (o.detach) {
-    absl::StatusOr<Outcome> outcome = Call(args, &o.stdio);
+    lite::StatusOr<Outcome> outcome = Call(args, &o.stdio);
     if (!outcome.ok()) return outcome.status();
     return 0;
   }
   // Attached: a non-zero exit is the process's own, not a runc failure,
   // unless runc logged an error.
-  std::string log_file =
-      absl::StrCat(options_.log_dir, "/exec-",
-                   absl::Uniform<uint64_t>(absl::BitGen()), ".json");
+  std::string log_file = UniqueLogFile(options_.log_dir, "exec");
   SpawnOptions spawn;
   spawn.argv = GlobalArgs(log_file);
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.stdin_fd = o.stdio.in;
   spawn.stdout_fd = o.stdio.out;
   spawn.stderr_fd = o.stdio.err;
-  absl::StatusOr<pid_t> pid = Spawn(spawn);
+  lite::StatusOr<pid_t> pid = lite::Spawn(spawn);
   if (!pid.ok()) return pid.status();
-  absl::StatusOr<ExitStatus> exit = WaitFor(*pid);
+  lite::StatusOr<ExitStatus> exit = lite::WaitFor(*pid);
   std::string runc_error = RuncErrorFromLog(ReadAll(log_file));
   unlink(log_file.c_str());
   if (!exit.ok()) return exit.status();
   if (!runc_error.empty()) {
-    std::string full = absl::StrCat("runc exec ", id, ": ", runc_error);
-    return IsNotFound(runc_error) ? absl::NotFoundError(full)
-                                  : absl::FailedPreconditionError(full);
+    std::string full = lite::StrCat("runc exec ", id, ": ", runc_error);
+    return IsNotFound(runc_error) ? lite::NotFoundError(full)
+                                  : lite::FailedPreconditionError(full);
   }
   return exit->exit_code;
 }
 
-absl::Status Runc::Kill(absl::string_view id, int signal, bool all) {
+lite::Status Runc::Kill(std::string_view id, int signal, bool all) {
   std::vector<std::string> args = {"kill"};
   if (all) args.push_back("--all");
   args.insert(args.end(), {std::string(id), std::to_string(signal)});
   return Call(args, nullptr).status();
 }
 
-absl::Status Runc::Delete(absl::string_view id, bool force) {
+lite::Status Runc::Delete(std::string_view id, bool force) {
   std::vector<std::string> args = {"delete"};
   if (force) args.push_back("--force");
   args.emplace_back(id);
@@ -217,19 +281,19 @@ RuncState StateFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
-absl::StatusOr<RuncState> Runc::State(absl::string_view id) {
-  absl::StatusOr<Outcome> outcome = Call({"state", std::string(id)}, nullptr);
+lite::StatusOr<RuncState> Runc::State(std::string_view id) {
+  lite::StatusOr<Outcome> outcome = Call({"state", std::string(id)}, nullptr);
   if (!outcome.ok()) return outcome.status();
   try {
     return StateFromJson(nlohmann::json::parse(outcome->out));
   } catch (const nlohmann::json::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("runc state ", id, ": unreadable JSON: ", e.what()));
+    return lite::InternalError(
+        lite::StrCat("runc state ", id, ": unreadable JSON: ", e.what()));
   }
 }
 
-absl::StatusOr<std::vector<RuncState>> Runc::List() {
-  absl::StatusOr<Outcome> outcome = Call({"list", "--format", "json"}, nullptr);
+lite::StatusOr<std::vector<RuncState>> Runc::List() {
+  lite::StatusOr<Outcome> outcome = Call({"list", "--format", "json"}, nullptr);
   if (!outcome.ok()) return outcome.status();
   std::vector<RuncState> states;
   try {
@@ -238,29 +302,29 @@ absl::StatusOr<std::vector<RuncState>> Runc::List() {
       for (const auto& item : j) states.push_back(StateFromJson(item));
     }
   } catch (const nlohmann::json::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("runc list: unreadable JSON: ", e.what()));
+    return lite::InternalError(
+        lite::StrCat("runc list: unreadable JSON: ", e.what()));
   }
   return states;
 }
 
-absl::Status Runc::Pause(absl::string_view id) {
+lite::Status Runc::Pause(std::string_view id) {
   return Call({"pause", std::string(id)}, nullptr).status();
 }
 
-absl::Status Runc::Resume(absl::string_view id) {
+lite::Status Runc::Resume(std::string_view id) {
   return Call({"resume", std::string(id)}, nullptr).status();
 }
 
-absl::Status Runc::Update(absl::string_view id,
-                          absl::string_view resources_json) {
+lite::Status Runc::Update(std::string_view id,
+                          std::string_view resources_json) {
   return Call({"update", "--resources", "-", std::string(id)}, nullptr,
               resources_json)
       .status();
 }
 
-absl::StatusOr<std::vector<pid_t>> Runc::Ps(absl::string_view id) {
-  absl::StatusOr<Outcome> outcome =
+lite::StatusOr<std::vector<pid_t>> Runc::Ps(std::string_view id) {
+  lite::StatusOr<Outcome> outcome =
       Call({"ps", "--format", "json", std::string(id)}, nullptr);
   if (!outcome.ok()) return outcome.status();
   try {
@@ -271,16 +335,16 @@ absl::StatusOr<std::vector<pid_t>> Runc::Ps(absl::string_view id) {
     }
     return pids;
   } catch (const nlohmann::json::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("runc ps ", id, ": unreadable JSON: ", e.what()));
+    return lite::InternalError(
+        lite::StrCat("runc ps ", id, ": unreadable JSON: ", e.what()));
   }
 }
 
-absl::StatusOr<std::string> Runc::Stats(absl::string_view id) {
-  absl::StatusOr<Outcome> outcome =
+lite::StatusOr<std::string> Runc::Stats(std::string_view id) {
+  lite::StatusOr<Outcome> outcome =
       Call({"events", "--stats", std::string(id)}, nullptr);
   if (!outcome.ok()) return outcome.status();
-  return std::string(absl::StripAsciiWhitespace(outcome->out));
+  return std::string(StripAsciiWhitespace(outcome->out));
 }
 
 }  // namespace cradle

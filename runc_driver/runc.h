@@ -1,22 +1,23 @@
 // A C++ driver for the runc binary (runc's CLI is the contract).
 //
 // Every call runs `runc --root <root> --log <file> --log-format json ...`
-// and turns a failure into an absl::Status carrying runc's own error message
+// and turns a failure into a lite::Status carrying runc's own error message
 // from that log, not a bare exit code. Calls are independent processes, so
-// the driver is thread-safe.
+// the driver is thread-safe. No absl: it is linked into the static shim.
 #ifndef CRADLE_RUNC_DRIVER_RUNC_H_
 #define CRADLE_RUNC_DRIVER_RUNC_H_
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "absl/time/time.h"
+#include "lite/status.h"
 
 namespace cradle {
 
@@ -25,7 +26,7 @@ struct RuncOptions {
   std::string root;             // runc's state dir (--root); should be on tmpfs
   std::string log_dir;          // where per-call JSON logs are written
   bool systemd_cgroup = false;  // cgroupsPath is "slice:prefix:name"
-  absl::Duration timeout = absl::Minutes(2);
+  std::chrono::milliseconds timeout = std::chrono::minutes(2);
 };
 
 // The container's stdio as runc hands it on; -1 means /dev/null.
@@ -65,27 +66,26 @@ struct RuncState {
 class Runc {
  public:
   // FailedPrecondition when the binary cannot be found.
-  static absl::StatusOr<std::unique_ptr<Runc>> New(RuncOptions options);
+  static lite::StatusOr<std::unique_ptr<Runc>> New(RuncOptions options);
 
   // The runc version line ("runc version 1.1.5+ds1").
-  absl::StatusOr<std::string> Version();
-  absl::Status Create(absl::string_view id, const RuncCreateOptions& options);
-  absl::Status Start(absl::string_view id);
+  lite::StatusOr<std::string> Version();
+  lite::Status Create(std::string_view id, const RuncCreateOptions& options);
+  lite::Status Start(std::string_view id);
   // Detached: 0 once started. Attached: the process's exit code.
-  absl::StatusOr<int> Exec(absl::string_view id,
-                           const RuncExecOptions& options);
-  absl::Status Kill(absl::string_view id, int signal, bool all = false);
+  lite::StatusOr<int> Exec(std::string_view id, const RuncExecOptions& options);
+  lite::Status Kill(std::string_view id, int signal, bool all = false);
   // NotFound when runc does not know the container.
-  absl::Status Delete(absl::string_view id, bool force = false);
-  absl::StatusOr<RuncState> State(absl::string_view id);
-  absl::StatusOr<std::vector<RuncState>> List();
-  absl::Status Pause(absl::string_view id);
-  absl::Status Resume(absl::string_view id);
+  lite::Status Delete(std::string_view id, bool force = false);
+  lite::StatusOr<RuncState> State(std::string_view id);
+  lite::StatusOr<std::vector<RuncState>> List();
+  lite::Status Pause(std::string_view id);
+  lite::Status Resume(std::string_view id);
   // `resources_json`: an OCI LinuxResources object.
-  absl::Status Update(absl::string_view id, absl::string_view resources_json);
-  absl::StatusOr<std::vector<pid_t>> Ps(absl::string_view id);
+  lite::Status Update(std::string_view id, std::string_view resources_json);
+  lite::StatusOr<std::vector<pid_t>> Ps(std::string_view id);
   // One `runc events --stats` sample, as runc prints it (JSON).
-  absl::StatusOr<std::string> Stats(absl::string_view id);
+  lite::StatusOr<std::string> Stats(std::string_view id);
 
  private:
   explicit Runc(RuncOptions options, std::string binary)
@@ -97,8 +97,8 @@ class Runc {
   };
   // Runs one runc command. With `stdio`, the command's stdio is the
   // container's and output is not captured.
-  absl::StatusOr<Outcome> Call(const std::vector<std::string>& args,
-                               const Stdio* stdio, absl::string_view input = "",
+  lite::StatusOr<Outcome> Call(const std::vector<std::string>& args,
+                               const Stdio* stdio, std::string_view input = "",
                                std::vector<int> extra_fds = {});
   std::vector<std::string> GlobalArgs(const std::string& log_file) const;
 
@@ -108,7 +108,7 @@ class Runc {
 
 // Reads runc's JSON log and returns the messages at level error or fatal,
 // joined; empty when there are none. Exposed for tests.
-std::string RuncErrorFromLog(absl::string_view log);
+std::string RuncErrorFromLog(std::string_view log);
 
 }  // namespace cradle
 

@@ -34,8 +34,8 @@ class RuncTest : public ::testing::Test {
     RuncOptions options;
     options.root = dir_ + "/state";
     options.log_dir = dir_ + "/logs";
-    absl::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
-    ASSERT_TRUE(runc.ok()) << runc.status();
+    lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
+    ASSERT_TRUE(runc.ok()) << runc.status().ToString();
     runc_ = *std::move(runc);
   }
 
@@ -86,12 +86,12 @@ TEST_F(RuncTest, LifecycleOfARealContainer) {
   create.bundle = bundle;
   create.pid_file = bundle + "/init.pid";
   create.stdio.out = out[1];
-  absl::Status created = runc_->Create(id, create);
-  ASSERT_TRUE(created.ok()) << created;
+  lite::Status created = runc_->Create(id, create);
+  ASSERT_TRUE(created.ok()) << created.ToString();
   close(out[1]);
 
-  absl::StatusOr<RuncState> state = runc_->State(id);
-  ASSERT_TRUE(state.ok()) << state.status();
+  lite::StatusOr<RuncState> state = runc_->State(id);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
   EXPECT_EQ(state->status, "created");
   EXPECT_GT(state->pid, 0);
   EXPECT_EQ(state->bundle, bundle);
@@ -103,8 +103,8 @@ TEST_F(RuncTest, LifecycleOfARealContainer) {
   EXPECT_STREQ(buf, "hello\n");
   EXPECT_EQ(runc_->State(id)->status, "running");
 
-  absl::StatusOr<std::vector<pid_t>> pids = runc_->Ps(id);
-  ASSERT_TRUE(pids.ok()) << pids.status();
+  lite::StatusOr<std::vector<pid_t>> pids = runc_->Ps(id);
+  ASSERT_TRUE(pids.ok()) << pids.status().ToString();
   EXPECT_THAT(*pids, ::testing::Contains(state->pid));
 
   // An attached exec reports its own exit code.
@@ -115,8 +115,8 @@ TEST_F(RuncTest, LifecycleOfARealContainer) {
   RuncExecOptions exec;
   exec.process_json = process;
   exec.detach = false;
-  absl::StatusOr<int> code = runc_->Exec(id, exec);
-  ASSERT_TRUE(code.ok()) << code.status();
+  lite::StatusOr<int> code = runc_->Exec(id, exec);
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
   EXPECT_EQ(*code, 7);
 
   ASSERT_TRUE(runc_->Pause(id).ok());
@@ -124,8 +124,8 @@ TEST_F(RuncTest, LifecycleOfARealContainer) {
   ASSERT_TRUE(runc_->Resume(id).ok());
   EXPECT_EQ(runc_->State(id)->status, "running");
 
-  absl::StatusOr<std::string> stats = runc_->Stats(id);
-  ASSERT_TRUE(stats.ok()) << stats.status();
+  lite::StatusOr<std::string> stats = runc_->Stats(id);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
   EXPECT_THAT(*stats, HasSubstr("\"type\":\"stats\""));
 
   ASSERT_TRUE(runc_->Update(id, R"({"pids":{"limit":100}})").ok());
@@ -136,7 +136,7 @@ TEST_F(RuncTest, LifecycleOfARealContainer) {
   }
   EXPECT_EQ(runc_->State(id)->status, "stopped");
   ASSERT_TRUE(runc_->Delete(id).ok());
-  EXPECT_EQ(runc_->State(id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runc_->State(id).status().code(), lite::StatusCode::kNotFound);
 }
 
 TEST_F(RuncTest, MissingEntrypointIsReportedWithRuncsMessage) {
@@ -144,16 +144,16 @@ TEST_F(RuncTest, MissingEntrypointIsReportedWithRuncsMessage) {
   std::string bundle = Bundle(id, {"/no/such/binary"});
   RuncCreateOptions create;
   create.bundle = bundle;
-  absl::Status s = runc_->Create(id, create);
+  lite::Status s = runc_->Create(id, create);
   if (s.ok()) s = runc_->Start(id);  // some runc versions fail only at start
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.code(), lite::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("/no/such/binary"));
 }
 
 TEST_F(RuncTest, UnknownContainerIsNotFound) {
-  EXPECT_EQ(runc_->State("nope").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(runc_->Kill("nope", SIGTERM).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(runc_->Delete("nope").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runc_->State("nope").status().code(), lite::StatusCode::kNotFound);
+  EXPECT_EQ(runc_->Kill("nope", SIGTERM).code(), lite::StatusCode::kNotFound);
+  EXPECT_EQ(runc_->Delete("nope").code(), lite::StatusCode::kNotFound);
 }
 
 TEST_F(RuncTest, SpecBuilderOutputRunsWithTheDefaultSeccompProfile) {
@@ -178,9 +178,9 @@ TEST_F(RuncTest, SpecBuilderOutputRunsWithTheDefaultSeccompProfile) {
   create.bundle = bundle;
   create.stdio.out = out[1];
   create.stdio.err = out[1];
-  absl::Status created = runc_->Create(id, create);
+  lite::Status created = runc_->Create(id, create);
   close(out[1]);
-  ASSERT_TRUE(created.ok()) << created;
+  ASSERT_TRUE(created.ok()) << created.ToString();
   ASSERT_TRUE(runc_->Start(id).ok());
   std::string text;
   char buf[256];
@@ -207,12 +207,12 @@ TEST(RuncNewTest, MissingBinaryIsFailedPrecondition) {
   options.root = "/tmp/cradle-runc-unused";
   options.log_dir = "/tmp/cradle-runc-unused";
   // A path is taken as given; the failure shows at the first call.
-  absl::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
+  lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
   ASSERT_TRUE(runc.ok());
-  EXPECT_EQ((*runc)->State("x").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*runc)->State("x").status().code(), lite::StatusCode::kNotFound);
   options.binary = "no-such-runc-in-path";
   EXPECT_EQ(Runc::New(options).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+            lite::StatusCode::kFailedPrecondition);
   fs::remove_all("/tmp/cradle-runc-unused");
 }
 

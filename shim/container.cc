@@ -5,31 +5,40 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
-#include <sstream>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "glog/logging.h"
-#include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "shim/log.h"
 
 namespace cradle::shim {
 namespace {
 
 // Output still buffered in a pipe after the init exits is drained for at
 // most this long: a daemonized grandchild may keep the pipe open forever.
-constexpr absl::Duration kDrainLimit = absl::Seconds(2);
-
-std::string ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+constexpr std::chrono::seconds kDrainLimit(2);
 
 }  // namespace
+
+int64_t NowNanos() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::string text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buf[8192];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) text.append(buf, n);
+  }
+  close(fd);
+  return text;
+}
 
 std::string CgroupDirOf(const std::string& bundle,
                         const std::string& controller) {
@@ -43,13 +52,11 @@ std::string CgroupDirOf(const std::string& bundle,
   return v2 ? "/sys/fs/cgroup" + path : "/sys/fs/cgroup/" + controller + path;
 }
 
-Container::Container(v1::CreateRequest request, std::string state_file)
+Container::Container(CreateRequest request, std::string state_file)
     : request_(std::move(request)), state_file_(std::move(state_file)) {
-  absl::MutexLock lock(&mu_);
-  state_.set_id(request_.id());
-  state_.set_bundle(request_.bundle());
-  state_.set_log_path(request_.log_path());
-  state_.set_status(v1::UNKNOWN);
+  state_.id = request_.id;
+  state_.bundle = request_.bundle;
+  state_.log_path = request_.log_path;
 }
 
 Container::~Container() {
@@ -63,27 +70,28 @@ void Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
   io_ = std::move(io);
   log_ = std::move(log);
   {
-    absl::MutexLock lock(&mu_);
-    state_.set_pid(pid);
-    state_.set_status(v1::CREATED);
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.pid = pid;
+    state_.status = ContainerStatus::kCreated;
     Persist();
   }
   pump_ = std::thread([this] { Pump(); });
 }
 
 void Container::Started() {
-  absl::MutexLock lock(&mu_);
-  if (state_.status() != v1::CREATED) return;  // exited already
-  state_.set_status(v1::RUNNING);
-  state_.set_started_at(absl::ToUnixNanos(absl::Now()));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_.status != ContainerStatus::kCreated) return;  // exited already
+  state_.status = ContainerStatus::kRunning;
+  state_.started_at = NowNanos();
   Persist();
 }
 
 void Container::Pump() {
+  using Clock = std::chrono::steady_clock;
   int fds[2] = {io_->master >= 0 ? io_->master : io_->stdout_fd,
                 io_->master >= 0 ? -1 : io_->stderr_fd};
   char buf[32 * 1024];
-  absl::Time drain_deadline = absl::InfiniteFuture();
+  Clock::time_point drain_deadline = Clock::time_point::max();
   for (;;) {
     pollfd p[2];
     int n = 0;
@@ -92,13 +100,13 @@ void Container::Pump() {
     }
     if (n == 0) break;
     {
-      absl::MutexLock lock(&mu_);
-      if (state_.status() == v1::STOPPED &&
-          drain_deadline == absl::InfiniteFuture()) {
-        drain_deadline = absl::Now() + kDrainLimit;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_.status == ContainerStatus::kStopped &&
+          drain_deadline == Clock::time_point::max()) {
+        drain_deadline = Clock::now() + kDrainLimit;
       }
     }
-    if (absl::Now() > drain_deadline) break;
+    if (Clock::now() > drain_deadline) break;
     if (poll(p, n, 200) <= 0) continue;
     for (int i = 0; i < n; ++i) {
       if (p[i].revents == 0) continue;
@@ -112,70 +120,77 @@ void Container::Pump() {
         fds[which] = -1;
         continue;
       }
-      absl::string_view data(buf, r);
+      std::string_view data(buf, r);
       log_->Write(stream, data);
-      absl::MutexLock lock(&sinks_mu_);
+      std::lock_guard<std::mutex> lock(sinks_mu_);
       for (auto& [token, sink] : sinks_) sink(stream, data);
     }
   }
   log_->Finish(OutputStream::kStdout);
   log_->Finish(OutputStream::kStderr);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pump_done_ = true;
+  changed_.notify_all();
 }
 
 void Container::Exited(int exit_code) {
   {
-    absl::MutexLock lock(&mu_);
-    state_.set_status(v1::STOPPED);
-    state_.set_exit_code(exit_code);
-    state_.set_exited_at(absl::ToUnixNanos(absl::Now()));
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.status = ContainerStatus::kStopped;
+    state_.exit_code = exit_code;
+    state_.exited_at = NowNanos();
   }
   // Recording waits for the output to drain, so not on the reaper thread.
   finisher_ = std::thread([this, exit_code] { Finish(exit_code); });
 }
 
 bool Container::OomKilled() {
-  std::string dir = CgroupDirOf(request_.bundle(), "memory");
+  std::string dir = CgroupDirOf(request_.bundle, "memory");
   if (dir.empty()) return false;
   bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
   std::string text =
       ReadSmallFile(dir + (v2 ? "/memory.events" : "/memory.oom_control"));
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    int64_t count = 0;
-    if (absl::ConsumePrefix(&line, "oom_kill ") &&
-        absl::SimpleAtoi(line, &count) && count > 0) {
+  // A line "oom_kill N" with N > 0.
+  constexpr std::string_view kKey = "oom_kill ";
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + at, end - at);
+    if (line.substr(0, kKey.size()) == kKey &&
+        strtoll(std::string(line.substr(kKey.size())).c_str(), nullptr, 10) >
+            0) {
       return true;
     }
+    at = end + 1;
   }
   return false;
 }
 
 void Container::Finish(int exit_code) {
   bool oom = exit_code == 128 + 9 && OomKilled();
-  v1::ContainerState state;
+  ContainerState state;
   {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&pump_done_),
-                         kDrainLimit + absl::Seconds(1));
-    state_.set_oom_killed(oom);
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait_for(lock, kDrainLimit + std::chrono::seconds(1),
+                      [this] { return pump_done_; });
+    state_.oom_killed = oom;
     Persist();
     recorded_ = true;
     state = state_;
+    changed_.notify_all();
   }
   if (on_recorded_) on_recorded_(state);
-  LOG(INFO) << "container=" << id() << " exited with " << exit_code
-            << (oom ? " (OOM killed)" : "");
+  LogInfo(lite::StrCat("container=", id(), " exited with ", exit_code,
+                       oom ? " (OOM killed)" : ""));
 }
 
 void Container::Persist() {
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(state_, &json);
+  std::string json = nlohmann::json(state_).dump();
   std::string tmp = state_file_ + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    LOG(ERROR) << "container=" << id()
-               << " cannot record state: " << strerror(errno);
+    LogError(lite::StrCat("container=", id(),
+                          " cannot record state: ", strerror(errno)));
     return;
   }
   bool ok = write(fd, json.data(), json.size()) ==
@@ -185,40 +200,45 @@ void Container::Persist() {
   if (ok) rename(tmp.c_str(), state_file_.c_str());
 }
 
-v1::ContainerState Container::State() {
-  absl::MutexLock lock(&mu_);
+ContainerState Container::State() {
+  std::lock_guard<std::mutex> lock(mu_);
   return state_;
-}
-
-pid_t Container::pid() {
-  absl::MutexLock lock(&mu_);
-  return state_.pid();
 }
 
 bool Container::exited() {
-  absl::MutexLock lock(&mu_);
-  return state_.status() == v1::STOPPED;
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.status == ContainerStatus::kStopped;
 }
 
-v1::ContainerState Container::Wait() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&recorded_));
+ContainerState Container::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait(lock, [this] { return recorded_; });
   return state_;
 }
 
+bool Container::WaitFor(std::chrono::milliseconds timeout,
+                        ContainerState* state) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!changed_.wait_for(lock, timeout, [this] { return recorded_; })) {
+    return false;
+  }
+  *state = state_;
+  return true;
+}
+
 int Container::Subscribe(OutputSink sink) {
-  absl::MutexLock lock(&sinks_mu_);
+  std::lock_guard<std::mutex> lock(sinks_mu_);
   sinks_[next_token_] = std::move(sink);
   return next_token_++;
 }
 
 void Container::Unsubscribe(int token) {
-  absl::MutexLock lock(&sinks_mu_);
+  std::lock_guard<std::mutex> lock(sinks_mu_);
   sinks_.erase(token);
 }
 
-bool Container::WriteStdin(absl::string_view data) {
-  absl::MutexLock lock(&stdin_mu_);
+bool Container::WriteStdin(std::string_view data) {
+  std::lock_guard<std::mutex> lock(stdin_mu_);
   int fd = io_ == nullptr ? -1 : io_->master >= 0 ? io_->master : io_->stdin_fd;
   if (fd < 0) return false;
   while (!data.empty()) {
@@ -231,7 +251,7 @@ bool Container::WriteStdin(absl::string_view data) {
 }
 
 void Container::CloseStdin() {
-  absl::MutexLock lock(&stdin_mu_);
+  std::lock_guard<std::mutex> lock(stdin_mu_);
   if (io_ == nullptr) return;
   if (io_->master >= 0) {
     // A terminal has no half-close: send end-of-file the terminal way.
@@ -246,9 +266,9 @@ void Container::Resize(unsigned width, unsigned height) {
   if (io_ != nullptr) ResizeTerminal(io_->master, width, height);
 }
 
-absl::Status Container::ReopenLog() {
+lite::Status Container::ReopenLog() {
   if (log_ == nullptr)
-    return absl::FailedPreconditionError("container has no log yet");
+    return lite::FailedPreconditionError("container has no log yet");
   return log_->Reopen();
 }
 

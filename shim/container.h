@@ -6,35 +6,37 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
-#include "shim/api/shim.pb.h"
+#include "lite/status.h"
+#include "shim/api/protocol.h"
 #include "shim/log_writer.h"
 #include "shim/stdio.h"
 
 namespace cradle::shim {
 
-using OutputSink = std::function<void(OutputStream, absl::string_view)>;
+using OutputSink = std::function<void(OutputStream, std::string_view)>;
 
 class Container {
  public:
-  Container(v1::CreateRequest request, std::string state_file);
+  Container(CreateRequest request, std::string state_file);
   ~Container();
 
-  const std::string& id() const { return request_.id(); }
+  const std::string& id() const { return request_.id; }
   // Called once the exit is recorded; set before Created().
-  void set_on_recorded(std::function<void(const v1::ContainerState&)> f) {
+  void set_on_recorded(std::function<void(const ContainerState&)> f) {
     on_recorded_ = std::move(f);
   }
-  const v1::CreateRequest& request() const { return request_; }
+  const CreateRequest& request() const { return request_; }
 
   // After `runc create`: takes the process's io and starts pumping output.
   void Created(pid_t pid, std::unique_ptr<ProcessIo> io,
@@ -42,48 +44,55 @@ class Container {
   void Started();
   // The init process exited (called from the reaper: returns at once).
   void Exited(int exit_code);
-  v1::ContainerState State();
-  pid_t pid();
+  ContainerState State();
   bool exited();
   // Blocks until the exit is recorded (output drained, state persisted).
-  v1::ContainerState Wait();
+  ContainerState Wait();
+  // As Wait, for at most `timeout`; false when not recorded by then.
+  bool WaitFor(std::chrono::milliseconds timeout, ContainerState* state);
 
   int Subscribe(OutputSink sink);
   void Unsubscribe(int token);
   // Writes to the container's stdin (or terminal); false when closed.
-  bool WriteStdin(absl::string_view data);
+  bool WriteStdin(std::string_view data);
   void CloseStdin();
   void Resize(unsigned width, unsigned height);
-  absl::Status ReopenLog();
+  lite::Status ReopenLog();
 
  private:
   void Pump();
   void Finish(int exit_code);
-  void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Persist();  // with mu_ held
   bool OomKilled();
 
-  const v1::CreateRequest request_;
+  const CreateRequest request_;
   const std::string state_file_;
-  std::function<void(const v1::ContainerState&)> on_recorded_;
+  std::function<void(const ContainerState&)> on_recorded_;
 
-  absl::Mutex mu_;
-  v1::ContainerState state_ ABSL_GUARDED_BY(mu_);
-  bool recorded_ ABSL_GUARDED_BY(mu_) = false;  // exit persisted
-  bool pump_done_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable changed_;  // pump_done_ or recorded_ became true
+  ContainerState state_;             // guarded by mu_
+  bool recorded_ = false;            // exit persisted; guarded by mu_
+  bool pump_done_ = false;           // guarded by mu_
   std::unique_ptr<ProcessIo> io_;
   std::unique_ptr<CriLogWriter> log_;
   std::thread pump_;
   std::thread finisher_;
 
-  absl::Mutex sinks_mu_;
-  std::map<int, OutputSink> sinks_ ABSL_GUARDED_BY(sinks_mu_);
-  int next_token_ ABSL_GUARDED_BY(sinks_mu_) = 0;
-  absl::Mutex stdin_mu_;
+  std::mutex sinks_mu_;
+  std::map<int, OutputSink> sinks_;  // guarded by sinks_mu_
+  int next_token_ = 0;               // guarded by sinks_mu_
+  std::mutex stdin_mu_;
 };
 
 // The container's cgroup dir for a controller, from its config.json.
 std::string CgroupDirOf(const std::string& bundle,
                         const std::string& controller);
+
+// Unix nanoseconds now.
+int64_t NowNanos();
+// A small file's contents; empty when unreadable.
+std::string ReadSmallFile(const std::string& path);
 
 }  // namespace cradle::shim
 

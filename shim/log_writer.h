@@ -5,14 +5,15 @@
 #ifndef CRADLE_SHIM_LOG_WRITER_H_
 #define CRADLE_SHIM_LOG_WRITER_H_
 
-#include <memory>
-#include <string>
+#include <time.h>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "lite/status.h"
 
 namespace cradle::shim {
 
@@ -23,34 +24,35 @@ class CriLogWriter {
   static constexpr size_t kMaxLine = 16 * 1024;
 
   // Appends to `path` (created 0640); an empty path discards everything.
-  static absl::StatusOr<std::unique_ptr<CriLogWriter>> Open(std::string path);
+  static lite::StatusOr<std::unique_ptr<CriLogWriter>> Open(std::string path);
   ~CriLogWriter();
 
   // Feeds bytes as read from the container, in any chunking.
-  void Write(OutputStream stream, absl::string_view data);
+  void Write(OutputStream stream, std::string_view data);
   // The stream ended: a pending unterminated line is written as "F".
   void Finish(OutputStream stream);
   // Closes and reopens the file (after the kubelet rotated it).
-  absl::Status Reopen();
+  lite::Status Reopen();
 
-  // Tests set the clock.
-  void set_clock_for_test(absl::Time (*now)()) { now_ = now; }
+  // Tests set the clock (CLOCK_REALTIME by default).
+  void set_clock_for_test(timespec (*now)()) { now_ = now; }
 
  private:
   explicit CriLogWriter(std::string path) : path_(std::move(path)) {}
-  absl::Status OpenFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Emit(OutputStream stream, char tag, absl::string_view text)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static timespec RealtimeNow();
+  lite::Status OpenFile();  // requires mu_
+  void Emit(OutputStream stream, char tag,
+            std::string_view text);  // requires mu_
 
   const std::string path_;
-  absl::Time (*now_)() = absl::Now;
-  absl::Mutex mu_;
-  int fd_ ABSL_GUARDED_BY(mu_) = -1;
-  std::string pending_[2] ABSL_GUARDED_BY(mu_);
+  timespec (*now_)() = RealtimeNow;
+  std::mutex mu_;
+  int fd_ = -1;             // guarded by mu_
+  std::string pending_[2];  // guarded by mu_
 };
 
 // "2026-11-24T10:00:00.000000001Z": UTC, always nine fraction digits.
-std::string CriLogTime(absl::Time t);
+std::string CriLogTime(const timespec& t);
 
 }  // namespace cradle::shim
 

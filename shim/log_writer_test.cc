@@ -12,7 +12,7 @@ namespace {
 
 using ::testing::ElementsAre;
 
-absl::Time FixedNow() { return absl::FromUnixNanos(1700000000123456789); }
+timespec FixedNow() { return {1700000000, 123456789}; }
 
 class LogWriterTest : public ::testing::Test {
  protected:
@@ -20,7 +20,7 @@ class LogWriterTest : public ::testing::Test {
     path_ = std::string(getenv("TEST_TMPDIR")) + "/" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name();
     auto w = CriLogWriter::Open(path_);
-    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
     writer_ = std::move(*w);
     writer_->set_clock_for_test(FixedNow);
   }

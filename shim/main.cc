@@ -1,5 +1,5 @@
 // cradle-shim: one per pod. Started by cradled, it daemonizes, becomes the
-// child subreaper of the pod's containers and serves shim/api/shim.proto on
+// child subreaper of the pod's containers and serves shim/api/protocol.h on
 // a unix socket until cradled asks it to exit. It outlives cradled, so a
 // restarted daemon finds every container still running.
 //
@@ -7,22 +7,29 @@
 //               [--runc BINARY] [--systemd-cgroup] [--ready-fd N]
 //               [--cgroup PATH]
 #include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "cgroups/membership.h"
-#include "glog/logging.h"
-#include "grpcpp/grpcpp.h"
+#include "lite/status.h"
 #include "process/reaper.h"
 #include "runc_driver/runc.h"
+#include "shim/log.h"
+#include "shim/server.h"
 #include "shim/service.h"
 
 namespace {
+
+using cradle::lite::StrCat;
 
 struct Flags {
   std::string socket, state_dir, runc_root, runc = "runc";
@@ -55,8 +62,8 @@ bool Parse(int argc, char** argv, Flags* f) {
   return !f->socket.empty() && !f->state_dir.empty() && !f->runc_root.empty();
 }
 
-// Tells the daemon we are serving (an empty message) or why not, then
-// closes the pipe so the daemon's read ends.
+// Tells the daemon we are serving ("ok") or why not, then closes the pipe
+// so the daemon's read ends.
 void Report(int fd, const std::string& error) {
   if (fd < 0) return;
   std::string msg = error.empty() ? "ok" : error;
@@ -79,21 +86,26 @@ int main(int argc, char** argv) {
   // one lives on under init, in a session of its own.
   pid_t child = fork();
   if (child < 0) {
-    Report(flags.ready_fd, absl::StrCat("fork: ", strerror(errno)));
+    Report(flags.ready_fd, StrCat("fork: ", strerror(errno)));
     return 1;
   }
   if (child > 0) _exit(0);
   setsid();
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // One malloc arena: a thread per call would otherwise grow an arena per
+  // core, each with pages of its own.
+  mallopt(M_ARENA_MAX, 1);
+  // A client that vanishes mid-write is an error return, not a signal.
+  signal(SIGPIPE, SIG_IGN);
   // Before any thread exists: the reaper owns SIGCHLD.
   cradle::Reaper& reaper = cradle::Reaper::Install();
 
-  FLAGS_logtostderr = true;
-  google::InitGoogleLogging("cradle-shim");
   if (!flags.cgroup.empty()) {
     // Not fatal: the shim works anywhere, it is only accounted elsewhere.
-    if (absl::Status s = cradle::JoinCgroup(flags.cgroup, getpid()); !s.ok()) {
-      LOG(WARNING) << "shim stays in its parent's cgroup: " << s.message();
+    if (cradle::lite::Status s = cradle::JoinCgroup(flags.cgroup, getpid());
+        !s.ok()) {
+      cradle::shim::LogWarning("shim stays in its parent's cgroup: " +
+                               s.message());
     }
   }
   mkdir(flags.state_dir.c_str(), 0700);
@@ -101,10 +113,15 @@ int main(int argc, char** argv) {
   std::string runc_logs = flags.state_dir + "/runc-logs";
   mkdir(runc_logs.c_str(), 0700);
 
-  absl::StatusOr<std::unique_ptr<cradle::Runc>> runc = cradle::Runc::New(
-      {flags.runc, flags.runc_root, runc_logs, flags.systemd_cgroup});
+  cradle::RuncOptions runc_options;
+  runc_options.binary = flags.runc;
+  runc_options.root = flags.runc_root;
+  runc_options.log_dir = runc_logs;
+  runc_options.systemd_cgroup = flags.systemd_cgroup;
+  cradle::lite::StatusOr<std::unique_ptr<cradle::Runc>> runc =
+      cradle::Runc::New(runc_options);
   if (!runc.ok()) {
-    Report(flags.ready_fd, std::string(runc.status().message()));
+    Report(flags.ready_fd, runc.status().message());
     return 1;
   }
   cradle::shim::ShimService service(runc->get(), flags.state_dir);
@@ -112,23 +129,20 @@ int main(int argc, char** argv) {
     return service.OnExit(pid, s);
   });
 
-  unlink(flags.socket.c_str());
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + flags.socket,
-                           grpc::InsecureServerCredentials());
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    Report(flags.ready_fd, "cannot listen on " + flags.socket);
+  cradle::lite::StatusOr<std::unique_ptr<cradle::shim::ShimServer>> server =
+      cradle::shim::ShimServer::Listen(flags.socket, &service);
+  if (!server.ok()) {
+    Report(flags.ready_fd, server.status().message());
     return 1;
   }
-  chmod(flags.socket.c_str(), 0600);
-  LOG(INFO) << "shim " << getpid() << " serving on " << flags.socket;
+  cradle::shim::LogInfo(
+      StrCat("shim ", getpid(), " serving on ", flags.socket));
   Report(flags.ready_fd, "");
 
-  service.shutdown().WaitForNotification();
-  LOG(INFO) << "shim " << getpid() << " exiting: the daemon asked";
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  unlink(flags.socket.c_str());
-  return 0;
+  (*server)->Serve();
+  cradle::shim::LogInfo(
+      StrCat("shim ", getpid(), " exiting: the daemon asked"));
+  server->reset();  // removes the socket
+  // Threads still carrying calls end with the process.
+  _exit(0);
 }

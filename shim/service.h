@@ -1,25 +1,50 @@
-// The shim's gRPC API (shim/api/shim.proto) over runc, for one pod.
+// The shim's calls (shim/api/protocol.h) over runc, for one pod. The
+// server (shim/server.h) decodes requests and calls these.
 #ifndef CRADLE_SHIM_SERVICE_H_
 #define CRADLE_SHIM_SERVICE_H_
 
 #include <sys/types.h>
 
+#include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
-#include "process/process.h"
+#include "lite/status.h"
+#include "process/reaper.h"
 #include "runc_driver/runc.h"
-#include "shim/api/shim.grpc.pb.h"
+#include "shim/api/protocol.h"
 #include "shim/container.h"
 
 namespace cradle::shim {
 
-class ShimService final : public v1::Shim::Service {
+// The client's end of a stream call (Exec, Attach, Events).
+class StreamConnection {
+ public:
+  explicit StreamConnection(int fd) : fd_(fd) {}
+  int fd() const { return fd_; }
+  // Thread-safe. False once the client is gone.
+  bool Send(FrameType type, std::string_view payload);
+  bool Reply(const lite::Status& status,
+             const nlohmann::json& result = nlohmann::json()) {
+    return Send(FrameType::kReply, EncodeReply(status, result));
+  }
+  // True when the client has closed its end (checked without blocking).
+  bool ClientClosed() const;
+  // Makes a blocked ReadFrame on fd() return; the fd stays open.
+  void Shutdown();
+
+ private:
+  const int fd_;
+  std::mutex write_mu_;
+};
+
+class ShimService {
  public:
   // `state_dir` holds one state file per container and exec scratch files.
   ShimService(Runc* runc, std::string state_dir)
@@ -27,80 +52,74 @@ class ShimService final : public v1::Shim::Service {
 
   // The reaper's listener: claims exits of container inits and execs.
   bool OnExit(pid_t pid, const ExitStatus& status);
-  // Notified once Shutdown was accepted.
-  absl::Notification& shutdown() { return shutdown_; }
+  // Shutdown was accepted: the shim takes no new containers.
+  bool shutting_down();
+  // Called once Shutdown's reply is sent: the server stops serving.
+  void Stop();
+  bool stopped();
 
-  grpc::Status Info(grpc::ServerContext*, const v1::Empty*,
-                    v1::ShimInfo*) override;
-  grpc::Status Create(grpc::ServerContext*, const v1::CreateRequest*,
-                      v1::CreateResponse*) override;
-  grpc::Status Start(grpc::ServerContext*, const v1::ContainerRef*,
-                     v1::ContainerState*) override;
-  grpc::Status Kill(grpc::ServerContext*, const v1::KillRequest*,
-                    v1::Empty*) override;
-  grpc::Status Delete(grpc::ServerContext*, const v1::ContainerRef*,
-                      v1::ContainerState*) override;
-  grpc::Status State(grpc::ServerContext*, const v1::ContainerRef*,
-                     v1::ContainerState*) override;
-  grpc::Status List(grpc::ServerContext*, const v1::Empty*,
-                    v1::ListResponse*) override;
-  grpc::Status Wait(grpc::ServerContext*, const v1::ContainerRef*,
-                    v1::ContainerState*) override;
-  grpc::Status Exec(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::StreamOutput, v1::StreamInput>*) override;
-  grpc::Status Attach(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::StreamOutput, v1::StreamInput>*) override;
-  grpc::Status Resize(grpc::ServerContext*, const v1::ResizeRequest*,
-                      v1::Empty*) override;
-  grpc::Status CloseStdin(grpc::ServerContext*, const v1::ContainerRef*,
-                          v1::Empty*) override;
-  grpc::Status ReopenLog(grpc::ServerContext*, const v1::ContainerRef*,
-                         v1::Empty*) override;
-  grpc::Status Update(grpc::ServerContext*, const v1::UpdateRequest*,
-                      v1::Empty*) override;
-  grpc::Status Pause(grpc::ServerContext*, const v1::ContainerRef*,
-                     v1::Empty*) override;
-  grpc::Status Resume(grpc::ServerContext*, const v1::ContainerRef*,
-                      v1::Empty*) override;
-  grpc::Status Events(grpc::ServerContext*, const v1::Empty*,
-                      grpc::ServerWriter<v1::ExitEvent>*) override;
-  grpc::Status Shutdown(grpc::ServerContext*, const v1::Empty*,
-                        v1::Empty*) override;
+  int ContainerCount();
+  lite::StatusOr<int> Create(const CreateRequest& request);
+  lite::StatusOr<ContainerState> Start(const std::string& id);
+  lite::Status Kill(const std::string& id, int signal, bool all);
+  // Removes a stopped container (runc delete); returns its last state.
+  lite::StatusOr<ContainerState> Delete(const std::string& id);
+  lite::StatusOr<ContainerState> State(const std::string& id);
+  std::vector<ContainerState> List();
+  // Waits until the container's exit is recorded or `client` hangs up.
+  lite::StatusOr<ContainerState> Wait(const std::string& id,
+                                      const StreamConnection& client);
+  lite::Status Resize(const std::string& id, unsigned width, unsigned height);
+  lite::Status CloseStdin(const std::string& id);
+  lite::Status ReopenLog(const std::string& id);
+  lite::Status Update(const std::string& id, const std::string& resources);
+  lite::Status Pause(const std::string& id);
+  lite::Status Resume(const std::string& id);
+  // FailedPrecondition while a container still exists.
+  lite::Status Shutdown();
+
+  // Stream calls: they answer the request (kReply) and then carry the
+  // stream until it ends.
+  void Exec(const ExecStart& start, StreamConnection* client);
+  void Attach(const std::string& id, StreamConnection* client);
+  void Events(StreamConnection* client);
 
  private:
   // An exec'd process: its exit, set by the reaper.
   struct ExecProcess {
-    absl::Mutex mu;
-    bool exited ABSL_GUARDED_BY(mu) = false;
-    int exit_code ABSL_GUARDED_BY(mu) = 0;
+    std::mutex mu;
+    std::condition_variable exited_cv;
+    bool exited = false;  // guarded by mu
+    int exit_code = 0;    // guarded by mu
   };
 
-  absl::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
-  void Publish(const v1::ContainerState& state);
+  lite::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
+  void Publish(const ContainerState& state);
   // Writes the process JSON for an exec into the container: its init's
   // process with other args.
-  absl::StatusOr<std::string> WriteExecProcess(const Container& container,
-                                               const v1::ExecStart& start,
+  lite::StatusOr<std::string> WriteExecProcess(const Container& container,
+                                               const ExecStart& start,
                                                uint64_t n);
+  // Runs `runc exec --detach` and registers the process with the reaper.
+  lite::StatusOr<pid_t> StartExec(const ExecStart& start, ProcessIo* io,
+                                  std::shared_ptr<ExecProcess>* exec);
 
   Runc* const runc_;
   const std::string state_dir_;
-  absl::Notification shutdown_;
 
-  absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<Container>> containers_
-      ABSL_GUARDED_BY(mu_);
-  std::map<pid_t, std::shared_ptr<Container>> inits_ ABSL_GUARDED_BY(mu_);
-  std::map<pid_t, std::shared_ptr<ExecProcess>> execs_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_exec_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mutex mu_;
+  bool shutdown_ = false;  // guarded by mu_
+  bool stopped_ = false;   // guarded by mu_
+  std::map<std::string, std::shared_ptr<Container>> containers_;
+  std::map<pid_t, std::shared_ptr<Container>> inits_;
+  std::map<pid_t, std::shared_ptr<ExecProcess>> execs_;
+  uint64_t next_exec_ = 0;
 
-  absl::Mutex events_mu_;
-  // One queue per Events subscriber.
-  std::map<int, std::deque<v1::ExitEvent>> subscribers_
-      ABSL_GUARDED_BY(events_mu_);
-  int next_subscriber_ ABSL_GUARDED_BY(events_mu_) = 0;
+  std::mutex events_mu_;
+  std::condition_variable events_cv_;
+  // One queue per Events subscriber; guarded by events_mu_.
+  std::map<int, std::deque<ExitEvent>> subscribers_;
+  int next_subscriber_ = 0;
 };
 
 }  // namespace cradle::shim

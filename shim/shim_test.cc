@@ -1,8 +1,11 @@
 // Runs the real cradle-shim over the real runc with busybox containers.
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -63,12 +66,12 @@ class ShimTest : public ::testing::Test {
 
   void TearDown() override {
     if (shim_ != nullptr) {
-      absl::StatusOr<std::vector<shim::v1::ContainerState>> all = shim_->List();
+      absl::StatusOr<std::vector<shim::ContainerState>> all = shim_->List();
       if (all.ok()) {
         for (const auto& c : *all) {
-          (void)shim_->Kill(c.id(), SIGKILL, true);
-          (void)shim_->Wait(c.id(), absl::Seconds(10));
-          (void)shim_->Delete(c.id());
+          (void)shim_->Kill(c.id, SIGKILL, true);
+          (void)shim_->Wait(c.id, absl::Seconds(10));
+          (void)shim_->Delete(c.id);
         }
       }
       (void)shim_->Shutdown();
@@ -101,15 +104,15 @@ class ShimTest : public ::testing::Test {
   absl::StatusOr<int> Run(const std::string& id, std::vector<std::string> args,
                           bool tty = false, bool stdin = false,
                           std::function<void(nlohmann::json&)> edit = nullptr) {
-    shim::v1::CreateRequest req;
-    req.set_id(id);
-    req.set_bundle(Bundle(id, args, tty, edit));
-    req.set_tty(tty);
-    req.set_stdin(stdin);
-    req.set_log_path(LogPath(id));
+    shim::CreateRequest req;
+    req.id = id;
+    req.bundle = Bundle(id, args, tty, edit);
+    req.tty = tty;
+    req.stdin = stdin;
+    req.log_path = LogPath(id);
     absl::StatusOr<int> pid = shim_->Create(req);
     if (!pid.ok()) return pid.status();
-    absl::StatusOr<shim::v1::ContainerState> started = shim_->Start(id);
+    absl::StatusOr<shim::ContainerState> started = shim_->Start(id);
     if (!started.ok()) return started.status();
     return *pid;
   }
@@ -128,12 +131,12 @@ TEST_F(ShimTest, OutputGoesToTheCriLogAndTheExitCodeIsRecorded) {
   ASSERT_TRUE(
       Run("c1", {"sh", "-c", "echo hello; echo oops >&2; printf tail; exit 3"})
           .ok());
-  absl::StatusOr<shim::v1::ContainerState> done =
+  absl::StatusOr<shim::ContainerState> done =
       shim_->Wait("c1", absl::Seconds(20));
   ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_EQ(done->status(), shim::v1::STOPPED);
-  EXPECT_EQ(done->exit_code(), 3);
-  EXPECT_GT(done->exited_at(), done->started_at());
+  EXPECT_EQ(done->status, shim::ContainerStatus::kStopped);
+  EXPECT_EQ(done->exit_code, 3);
+  EXPECT_GT(done->exited_at, done->started_at);
   std::string log = ReadFile(LogPath("c1"));
   const std::string time =
       "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{9}Z";
@@ -190,11 +193,11 @@ TEST_F(ShimTest, KillDeliversTheSignal) {
   EXPECT_EQ(shim_->Delete("c3").status().code(),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(shim_->Kill("c3", SIGTERM).ok());
-  absl::StatusOr<shim::v1::ContainerState> done =
+  absl::StatusOr<shim::ContainerState> done =
       shim_->Wait("c3", absl::Seconds(20));
   ASSERT_TRUE(done.ok());
-  EXPECT_EQ(done->exit_code(), 128 + SIGTERM);
-  EXPECT_FALSE(done->oom_killed());
+  EXPECT_EQ(done->exit_code, 128 + SIGTERM);
+  EXPECT_FALSE(done->oom_killed);
   // Killing what already exited is not an error.
   EXPECT_TRUE(shim_->Kill("c3", SIGKILL).ok());
 }
@@ -212,25 +215,19 @@ TEST_F(ShimTest, TerminalContainersAndAttachedStdin) {
   EXPECT_THAT(ReadFile(LogPath("tty")), HasSubstr("stdout F /dev/pts/0"));
 
   ASSERT_TRUE(Run("cat", {"cat"}, /*tty=*/false, /*stdin=*/true).ok());
-  grpc::ClientContext ctx;
-  auto stream = shim_->stub()->Attach(&ctx);
-  shim::v1::StreamInput in;
-  in.set_attach_id("cat");
-  ASSERT_TRUE(stream->Write(in));
-  in.Clear();
-  in.set_stdin("ping\n");
-  ASSERT_TRUE(stream->Write(in));
-  shim::v1::StreamOutput out;
-  ASSERT_TRUE(stream->Read(&out));
-  EXPECT_EQ(out.stdout(), "ping\n");
-  in.Clear();
-  in.set_close_stdin(true);
-  ASSERT_TRUE(stream->Write(in));
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream = shim_->Attach("cat");
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  ASSERT_TRUE((*stream)->SendStdin("ping\n").ok());
+  ShimStream::Output out;
+  ASSERT_TRUE((*stream)->Read(&out));
+  EXPECT_EQ(out.kind, ShimStream::Output::kStdout);
+  EXPECT_EQ(out.data, "ping\n");
+  ASSERT_TRUE((*stream)->CloseStdin().ok());
   bool exited = false;
-  while (stream->Read(&out)) {
-    if (out.exited()) {
+  while ((*stream)->Read(&out)) {
+    if (out.kind == ShimStream::Output::kExit) {
       exited = true;
-      EXPECT_EQ(out.exit_code(), 0);
+      EXPECT_EQ(out.exit_code, 0);
     }
   }
   EXPECT_TRUE(exited);
@@ -239,27 +236,17 @@ TEST_F(ShimTest, TerminalContainersAndAttachedStdin) {
 
 TEST_F(ShimTest, TerminalExecSeesResizes) {
   ASSERT_TRUE(Run("c5", {"sleep", "1000"}).ok());
-  grpc::ClientContext ctx;
-  auto stream = shim_->stub()->Exec(&ctx);
-  shim::v1::StreamInput in;
-  in.mutable_start()->set_container_id("c5");
-  in.mutable_start()->set_tty(true);
-  in.mutable_start()->set_stdin(true);
-  in.mutable_start()->add_args("sh");
-  ASSERT_TRUE(stream->Write(in));
-  in.Clear();
-  in.mutable_resize()->set_width(123);
-  in.mutable_resize()->set_height(45);
-  ASSERT_TRUE(stream->Write(in));
-  in.Clear();
-  in.set_stdin("stty size; exit 9\n");
-  ASSERT_TRUE(stream->Write(in));
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream =
+      shim_->Exec({"c5", {"sh"}, /*tty=*/true, /*stdin=*/true});
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  ASSERT_TRUE((*stream)->Resize(123, 45).ok());
+  ASSERT_TRUE((*stream)->SendStdin("stty size; exit 9\n").ok());
   std::string all;
   int code = -1;
-  shim::v1::StreamOutput out;
-  while (stream->Read(&out)) {
-    all += out.stdout();
-    if (out.exited()) code = out.exit_code();
+  ShimStream::Output out;
+  while ((*stream)->Read(&out)) {
+    if (out.kind == ShimStream::Output::kStdout) all += out.data;
+    if (out.kind == ShimStream::Output::kExit) code = out.exit_code;
   }
   EXPECT_THAT(all, HasSubstr("45 123"));
   EXPECT_EQ(code, 9);
@@ -271,11 +258,11 @@ TEST_F(ShimTest, OomKillIsReported) {
                     c["linux"]["resources"]["memory"]["limit"] = 16 << 20;
                   })
                   .ok());
-  absl::StatusOr<shim::v1::ContainerState> done =
+  absl::StatusOr<shim::ContainerState> done =
       shim_->Wait("oom", absl::Seconds(60));
   ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_EQ(done->exit_code(), 137);
-  EXPECT_TRUE(done->oom_killed());
+  EXPECT_EQ(done->exit_code, 137);
+  EXPECT_TRUE(done->oom_killed);
 }
 
 TEST_F(ShimTest, TheShimOutlivesItsClientAndExitsOnlyWhenEmpty) {
@@ -285,9 +272,9 @@ TEST_F(ShimTest, TheShimOutlivesItsClientAndExitsOnlyWhenEmpty) {
       ShimClient::Connect(dir_ + "/shim.sock");
   ASSERT_TRUE(again.ok()) << again.status();
   shim_ = std::move(*again);
-  absl::StatusOr<shim::v1::ContainerState> state = shim_->State("c6");
+  absl::StatusOr<shim::ContainerState> state = shim_->State("c6");
   ASSERT_TRUE(state.ok());
-  EXPECT_EQ(state->status(), shim::v1::RUNNING);
+  EXPECT_EQ(state->status, shim::ContainerStatus::kRunning);
   EXPECT_EQ(shim_->Shutdown().code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(shim_->Kill("c6", SIGKILL).ok());
   ASSERT_TRUE(shim_->Wait("c6", absl::Seconds(20)).ok());
@@ -296,6 +283,64 @@ TEST_F(ShimTest, TheShimOutlivesItsClientAndExitsOnlyWhenEmpty) {
   for (int i = 0; i < 200 && kill(shim_pid_, 0) == 0; ++i) usleep(10 * 1000);
   EXPECT_NE(kill(shim_pid_, 0), 0) << "the shim is still running";
   shim_.reset();
+}
+
+TEST_F(ShimTest, ExitsAreStreamedAsEvents) {
+  absl::StatusOr<std::unique_ptr<ShimStream>> events = shim_->Events();
+  ASSERT_TRUE(events.ok()) << events.status();
+  absl::StatusOr<int> pid = Run("ev", {"sh", "-c", "exit 5"});
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  ShimStream::Output out;
+  ASSERT_TRUE((*events)->Read(&out));
+  ASSERT_EQ(out.kind, ShimStream::Output::kEvent);
+  EXPECT_EQ(out.event.id, "ev");
+  EXPECT_EQ(out.event.pid, *pid);
+  EXPECT_EQ(out.event.exit_code, 5);
+  EXPECT_GT(out.event.exited_at, 0);
+}
+
+TEST_F(ShimTest, AnExecWhoseClientLeavesIsKilled) {
+  ASSERT_TRUE(Run("c7", {"sleep", "1000"}).ok());
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream =
+      shim_->Exec({"c7", {"sleep", "4343"}});
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  stream->reset();  // the connection closes without an exit
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    absl::StatusOr<ExecSyncResult> ps =
+        shim_->ExecSync("c7", {"ps", "-o", "args"}, absl::Seconds(10));
+    ASSERT_TRUE(ps.ok());
+    gone = ps->stdout_data.find("sleep 4343") == std::string::npos;
+    if (!gone) usleep(50 * 1000);
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST_F(ShimTest, BadCallsGetClearErrors) {
+  EXPECT_EQ(shim_->Exec({"nope", {"true"}}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(shim_->Exec({"", {}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(shim_->Attach("nope").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<int> empty = shim_->Create(shim::CreateRequest{});
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+  // A caller that does not speak the protocol is told so and nothing breaks.
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::string path = dir_ + "/shim.sock";
+  strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+            0);
+  ASSERT_TRUE(
+      shim::WriteFrame(fd, shim::FrameType::kRequest, R"({"method":"Nope"})")
+          .ok());
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(fd);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(shim::DecodeReply(reply->payload).status().code(),
+            lite::StatusCode::kUnimplemented);
+  close(fd);
+  EXPECT_TRUE(shim_->ShimPid().ok());
 }
 
 }  // namespace

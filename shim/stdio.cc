@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
+#include "lite/status.h"
 
 namespace cradle::shim {
 namespace {
@@ -32,14 +32,14 @@ void ProcessIo::CloseStdin() {
   stdin_fd = -1;
 }
 
-absl::Status MakePipes(bool with_stdin, ProcessIo* io, Stdio* runc_side) {
+lite::Status MakePipes(bool with_stdin, ProcessIo* io, Stdio* runc_side) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0)
-    return absl::InternalError("pipe: " + Errno());
+    return lite::InternalError("pipe: " + Errno());
   if (pipe2(err, O_CLOEXEC) != 0) {
     close(out[0]);
     close(out[1]);
-    return absl::InternalError("pipe: " + Errno());
+    return lite::InternalError("pipe: " + Errno());
   }
   io->stdout_fd = out[0];
   io->stderr_fd = err[0];
@@ -50,32 +50,32 @@ absl::Status MakePipes(bool with_stdin, ProcessIo* io, Stdio* runc_side) {
     if (pipe2(in, O_CLOEXEC) != 0) {
       close(out[1]);
       close(err[1]);
-      return absl::InternalError("pipe: " + Errno());
+      return lite::InternalError("pipe: " + Errno());
     }
     io->stdin_fd = in[1];
     runc_side->in = in[0];
   }
-  return absl::OkStatus();
+  return lite::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ConsoleSocket>> ConsoleSocket::Listen() {
+lite::StatusOr<std::unique_ptr<ConsoleSocket>> ConsoleSocket::Listen() {
   std::unique_ptr<ConsoleSocket> s(new ConsoleSocket());
   // A short directory of its own: socket paths are limited to 108 bytes and
   // the pod's state dir is already long.
   char dir[] = "/tmp/cradle-console-XXXXXX";
   if (mkdtemp(dir) == nullptr)
-    return absl::InternalError("console socket dir: " + Errno());
+    return lite::InternalError("console socket dir: " + Errno());
   s->dir_ = dir;
   s->path_ = s->dir_ + "/s";
   s->listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s->listener_ < 0) return absl::InternalError("socket: " + Errno());
+  if (s->listener_ < 0) return lite::InternalError("socket: " + Errno());
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   strncpy(addr.sun_path, s->path_.c_str(), sizeof(addr.sun_path) - 1);
   if (bind(s->listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
           0 ||
       listen(s->listener_, 1) != 0) {
-    return absl::InternalError("console socket: " + Errno());
+    return lite::InternalError("console socket: " + Errno());
   }
   return s;
 }
@@ -86,12 +86,12 @@ ConsoleSocket::~ConsoleSocket() {
   if (!dir_.empty()) rmdir(dir_.c_str());
 }
 
-absl::StatusOr<int> ConsoleSocket::ReceiveMaster() {
+lite::StatusOr<int> ConsoleSocket::ReceiveMaster() {
   pollfd p{listener_, POLLIN, 0};
   if (poll(&p, 1, 30000) <= 0)
-    return absl::DeadlineExceededError("runc sent no terminal");
+    return lite::DeadlineExceededError("runc sent no terminal");
   int conn = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return absl::InternalError("accept console: " + Errno());
+  if (conn < 0) return lite::InternalError("accept console: " + Errno());
   char data[256];
   iovec iov{data, sizeof(data)};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
@@ -104,7 +104,7 @@ absl::StatusOr<int> ConsoleSocket::ReceiveMaster() {
   close(conn);
   cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
   if (c == nullptr || c->cmsg_type != SCM_RIGHTS)
-    return absl::InternalError("runc sent no terminal fd");
+    return lite::InternalError("runc sent no terminal fd");
   int fd;
   memcpy(&fd, CMSG_DATA(c), sizeof(fd));
   return fd;

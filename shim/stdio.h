@@ -6,7 +6,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/status/statusor.h"
+#include "lite/status.h"
 #include "runc_driver/runc.h"
 
 namespace cradle::shim {
@@ -24,17 +24,17 @@ struct ProcessIo {
 
 // Pipes for a process without a terminal. `runc_side` is what runc hands
 // the process; the caller closes those fds once runc has run.
-absl::Status MakePipes(bool with_stdin, ProcessIo* io, Stdio* runc_side);
+lite::Status MakePipes(bool with_stdin, ProcessIo* io, Stdio* runc_side);
 
 // A unix socket runc sends the pty master to (--console-socket), accepted
 // in the background while runc runs.
 class ConsoleSocket {
  public:
-  static absl::StatusOr<std::unique_ptr<ConsoleSocket>> Listen();
+  static lite::StatusOr<std::unique_ptr<ConsoleSocket>> Listen();
   ~ConsoleSocket();
   const std::string& path() const { return path_; }
   // Waits (bounded) for runc to hand over the master.
-  absl::StatusOr<int> ReceiveMaster();
+  lite::StatusOr<int> ReceiveMaster();
   // runc failed and will send nothing: makes a waiting ReceiveMaster return
   // at once (with an error) instead of timing out.
   void Abandon();

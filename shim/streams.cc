@@ -1,171 +1,209 @@
-// Exec and Attach: bidirectional streams carrying a process's stdio.
+// Exec and Attach: streams carrying a process's stdio over a connection.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
+#include <atomic>
+#include <cstdlib>
+#include <functional>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
-#include "glog/logging.h"
 #include "nlohmann/json.hpp"
-#include "process/reaper.h"
+#include "shim/log.h"
 #include "shim/service.h"
 
 namespace cradle::shim {
 namespace {
 
-using Stream = grpc::ServerReaderWriter<v1::StreamOutput, v1::StreamInput>;
-
 // After the process exits, output still in flight is read for this long.
 constexpr int kDrainMillis = 2000;
 
-// Feeds a stream's input (stdin, resizes) to a process until the client
-// half-closes or goes away.
+// Feeds a stream's input frames (stdin, resizes, signals) to a process on
+// a thread of its own. A client that closes its end is "gone": an exec is
+// then killed, an attach detached.
 class InputPump {
  public:
-  InputPump(Stream* stream, std::function<void(const v1::StreamInput&)> handle)
-      : thread_([stream, handle] {
-          v1::StreamInput in;
-          while (stream->Read(&in)) handle(in);
+  InputPump(StreamConnection* client, std::function<void(const Frame&)> handle)
+      : client_(client), thread_([this, handle] {
+          for (;;) {
+            lite::StatusOr<Frame> frame = ReadFrame(client_->fd());
+            if (!frame.ok()) break;
+            handle(*frame);
+          }
+          gone_ = true;
         }) {}
-  // The caller cancels the call first so a blocked Read returns.
-  ~InputPump() { thread_.join(); }
+  // Ends the connection's reads so the thread returns.
+  ~InputPump() {
+    client_->Shutdown();
+    thread_.join();
+  }
+  bool client_gone() const { return gone_; }
 
  private:
+  StreamConnection* const client_;
+  std::atomic<bool> gone_{false};
   std::thread thread_;
 };
 
+// {"width", "height"} of a kResize frame; false when malformed.
+bool ParseResize(const std::string& payload, unsigned* width,
+                 unsigned* height) {
+  nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+  if (!j.is_object() || !j.value("width", nlohmann::json()).is_number() ||
+      !j.value("height", nlohmann::json()).is_number()) {
+    return false;
+  }
+  *width = j["width"].get<unsigned>();
+  *height = j["height"].get<unsigned>();
+  return true;
+}
+
+std::string ExitPayload(int exit_code) {
+  return nlohmann::json({{"exitCode", exit_code}}).dump();
+}
+
 }  // namespace
 
-absl::StatusOr<std::string> ShimService::WriteExecProcess(
-    const Container& container, const v1::ExecStart& start, uint64_t n) {
-  std::ifstream in(container.request().bundle() + "/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json spec = nlohmann::json::parse(text.str(), nullptr, false);
+lite::StatusOr<std::string> ShimService::WriteExecProcess(
+    const Container& container, const ExecStart& start, uint64_t n) {
+  nlohmann::json spec = nlohmann::json::parse(
+      ReadSmallFile(container.request().bundle + "/config.json"), nullptr,
+      false);
   if (!spec.is_object() || !spec.contains("process"))
-    return absl::InternalError("the container's config.json is unreadable");
+    return lite::InternalError("the container's config.json is unreadable");
   nlohmann::json process = spec["process"];
-  process["args"] =
-      std::vector<std::string>(start.args().begin(), start.args().end());
-  process["terminal"] = start.tty();
+  process["args"] = start.args;
+  process["terminal"] = start.tty;
   process.erase("consoleSize");
-  std::string path = absl::StrCat(state_dir_, "/exec-", n, ".json");
-  std::ofstream(path) << process.dump();
+  std::string path = lite::StrCat(state_dir_, "/exec-", n, ".json");
+  std::string text = process.dump();
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write(fd, text.data(), text.size()) ==
+                           static_cast<ssize_t>(text.size());
+  if (fd >= 0) close(fd);
+  if (!ok) return lite::InternalError("cannot write " + path);
   return path;
 }
 
-grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
-  v1::StreamInput first;
-  if (!stream->Read(&first) || first.start().container_id().empty() ||
-      first.start().args().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "exec needs a container id and a command");
+lite::StatusOr<pid_t> ShimService::StartExec(
+    const ExecStart& start, ProcessIo* io, std::shared_ptr<ExecProcess>* exec) {
+  if (start.container_id.empty() || start.args.empty()) {
+    return lite::InvalidArgumentError(
+        "exec needs a container id and a command");
   }
-  const v1::ExecStart& start = first.start();
-  absl::StatusOr<std::shared_ptr<Container>> c = Find(start.container_id());
-  if (!c.ok()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        std::string(c.status().message()));
-  }
-  if ((*c)->State().status() != v1::RUNNING) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("container ", start.container_id(), " is not running"));
+  lite::StatusOr<std::shared_ptr<Container>> c = Find(start.container_id);
+  if (!c.ok()) return c.status();
+  if ((*c)->State().status != ContainerStatus::kRunning) {
+    return lite::FailedPreconditionError(
+        lite::StrCat("container ", start.container_id, " is not running"));
   }
   uint64_t n;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     n = next_exec_++;
   }
-  absl::StatusOr<std::string> process = WriteExecProcess(**c, start, n);
-  if (!process.ok())
-    return grpc::Status(grpc::StatusCode::INTERNAL,
-                        std::string(process.status().message()));
-  ProcessIo io;
+  lite::StatusOr<std::string> process = WriteExecProcess(**c, start, n);
+  if (!process.ok()) return process.status();
   RuncExecOptions options;
   options.process_json = *process;
-  options.pid_file = absl::StrCat(state_dir_, "/exec-", n, ".pid");
+  options.pid_file = lite::StrCat(state_dir_, "/exec-", n, ".pid");
   options.detach = true;
   std::unique_ptr<ConsoleSocket> console;
-  if (start.tty()) {
-    absl::StatusOr<std::unique_ptr<ConsoleSocket>> s = ConsoleSocket::Listen();
-    if (!s.ok())
-      return grpc::Status(grpc::StatusCode::INTERNAL,
-                          std::string(s.status().message()));
+  if (start.tty) {
+    lite::StatusOr<std::unique_ptr<ConsoleSocket>> s = ConsoleSocket::Listen();
+    if (!s.ok()) return s.status();
     console = std::move(*s);
     options.console_socket = console->path();
-  } else if (absl::Status s = MakePipes(start.stdin(), &io, &options.stdio);
+  } else if (lite::Status s = MakePipes(start.stdin, io, &options.stdio);
              !s.ok()) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, std::string(s.message()));
+    return s;
   }
   std::thread receive;
-  absl::StatusOr<int> master = absl::UnknownError("no terminal");
+  lite::StatusOr<int> master = lite::UnknownError("no terminal");
   if (console != nullptr) {
     receive = std::thread([&] { master = console->ReceiveMaster(); });
   }
-  absl::StatusOr<int> ran = runc_->Exec(start.container_id(), options);
+  lite::StatusOr<int> ran = runc_->Exec(start.container_id, options);
   for (int fd : {options.stdio.in, options.stdio.out, options.stdio.err}) {
     if (fd >= 0) close(fd);
   }
   if (receive.joinable()) {
     if (!ran.ok()) console->Abandon();
     receive.join();
-    if (master.ok()) io.master = *master;
+    if (master.ok()) io->master = *master;
   }
   unlink(process->c_str());
-  std::ifstream pid_in(options.pid_file);
-  pid_t pid = 0;
-  pid_in >> pid;
+  pid_t pid = atoi(ReadSmallFile(options.pid_file).c_str());
   unlink(options.pid_file.c_str());
   if (!ran.ok() || pid <= 0) {
-    std::string why =
-        ran.ok() ? "runc wrote no pid" : std::string(ran.status().message());
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("exec in ", start.container_id(), ": ", why));
+    std::string why = ran.ok() ? "runc wrote no pid" : ran.status().message();
+    return lite::FailedPreconditionError(
+        lite::StrCat("exec in ", start.container_id, ": ", why));
   }
-  auto exec = std::make_shared<ExecProcess>();
+  *exec = std::make_shared<ExecProcess>();
   {
-    absl::MutexLock lock(&mu_);
-    execs_[pid] = exec;
+    std::lock_guard<std::mutex> lock(mu_);
+    execs_[pid] = *exec;
   }
   ExitStatus early;
   if (Reaper::Get()->TakeExited(pid, &early)) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     execs_.erase(pid);
-    absl::MutexLock exec_lock(&exec->mu);
-    exec->exited = true;
-    exec->exit_code = early.exit_code;
+    std::lock_guard<std::mutex> exec_lock((*exec)->mu);
+    (*exec)->exited = true;
+    (*exec)->exit_code = early.exit_code;
   }
-  VLOG(1) << "container=" << start.container_id() << " exec pid " << pid;
+  return pid;
+}
+
+void ShimService::Exec(const ExecStart& start, StreamConnection* client) {
+  ProcessIo io;
+  std::shared_ptr<ExecProcess> exec;
+  lite::StatusOr<pid_t> started = StartExec(start, &io, &exec);
+  bool answered =
+      client->Reply(started.status(), {{"pid", started.ok() ? *started : 0}});
+  if (!started.ok()) return;
+  pid_t pid = *started;
+  if (!answered) {  // the client left while runc started the process
+    kill(pid, SIGKILL);
+    return;
+  }
 
   int stdin_fd = io.master >= 0 ? io.master : io.stdin_fd;
-  absl::Mutex stdin_mu;
-  bool stdin_open = start.stdin();
-  InputPump input(stream, [&](const v1::StreamInput& in) {
-    absl::MutexLock lock(&stdin_mu);
-    if (in.has_resize())
-      ResizeTerminal(io.master, in.resize().width(), in.resize().height());
-    if (in.kill_signal() > 0) {
-      absl::MutexLock exec_lock(&exec->mu);
-      if (!exec->exited) kill(pid, in.kill_signal());
-    }
-    if (!stdin_open) return;
-    if (!in.stdin().empty()) {
-      (void)!write(stdin_fd, in.stdin().data(), in.stdin().size());
-    }
-    if (in.close_stdin()) {
-      stdin_open = false;
-      if (io.master >= 0) {
-        char eot = 4;
-        (void)!write(io.master, &eot, 1);
-      } else {
-        io.CloseStdin();
+  std::mutex stdin_mu;
+  bool stdin_open = start.stdin;
+  InputPump input(client, [&](const Frame& in) {
+    std::lock_guard<std::mutex> lock(stdin_mu);
+    unsigned width, height;
+    switch (in.type) {
+      case FrameType::kResize:
+        if (ParseResize(in.payload, &width, &height))
+          ResizeTerminal(io.master, width, height);
+        break;
+      case FrameType::kKill: {
+        nlohmann::json j = nlohmann::json::parse(in.payload, nullptr, false);
+        int signal = j.is_object() ? j.value("signal", 0) : 0;
+        std::lock_guard<std::mutex> exec_lock(exec->mu);
+        if (signal > 0 && !exec->exited) kill(pid, signal);
+        break;
       }
+      case FrameType::kStdin:
+        if (stdin_open)
+          (void)!write(stdin_fd, in.payload.data(), in.payload.size());
+        break;
+      case FrameType::kCloseStdin:
+        if (!stdin_open) break;
+        stdin_open = false;
+        if (io.master >= 0) {
+          char eot = 4;
+          (void)!write(io.master, &eot, 1);
+        } else {
+          io.CloseStdin();
+        }
+        break;
+      default:
+        break;
     }
   });
 
@@ -178,11 +216,11 @@ grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
   for (;;) {
     bool exited;
     {
-      absl::MutexLock lock(&exec->mu);
+      std::lock_guard<std::mutex> lock(exec->mu);
       exited = exec->exited;
       exit_code = exec->exit_code;
     }
-    if (context->IsCancelled()) {
+    if (input.client_gone()) {
       client_gone = true;
       break;
     }
@@ -195,9 +233,9 @@ grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
     if (exited && (drain_left -= 100) < 0) break;
     if (count == 0) {
       // Output is over; the exit is reported by the reaper any moment.
-      exec->mu.LockWhenWithTimeout(absl::Condition(&exec->exited),
-                                   absl::Milliseconds(100));
-      exec->mu.Unlock();
+      std::unique_lock<std::mutex> lock(exec->mu);
+      exec->exited_cv.wait_for(lock, std::chrono::milliseconds(100),
+                               [&] { return exec->exited; });
       continue;
     }
     if (poll(p, count, 100) <= 0) continue;
@@ -210,79 +248,59 @@ grpc::Status ShimService::Exec(grpc::ServerContext* context, Stream* stream) {
         fds[is_out ? 0 : 1] = -1;
         continue;
       }
-      v1::StreamOutput out;
-      (is_out ? out.mutable_stdout() : out.mutable_stderr())->assign(buf, r);
-      if (!stream->Write(out)) client_gone = true;
+      if (!client->Send(is_out ? FrameType::kStdout : FrameType::kStderr,
+                        std::string_view(buf, r))) {
+        client_gone = true;
+      }
     }
     if (client_gone) break;
   }
   if (client_gone) {
     // Nobody is listening: the process must not outlive its stream.
-    LOG(INFO) << "container=" << start.container_id() << " exec pid " << pid
-              << ": client gone, killing it";
+    LogInfo(lite::StrCat("container=", start.container_id, " exec pid ", pid,
+                         ": client gone, killing it"));
     kill(pid, SIGKILL);
   } else {
-    v1::StreamOutput last;
-    last.set_exited(true);
-    last.set_exit_code(exit_code);
-    stream->Write(last);
+    client->Send(FrameType::kExit, ExitPayload(exit_code));
   }
-  context->TryCancel();  // ends the input pump's Read
-  return grpc::Status::OK;
 }
 
-grpc::Status ShimService::Attach(grpc::ServerContext* context, Stream* stream) {
-  v1::StreamInput first;
-  if (!stream->Read(&first) || first.attach_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "attach needs a container id");
-  }
-  absl::StatusOr<std::shared_ptr<Container>> c = Find(first.attach_id());
-  if (!c.ok()) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        std::string(c.status().message()));
-  }
+void ShimService::Attach(const std::string& id, StreamConnection* client) {
+  lite::StatusOr<std::shared_ptr<Container>> c =
+      id.empty() ? lite::InvalidArgumentError("attach needs a container id")
+                 : Find(id);
+  if (!client->Reply(c.status()) || !c.ok()) return;
   std::shared_ptr<Container> container = *c;
-  absl::Mutex write_mu;
-  bool client_gone = false;
-  int token = container->Subscribe([&](OutputStream s, absl::string_view d) {
-    v1::StreamOutput out;
-    (s == OutputStream::kStdout ? out.mutable_stdout() : out.mutable_stderr())
-        ->assign(d.data(), d.size());
-    absl::MutexLock lock(&write_mu);
-    if (!client_gone && !stream->Write(out)) client_gone = true;
-  });
+  int token =
+      container->Subscribe([client](OutputStream s, std::string_view d) {
+        client->Send(s == OutputStream::kStdout ? FrameType::kStdout
+                                                : FrameType::kStderr,
+                     d);
+      });
   bool used_stdin = false;
   {
-    InputPump input(stream, [&](const v1::StreamInput& in) {
-      if (in.has_resize())
-        container->Resize(in.resize().width(), in.resize().height());
-      if (!in.stdin().empty()) {
+    InputPump input(client, [&](const Frame& in) {
+      unsigned width, height;
+      if (in.type == FrameType::kResize &&
+          ParseResize(in.payload, &width, &height)) {
+        container->Resize(width, height);
+      } else if (in.type == FrameType::kStdin && !in.payload.empty()) {
         used_stdin = true;
-        container->WriteStdin(in.stdin());
+        container->WriteStdin(in.payload);
+      } else if (in.type == FrameType::kCloseStdin) {
+        container->CloseStdin();
       }
-      if (in.close_stdin()) container->CloseStdin();
     });
-    while (!context->IsCancelled() && !container->exited()) {
-      {
-        absl::MutexLock lock(&write_mu);
-        if (client_gone) break;
-      }
-      usleep(100 * 1000);
+    ContainerState state;
+    bool recorded = false;
+    while (!input.client_gone() &&
+           !(recorded =
+                 container->WaitFor(std::chrono::milliseconds(100), &state))) {
     }
     container->Unsubscribe(token);
-    if (container->exited() && !context->IsCancelled()) {
-      v1::ContainerState state = container->Wait();
-      v1::StreamOutput last;
-      last.set_exited(true);
-      last.set_exit_code(state.exit_code());
-      absl::MutexLock lock(&write_mu);
-      stream->Write(last);
-    }
-    context->TryCancel();
+    if (recorded) client->Send(FrameType::kExit, ExitPayload(state.exit_code));
   }
-  if (used_stdin && container->request().stdin_once()) container->CloseStdin();
-  return grpc::Status::OK;
+  if (used_stdin && container->request().stdin_once) container->CloseStdin();
 }
 
 }  // namespace cradle::shim

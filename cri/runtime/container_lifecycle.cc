@@ -13,7 +13,6 @@
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "glog/logging.h"
-#include "google/protobuf/util/json_util.h"
 #include "mount/mount.h"
 
 namespace cradle {
@@ -39,24 +38,24 @@ int StopSignal(const std::string& name) {
   return SIGTERM;
 }
 
-void ApplyShimState(const shim::v1::ContainerState& s, CriContainer* c) {
-  c->pid = s.pid();
-  if (s.started_at() != 0) c->started_at = absl::FromUnixNanos(s.started_at());
-  switch (s.status()) {
-    case shim::v1::CREATED:
+void ApplyShimState(const shim::ContainerState& s, CriContainer* c) {
+  c->pid = s.pid;
+  if (s.started_at != 0) c->started_at = absl::FromUnixNanos(s.started_at);
+  switch (s.status) {
+    case shim::ContainerStatus::kCreated:
       c->state = CriContainer::kCreated;
       break;
-    case shim::v1::RUNNING:
-    case shim::v1::PAUSED:
+    case shim::ContainerStatus::kRunning:
+    case shim::ContainerStatus::kPaused:
       c->state = CriContainer::kRunning;
       break;
-    case shim::v1::STOPPED:
+    case shim::ContainerStatus::kStopped:
       c->state = CriContainer::kExited;
-      c->exit_code = s.exit_code();
-      c->finished_at = absl::FromUnixNanos(s.exited_at());
-      c->reason = s.oom_killed()       ? "OOMKilled"
-                  : s.exit_code() == 0 ? "Completed"
-                                       : "Error";
+      c->exit_code = s.exit_code;
+      c->finished_at = absl::FromUnixNanos(s.exited_at);
+      c->reason = s.oom_killed       ? "OOMKilled"
+                  : s.exit_code == 0 ? "Completed"
+                                     : "Error";
       break;
     default:
       c->state = CriContainer::kUnknown;
@@ -65,12 +64,16 @@ void ApplyShimState(const shim::v1::ContainerState& s, CriContainer* c) {
 
 // What the shim wrote down before it went away, if anything.
 bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
-                       shim::v1::ContainerState* state) {
+                       shim::ContainerState* state) {
   std::ifstream in(absl::StrCat(pod_dir, "/shim/", id, ".json"));
   if (!in) return false;
   std::stringstream text;
   text << in.rdbuf();
-  return google::protobuf::util::JsonStringToMessage(text.str(), state).ok();
+  lite::StatusOr<shim::ContainerState> recorded =
+      shim::Decode<shim::ContainerState>(text.str(), "recorded state");
+  if (!recorded.ok()) return false;
+  *state = *std::move(recorded);
+  return true;
 }
 
 }  // namespace
@@ -79,16 +82,16 @@ CriContainer RuntimeService::Refresh(CriContainer c) {
   if (c.state == CriContainer::kExited) return c;  // final
   CriContainer before = c;
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
-  absl::StatusOr<shim::v1::ContainerState> state =
+  absl::StatusOr<shim::ContainerState> state =
       shim.ok() ? (*shim)->State(c.id)
-                : absl::StatusOr<shim::v1::ContainerState>(shim.status());
+                : absl::StatusOr<shim::ContainerState>(shim.status());
   if (state.ok()) {
     ApplyShimState(*state, &c);
   } else {
-    shim::v1::ContainerState recorded;
+    shim::ContainerState recorded;
     absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(c.pod_id);
     if (pod.ok() && ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
-        recorded.status() == shim::v1::STOPPED) {
+        recorded.status == shim::ContainerStatus::kStopped) {
       ApplyShimState(recorded, &c);
     } else {
       // Neither the shim nor its record: the container is gone.
@@ -123,7 +126,7 @@ grpc::Status RuntimeService::StartContainer(
   }
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
-  absl::StatusOr<shim::v1::ContainerState> started = (*shim)->Start(c.id);
+  absl::StatusOr<shim::ContainerState> started = (*shim)->Start(c.id);
   if (!started.ok()) {
     c.state = CriContainer::kExited;
     c.exit_code = 128;
@@ -153,8 +156,7 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
         !s.ok() && !absl::IsNotFound(s)) {
       return s;
     }
-    absl::StatusOr<shim::v1::ContainerState> done =
-        (*shim)->Wait(c.id, timeout);
+    absl::StatusOr<shim::ContainerState> done = (*shim)->Wait(c.id, timeout);
     if (done.ok()) {
       ApplyShimState(*done, &c);
       return options_.containers->Update(c);
@@ -168,7 +170,7 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
       !s.ok() && !absl::IsNotFound(s)) {
     return s;
   }
-  absl::StatusOr<shim::v1::ContainerState> done =
+  absl::StatusOr<shim::ContainerState> done =
       (*shim)->Wait(c.id, absl::Seconds(30));
   if (!done.ok()) return done.status();
   ApplyShimState(*done, &c);
@@ -194,7 +196,7 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
   if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
   if (shim.ok()) {
-    absl::StatusOr<shim::v1::ContainerState> deleted = (*shim)->Delete(c.id);
+    absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(c.id);
     if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
       return deleted.status();
   }

@@ -150,13 +150,13 @@ grpc::Status RuntimeService::CreateContainer(
     return fail(absl::FailedPreconditionError(absl::StrCat(
         "the pod's shim is not running: ", shim.status().message())));
   }
-  shim::v1::CreateRequest create;
-  create.set_id(c.id);
-  create.set_bundle(c.bundle);
-  create.set_tty(config.tty());
-  create.set_stdin(config.stdin());
-  create.set_stdin_once(config.stdin_once());
-  create.set_log_path(c.log_path);
+  shim::CreateRequest create;
+  create.id = c.id;
+  create.bundle = c.bundle;
+  create.tty = config.tty();
+  create.stdin = config.stdin();
+  create.stdin_once = config.stdin_once();
+  create.log_path = c.log_path;
   absl::StatusOr<int> pid = (*shim)->Create(create);
   if (!pid.ok()) return fail(pid.status());
   c.pid = *pid;

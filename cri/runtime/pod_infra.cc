@@ -57,13 +57,12 @@ absl::Status RuntimeService::StartInfra(
 
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
   if (!shim.ok()) return shim.status();
-  shim::v1::CreateRequest create;
-  create.set_id(r.id);  // runc ids: a pod id never clashes with a container's
-  create.set_bundle(bundle);
+  shim::CreateRequest create;
+  create.id = r.id;  // runc ids: a pod id never clashes with a container's
+  create.bundle = bundle;
   absl::StatusOr<int> pid = (*shim)->Create(create);
   if (!pid.ok()) return pid.status();
-  if (absl::StatusOr<shim::v1::ContainerState> s = (*shim)->Start(r.id);
-      !s.ok()) {
+  if (absl::StatusOr<shim::ContainerState> s = (*shim)->Start(r.id); !s.ok()) {
     return s.status();
   }
   r.infra_pid = *pid;
@@ -87,7 +86,7 @@ absl::Status RuntimeService::RemoveInfra(const PodRecord& r) {
   if (r.infra_pid == 0) return absl::OkStatus();
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
   if (!shim.ok()) return absl::OkStatus();
-  absl::StatusOr<shim::v1::ContainerState> deleted = (*shim)->Delete(r.id);
+  absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(r.id);
   if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
     return deleted.status();
   return absl::OkStatus();

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "cgroups/membership.h"
 #include "glog/logging.h"
+#include "lite/absl_status.h"
 
 namespace cradle {
 
@@ -55,7 +56,7 @@ absl::Status PodShims::Stop(const std::string& pod_id,
   // The shim leaves right after answering; its cgroup empties then.
   absl::Status removed;
   for (int i = 0; i < 100; ++i) {
-    removed = RemoveCgroup(cgroup);
+    removed = lite::ToAbsl(RemoveCgroup(cgroup));
     if (removed.code() != absl::StatusCode::kFailedPrecondition) break;
     absl::SleepFor(absl::Milliseconds(30));
   }

@@ -18,9 +18,6 @@
 namespace cradle {
 namespace {
 
-using ShimStream =
-    grpc::ClientReaderWriter<shim::v1::StreamInput, shim::v1::StreamOutput>;
-
 // What the end of the client's stdin means.
 enum class StdinEnd {
   kCloseStdin,  // the process's stdin closes too
@@ -30,34 +27,23 @@ enum class StdinEnd {
 // Carries a command's stdio between the client and the shim until the
 // shim reports the exit (exec), ends the stream (attach), or the client
 // detaches. Returns the exit code when one came.
-absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
-                                        ShimStream* stream,
-                                        const std::string& id, bool stdin,
+absl::StatusOr<std::optional<int>> Pump(ShimStream* stream, bool stdin,
                                         StdinEnd stdin_end, bool tty,
                                         streaming::CommandIo* io) {
-  io->OnClientGone([context] { context->TryCancel(); });
-  absl::Mutex write_mu;  // one writer at a time on the shim stream
-  auto send = [&](const shim::v1::StreamInput& in) {
-    absl::MutexLock lock(&write_mu);
-    return stream->Write(in);
-  };
+  io->OnClientGone([stream] { stream->Cancel(); });
   std::thread input, resize;
   std::atomic<bool> detached{false};
   if (stdin) {
     input = std::thread([&] {
       std::string data;
       while (io->ReadStdin(&data)) {
-        shim::v1::StreamInput in;
-        in.set_stdin(data);
-        if (!send(in)) return;
+        if (!stream->SendStdin(data).ok()) return;
       }
       if (stdin_end == StdinEnd::kCloseStdin) {
-        shim::v1::StreamInput in;
-        in.set_close_stdin(true);
-        send(in);
+        stream->CloseStdin().IgnoreError();
       } else {
         detached = true;
-        context->TryCancel();
+        stream->Cancel();
       }
     });
   }
@@ -65,43 +51,30 @@ absl::StatusOr<std::optional<int>> Pump(grpc::ClientContext* context,
     resize = std::thread([&] {
       streaming::TerminalSize size;
       while (io->NextResize(&size)) {
-        shim::v1::StreamInput in;
-        in.mutable_resize()->set_id(id);
-        in.mutable_resize()->set_width(size.width);
-        in.mutable_resize()->set_height(size.height);
-        if (!send(in)) return;
+        if (!stream->Resize(size.width, size.height).ok()) return;
       }
     });
   }
   std::optional<int> exit_code;
   bool client_gone = false;
-  shim::v1::StreamOutput out;
+  ShimStream::Output out;
   while (!client_gone && stream->Read(&out)) {
-    if (!out.stdout().empty())
-      client_gone |= !io->WriteStdout(out.stdout()).ok();
-    if (!out.stderr().empty())
-      client_gone |= !io->WriteStderr(out.stderr()).ok();
-    if (out.exited()) {
-      exit_code = out.exit_code();
+    if (out.kind == ShimStream::Output::kStdout) {
+      client_gone |= !io->WriteStdout(out.data).ok();
+    } else if (out.kind == ShimStream::Output::kStderr) {
+      client_gone |= !io->WriteStderr(out.data).ok();
+    } else if (out.kind == ShimStream::Output::kExit) {
+      exit_code = out.exit_code;
       break;
     }
   }
   // The shim kills an exec whose stream is cancelled.
-  if (client_gone) context->TryCancel();
+  if (client_gone) stream->Cancel();
   io->StopInput();
   if (input.joinable()) input.join();
   if (resize.joinable()) resize.join();
-  {
-    absl::MutexLock lock(&write_mu);
-    stream->WritesDone();
-  }
-  grpc::Status status = stream->Finish();
   if (exit_code.has_value() || detached) return exit_code;
   if (client_gone) return absl::CancelledError("the client went away");
-  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
-  }
   return std::optional<int>();
 }
 
@@ -150,20 +123,17 @@ absl::StatusOr<int> PodStreams::Exec(const streaming::ExecOptions& options,
   absl::StatusOr<Target> t = Find(options.container_id);
   if (!t.ok()) return t.status();
   const CriContainer* c = &t->container;
-  grpc::ClientContext context;
-  std::unique_ptr<ShimStream> stream = t->shim->stub()->Exec(&context);
-  shim::v1::StreamInput first;
-  first.mutable_start()->set_container_id(c->id);
-  for (const std::string& arg : options.cmd)
-    first.mutable_start()->add_args(arg);
-  first.mutable_start()->set_tty(options.tty);
-  first.mutable_start()->set_stdin(options.stdin);
-  stream->Write(first);
+  shim::ExecStart start;
+  start.container_id = c->id;
+  start.args = options.cmd;
+  start.tty = options.tty;
+  start.stdin = options.stdin;
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream = t->shim->Exec(start);
+  if (!stream.ok()) return stream.status();
   VLOG(1) << "container=" << c->id << " streaming exec "
           << (options.cmd.empty() ? "" : options.cmd[0]);
-  absl::StatusOr<std::optional<int>> code =
-      Pump(&context, stream.get(), c->id, options.stdin, StdinEnd::kCloseStdin,
-           options.tty, io);
+  absl::StatusOr<std::optional<int>> code = Pump(
+      stream->get(), options.stdin, StdinEnd::kCloseStdin, options.tty, io);
   if (!code.ok()) return code.status();
   if (!code->has_value()) {
     return absl::InternalError("the shim ended the exec without an exit code");
@@ -176,11 +146,8 @@ absl::Status PodStreams::Attach(const streaming::AttachOptions& options,
   absl::StatusOr<Target> t = Find(options.container_id);
   if (!t.ok()) return t.status();
   const CriContainer* c = &t->container;
-  grpc::ClientContext context;
-  std::unique_ptr<ShimStream> stream = t->shim->stub()->Attach(&context);
-  shim::v1::StreamInput first;
-  first.set_attach_id(c->id);
-  stream->Write(first);
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream = t->shim->Attach(c->id);
+  if (!stream.ok()) return stream.status();
   VLOG(1) << "container=" << c->id << " attach";
   // As with containerd: when the client's stdin ends, a stdin_once
   // container without a terminal gets its stdin closed (and the attach
@@ -190,8 +157,8 @@ absl::Status PodStreams::Attach(const streaming::AttachOptions& options,
   StdinEnd stdin_end = config.stdin_once() && !config.tty()
                            ? StdinEnd::kCloseStdin
                            : StdinEnd::kDetach;
-  absl::StatusOr<std::optional<int>> code = Pump(
-      &context, stream.get(), c->id, options.stdin, stdin_end, options.tty, io);
+  absl::StatusOr<std::optional<int>> code =
+      Pump(stream->get(), options.stdin, stdin_end, options.tty, io);
   return code.status();
 }
 

@@ -215,7 +215,7 @@ void KillShimsAndContainers(const std::string& state) {
     std::string cgroup =
         "/cradle/cradle-shim-" + pod.path().filename().string().substr(0, 12);
     for (int i = 0; i < 50; ++i) {
-      if (RemoveCgroup(cgroup).code() != absl::StatusCode::kFailedPrecondition)
+      if (RemoveCgroup(cgroup).code() != lite::StatusCode::kFailedPrecondition)
         break;
       usleep(20 * 1000);
     }

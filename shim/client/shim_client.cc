@@ -3,56 +3,108 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
+#include <cstring>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "grpcpp/grpcpp.h"
+#include "lite/absl_status.h"
 #include "process/process.h"
 
 namespace cradle {
 namespace {
 
-using shim::v1::ContainerRef;
-using shim::v1::ContainerState;
+using shim::ContainerState;
+using shim::FrameType;
 
 constexpr absl::Duration kCallTimeout = absl::Minutes(2);
 // How long a timed-out exec may take to die and be reported.
 constexpr absl::Duration kExecKillGrace = absl::Seconds(10);
 constexpr int kReadyTimeoutMillis = 10000;
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  // A shim that is gone is "unavailable"; say which call found out.
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
+// Waits until `fd` is readable; false when `timeout` passes first.
+bool WaitReadable(int fd, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    int64_t left = absl::ToInt64Milliseconds(deadline - absl::Now());
+    pollfd p{fd, POLLIN, 0};
+    int n = poll(&p, 1, left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : left);
+    if (n > 0) return true;
+    if (n == 0 || errno != EINTR) return false;
+  }
 }
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration d = kCallTimeout) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(d)));
-}
-
-ContainerRef Ref(const std::string& id) {
-  ContainerRef ref;
-  ref.set_id(id);
-  return ref;
-}
-
-std::unique_ptr<shim::v1::Shim::Stub> NewStub(const std::string& socket) {
-  grpc::ChannelArguments args;
-  // The shim is local; don't back off for long when it is briefly away.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return shim::v1::Shim::NewStub(grpc::CreateCustomChannel(
-      "unix:" + socket, grpc::InsecureChannelCredentials(), args));
+absl::Status Named(const absl::Status& s, absl::string_view what) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
 }
 
 }  // namespace
+
+ShimStream::~ShimStream() { close(fd_); }
+
+absl::Status ShimStream::Send(FrameType type, absl::string_view payload) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return lite::ToAbsl(shim::WriteFrame(
+      fd_, type, std::string_view(payload.data(), payload.size())));
+}
+
+absl::Status ShimStream::SendStdin(absl::string_view data) {
+  return Send(FrameType::kStdin, data);
+}
+
+absl::Status ShimStream::CloseStdin() {
+  return Send(FrameType::kCloseStdin, "");
+}
+
+absl::Status ShimStream::Resize(uint32_t width, uint32_t height) {
+  return Send(FrameType::kResize,
+              nlohmann::json({{"width", width}, {"height", height}}).dump());
+}
+
+absl::Status ShimStream::Kill(int signal) {
+  return Send(FrameType::kKill, nlohmann::json({{"signal", signal}}).dump());
+}
+
+bool ShimStream::Read(Output* out) {
+  for (;;) {
+    lite::StatusOr<shim::Frame> frame = shim::ReadFrame(fd_);
+    if (!frame.ok()) return false;
+    switch (frame->type) {
+      case FrameType::kStdout:
+      case FrameType::kStderr:
+        out->kind = frame->type == FrameType::kStdout ? Output::kStdout
+                                                      : Output::kStderr;
+        out->data = std::move(frame->payload);
+        return true;
+      case FrameType::kExit: {
+        nlohmann::json j =
+            nlohmann::json::parse(frame->payload, nullptr, false);
+        out->kind = Output::kExit;
+        out->exit_code = j.is_object() ? j.value("exitCode", -1) : -1;
+        return true;
+      }
+      case FrameType::kEvent: {
+        lite::StatusOr<shim::ExitEvent> e =
+            shim::Decode<shim::ExitEvent>(frame->payload, "exit event");
+        if (!e.ok()) continue;
+        out->kind = Output::kEvent;
+        out->event = *std::move(e);
+        return true;
+      }
+      default:
+        continue;  // nothing else is meant for a client
+    }
+  }
+}
+
+void ShimStream::Cancel() { shutdown(fd_, SHUT_RDWR); }
 
 absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::Launch(
     const ShimLaunchOptions& o) {
@@ -96,204 +148,266 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::Launch(
         "cradle-shim did not start: ",
         report.empty() ? "no answer (see " + o.log_file + ")" : report));
   }
-  return std::unique_ptr<ShimClient>(new ShimClient(NewStub(o.socket)));
+  return std::unique_ptr<ShimClient>(new ShimClient(o.socket));
 }
 
 absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::Connect(
     const std::string& socket) {
   if (access(socket.c_str(), F_OK) != 0)
     return absl::UnavailableError("no shim socket at " + socket);
-  std::unique_ptr<ShimClient> client(new ShimClient(NewStub(socket)));
+  std::unique_ptr<ShimClient> client(new ShimClient(socket));
   absl::StatusOr<int> pid = client->ShimPid();
   if (!pid.ok()) return absl::UnavailableError(pid.status().message());
   return client;
 }
 
-absl::StatusOr<int> ShimClient::ShimPid() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, absl::Seconds(5));
-  shim::v1::Empty req;
-  shim::v1::ShimInfo info;
-  if (absl::Status s = FromGrpc(stub_->Info(&ctx, req, &info), "shim info");
-      !s.ok())
-    return s;
-  return info.pid();
+absl::StatusOr<int> ShimClient::Open(const nlohmann::json& request) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_.size() >= sizeof(address.sun_path))
+    return absl::InvalidArgumentError("shim socket path too long: " + socket_);
+  strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+      0) {
+    std::string why = strerror(errno);
+    close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("the shim at ", socket_, " does not answer: ", why));
+  }
+  absl::Status sent =
+      lite::ToAbsl(shim::WriteFrame(fd, FrameType::kRequest, request.dump()));
+  if (!sent.ok()) {
+    close(fd);
+    return sent;
+  }
+  return fd;
 }
 
-absl::StatusOr<int> ShimClient::Create(const shim::v1::CreateRequest& request) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::CreateResponse resp;
-  if (absl::Status s = FromGrpc(stub_->Create(&ctx, request, &resp), "create");
-      !s.ok())
-    return s;
-  return resp.pid();
+absl::StatusOr<nlohmann::json> ShimClient::Call(const nlohmann::json& request,
+                                                absl::Duration timeout) {
+  absl::StatusOr<int> fd = Open(request);
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<nlohmann::json> result;
+  if (!WaitReadable(*fd, timeout)) {
+    result = absl::DeadlineExceededError(
+        absl::StrCat("no answer within ", absl::FormatDuration(timeout)));
+  } else {
+    lite::StatusOr<shim::Frame> reply = shim::ReadFrame(*fd);
+    if (!reply.ok()) {
+      result = absl::UnavailableError("the shim closed the call unanswered");
+    } else if (reply->type != FrameType::kReply) {
+      result = absl::InternalError("the shim answered with no reply");
+    } else {
+      result = lite::ToAbsl(shim::DecodeReply(reply->payload));
+    }
+  }
+  close(*fd);
+  return result;
+}
+
+absl::StatusOr<ContainerState> ShimClient::StateCall(const char* method,
+                                                     const std::string& id,
+                                                     absl::Duration timeout) {
+  absl::StatusOr<nlohmann::json> r =
+      Call({{shim::kMethodKey, method}, {"id", id}}, timeout);
+  if (!r.ok()) return Named(r.status(), absl::AsciiStrToLower(method));
+  return lite::ToAbsl(
+      shim::Decode<ContainerState>(r->dump(), "the shim's container state"));
+}
+
+absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::OpenStream(
+    const nlohmann::json& request) {
+  absl::StatusOr<int> fd = Open(request);
+  if (!fd.ok()) return fd.status();
+  auto stream = std::make_unique<ShimStream>(*fd);
+  if (!WaitReadable(*fd, kCallTimeout)) {
+    return absl::DeadlineExceededError("the shim did not accept the stream");
+  }
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(*fd);
+  if (!reply.ok() || reply->type != FrameType::kReply)
+    return absl::UnavailableError("the shim closed the stream unanswered");
+  absl::StatusOr<nlohmann::json> accepted =
+      lite::ToAbsl(shim::DecodeReply(reply->payload));
+  if (!accepted.ok()) return accepted.status();
+  return stream;
+}
+
+absl::StatusOr<int> ShimClient::ShimPid() {
+  absl::StatusOr<nlohmann::json> r =
+      Call({{shim::kMethodKey, "Info"}}, absl::Seconds(5));
+  if (!r.ok()) return Named(r.status(), "shim info");
+  return r->value("pid", 0);
+}
+
+absl::StatusOr<int> ShimClient::Create(const shim::CreateRequest& request) {
+  nlohmann::json j = request;
+  j[shim::kMethodKey] = "Create";
+  absl::StatusOr<nlohmann::json> r = Call(j, kCallTimeout);
+  if (!r.ok()) return Named(r.status(), "create");
+  return r->value("pid", 0);
 }
 
 absl::StatusOr<ContainerState> ShimClient::Start(const std::string& id) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  ContainerState state;
-  if (absl::Status s = FromGrpc(stub_->Start(&ctx, Ref(id), &state), "start");
-      !s.ok())
-    return s;
-  return state;
+  return StateCall("Start", id, kCallTimeout);
 }
 
 absl::Status ShimClient::Kill(const std::string& id, int signal, bool all) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::KillRequest req;
-  req.set_id(id);
-  req.set_signal(signal);
-  req.set_all(all);
-  shim::v1::Empty resp;
-  return FromGrpc(stub_->Kill(&ctx, req, &resp), "kill");
+  return Named(Call({{shim::kMethodKey, "Kill"},
+                     {"id", id},
+                     {"signal", signal},
+                     {"all", all}},
+                    kCallTimeout)
+                   .status(),
+               "kill");
 }
 
 absl::StatusOr<ContainerState> ShimClient::Delete(const std::string& id) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  ContainerState state;
-  if (absl::Status s = FromGrpc(stub_->Delete(&ctx, Ref(id), &state), "delete");
-      !s.ok())
-    return s;
-  return state;
+  return StateCall("Delete", id, kCallTimeout);
 }
 
 absl::StatusOr<ContainerState> ShimClient::State(const std::string& id) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, absl::Seconds(10));
-  ContainerState state;
-  if (absl::Status s = FromGrpc(stub_->State(&ctx, Ref(id), &state), "state");
-      !s.ok())
-    return s;
-  return state;
+  return StateCall("State", id, absl::Seconds(10));
 }
 
 absl::StatusOr<std::vector<ContainerState>> ShimClient::List() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, absl::Seconds(10));
-  shim::v1::Empty req;
-  shim::v1::ListResponse resp;
-  if (absl::Status s = FromGrpc(stub_->List(&ctx, req, &resp), "list"); !s.ok())
-    return s;
-  return std::vector<ContainerState>(resp.containers().begin(),
-                                     resp.containers().end());
+  absl::StatusOr<nlohmann::json> r =
+      Call({{shim::kMethodKey, "List"}}, absl::Seconds(10));
+  if (!r.ok()) return Named(r.status(), "list");
+  std::vector<ContainerState> all;
+  if (!r->is_array()) return absl::InternalError("list: not a list");
+  for (const nlohmann::json& j : *r) {
+    absl::StatusOr<ContainerState> s =
+        lite::ToAbsl(shim::Decode<ContainerState>(j.dump(), "list"));
+    if (!s.ok()) return s.status();
+    all.push_back(*std::move(s));
+  }
+  return all;
 }
 
 absl::StatusOr<ContainerState> ShimClient::Wait(const std::string& id,
                                                 absl::Duration timeout) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
-  ContainerState state;
-  if (absl::Status s = FromGrpc(stub_->Wait(&ctx, Ref(id), &state), "wait");
-      !s.ok())
-    return s;
-  return state;
+  return StateCall("Wait", id, timeout);
 }
 
 absl::Status ShimClient::ReopenLog(const std::string& id) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::Empty resp;
-  return FromGrpc(stub_->ReopenLog(&ctx, Ref(id), &resp), "reopen log");
+  return Named(Call({{shim::kMethodKey, "ReopenLog"}, {"id", id}}, kCallTimeout)
+                   .status(),
+               "reopen log");
 }
 
 absl::Status ShimClient::Update(const std::string& id,
                                 const std::string& resources) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::UpdateRequest req;
-  req.set_id(id);
-  req.set_resources_json(resources);
-  shim::v1::Empty resp;
-  return FromGrpc(stub_->Update(&ctx, req, &resp), "update");
+  return Named(
+      Call({{shim::kMethodKey, "Update"}, {"id", id}, {"resources", resources}},
+           kCallTimeout)
+          .status(),
+      "update");
 }
 
 absl::Status ShimClient::CloseStdin(const std::string& id) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::Empty resp;
-  return FromGrpc(stub_->CloseStdin(&ctx, Ref(id), &resp), "close stdin");
+  return Named(
+      Call({{shim::kMethodKey, "CloseStdin"}, {"id", id}}, kCallTimeout)
+          .status(),
+      "close stdin");
 }
 
 absl::Status ShimClient::Resize(const std::string& id, uint32_t width,
                                 uint32_t height) {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  shim::v1::ResizeRequest req;
-  req.set_id(id);
-  req.set_width(width);
-  req.set_height(height);
-  shim::v1::Empty resp;
-  return FromGrpc(stub_->Resize(&ctx, req, &resp), "resize");
+  return Named(Call({{shim::kMethodKey, "Resize"},
+                     {"id", id},
+                     {"width", width},
+                     {"height", height}},
+                    kCallTimeout)
+                   .status(),
+               "resize");
+}
+
+absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::Exec(
+    const shim::ExecStart& start) {
+  nlohmann::json j = start;
+  j[shim::kMethodKey] = "Exec";
+  absl::StatusOr<std::unique_ptr<ShimStream>> s = OpenStream(j);
+  if (!s.ok()) return Named(s.status(), "exec");
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::Attach(
+    const std::string& id) {
+  absl::StatusOr<std::unique_ptr<ShimStream>> s =
+      OpenStream({{shim::kMethodKey, "Attach"}, {"id", id}});
+  if (!s.ok()) return Named(s.status(), "attach");
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::Events() {
+  absl::StatusOr<std::unique_ptr<ShimStream>> s =
+      OpenStream({{shim::kMethodKey, "Events"}});
+  if (!s.ok()) return Named(s.status(), "events");
+  return s;
 }
 
 absl::StatusOr<ExecSyncResult> ShimClient::ExecSync(
     const std::string& id, const std::vector<std::string>& args,
     absl::Duration timeout, size_t max_output) {
-  grpc::ClientContext ctx;
+  shim::ExecStart start;
+  start.container_id = id;
+  start.args = args;
+  absl::StatusOr<std::unique_ptr<ShimStream>> stream = Exec(start);
+  if (!stream.ok()) return stream.status();
   // The shim kills the process when asked on the stream, and reports the
   // exit only once it is reaped: when ExecSync returns, it is gone. The
-  // deadline is only a backstop for a shim that stopped answering.
-  if (timeout > absl::ZeroDuration()) {
-    SetDeadline(&ctx, timeout + kExecKillGrace);
-  }
-  auto stream = stub_->Exec(&ctx);
-  shim::v1::StreamInput start;
-  start.mutable_start()->set_container_id(id);
-  for (const std::string& a : args) start.mutable_start()->add_args(a);
-  stream->Write(start);
+  // second deadline only backs up a shim that stopped answering.
   absl::Notification done;
-  std::atomic<bool> killed{false};
+  std::atomic<bool> killed{false}, abandoned{false};
   std::thread timer;
   if (timeout > absl::ZeroDuration()) {
     timer = std::thread([&] {
       if (done.WaitForNotificationWithTimeout(timeout)) return;
       killed = true;
-      shim::v1::StreamInput kill;
-      kill.set_kill_signal(SIGKILL);
-      stream->Write(kill);
+      (*stream)->Kill(SIGKILL).IgnoreError();
+      if (done.WaitForNotificationWithTimeout(kExecKillGrace)) return;
+      abandoned = true;
+      (*stream)->Cancel();
     });
   }
   ExecSyncResult result;
-  shim::v1::StreamOutput out;
+  ShimStream::Output out;
   bool exited = false;
-  while (stream->Read(&out)) {
-    auto append = [&](std::string* sink, const std::string& data) {
-      size_t room = max_output - std::min(max_output, sink->size());
-      sink->append(data, 0, std::min(room, data.size()));
-    };
-    append(&result.stdout_data, out.stdout());
-    append(&result.stderr_data, out.stderr());
-    if (out.exited()) {
+  auto append = [&](std::string* sink, const std::string& data) {
+    size_t room = max_output - std::min(max_output, sink->size());
+    sink->append(data, 0, std::min(room, data.size()));
+  };
+  while (!exited && (*stream)->Read(&out)) {
+    if (out.kind == ShimStream::Output::kStdout) {
+      append(&result.stdout_data, out.data);
+    } else if (out.kind == ShimStream::Output::kStderr) {
+      append(&result.stderr_data, out.data);
+    } else if (out.kind == ShimStream::Output::kExit) {
       exited = true;
-      result.exit_code = out.exit_code();
+      result.exit_code = out.exit_code;
     }
   }
   done.Notify();
   if (timer.joinable()) timer.join();
-  stream->WritesDone();
-  grpc::Status status = stream->Finish();
   if (exited) {
     result.timed_out = killed;
     return result;
   }
-  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (abandoned) {
     result.timed_out = true;
     return result;
   }
-  if (status.ok())
-    return absl::InternalError("exec stream ended without an exit code");
-  return FromGrpc(status, "exec");
+  return absl::UnavailableError(
+      "exec: the shim ended the stream without an exit code");
 }
 
 absl::Status ShimClient::Shutdown() {
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, absl::Seconds(10));
-  shim::v1::Empty req, resp;
-  return FromGrpc(stub_->Shutdown(&ctx, req, &resp), "shim shutdown");
+  return Named(
+      Call({{shim::kMethodKey, "Shutdown"}}, absl::Seconds(10)).status(),
+      "shim shutdown");
 }
 
 }  // namespace cradle

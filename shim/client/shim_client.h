@@ -1,15 +1,19 @@
 // cradled's side of a pod's shim: starting it, finding it again after a
-// daemon restart, and the calls the CRI layer makes through it.
+// daemon restart, and the calls the CRI layer makes through it
+// (shim/api/protocol.h on the shim's unix socket).
 #ifndef CRADLE_SHIM_CLIENT_SHIM_CLIENT_H_
 #define CRADLE_SHIM_CLIENT_SHIM_CLIENT_H_
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "shim/api/shim.grpc.pb.h"
+#include "shim/api/protocol.h"
 
 namespace cradle {
 
@@ -31,6 +35,40 @@ struct ExecSyncResult {
   bool timed_out = false;
 };
 
+// One Exec, Attach or Events call in progress. Sends are thread-safe; one
+// thread reads.
+class ShimStream {
+ public:
+  struct Output {
+    enum Kind { kStdout, kStderr, kExit, kEvent } kind = kStdout;
+    std::string data;       // kStdout, kStderr
+    int exit_code = 0;      // kExit
+    shim::ExitEvent event;  // kEvent
+  };
+
+  explicit ShimStream(int fd) : fd_(fd) {}
+  ~ShimStream();
+  ShimStream(const ShimStream&) = delete;
+  ShimStream& operator=(const ShimStream&) = delete;
+
+  absl::Status SendStdin(absl::string_view data);
+  absl::Status CloseStdin();
+  absl::Status Resize(uint32_t width, uint32_t height);
+  // Exec only: signals the process; its exit still comes as kExit.
+  absl::Status Kill(int signal);
+  // The next output; false once the stream has ended.
+  bool Read(Output* out);
+  // Ends the stream from this side, from any thread: the shim kills an
+  // exec's process and detaches an attach. A blocked Read returns false.
+  void Cancel();
+
+ private:
+  absl::Status Send(shim::FrameType type, absl::string_view payload);
+
+  const int fd_;
+  std::mutex write_mu_;
+};
+
 class ShimClient {
  public:
   // Starts a shim and returns once it serves (or with its reason not to).
@@ -41,15 +79,15 @@ class ShimClient {
   static absl::StatusOr<std::unique_ptr<ShimClient>> Connect(
       const std::string& socket);
 
-  absl::StatusOr<int> Create(const shim::v1::CreateRequest& request);
-  absl::StatusOr<shim::v1::ContainerState> Start(const std::string& id);
+  absl::StatusOr<int> Create(const shim::CreateRequest& request);
+  absl::StatusOr<shim::ContainerState> Start(const std::string& id);
   absl::Status Kill(const std::string& id, int signal, bool all = false);
-  absl::StatusOr<shim::v1::ContainerState> Delete(const std::string& id);
-  absl::StatusOr<shim::v1::ContainerState> State(const std::string& id);
-  absl::StatusOr<std::vector<shim::v1::ContainerState>> List();
+  absl::StatusOr<shim::ContainerState> Delete(const std::string& id);
+  absl::StatusOr<shim::ContainerState> State(const std::string& id);
+  absl::StatusOr<std::vector<shim::ContainerState>> List();
   // Waits at most `timeout`; DeadlineExceeded when still running.
-  absl::StatusOr<shim::v1::ContainerState> Wait(const std::string& id,
-                                                absl::Duration timeout);
+  absl::StatusOr<shim::ContainerState> Wait(const std::string& id,
+                                            absl::Duration timeout);
   absl::Status ReopenLog(const std::string& id);
   absl::Status Update(const std::string& id, const std::string& resources);
   absl::Status CloseStdin(const std::string& id);
@@ -60,16 +98,30 @@ class ShimClient {
                                           const std::vector<std::string>& args,
                                           absl::Duration timeout,
                                           size_t max_output = 16 << 20);
+  // Streams: the shim has accepted the call when these return OK.
+  absl::StatusOr<std::unique_ptr<ShimStream>> Exec(
+      const shim::ExecStart& start);
+  absl::StatusOr<std::unique_ptr<ShimStream>> Attach(const std::string& id);
+  // Exits of this shim's containers as they are recorded.
+  absl::StatusOr<std::unique_ptr<ShimStream>> Events();
   absl::StatusOr<int> ShimPid();
   // Asks the shim to exit; FailedPrecondition while it has containers.
   absl::Status Shutdown();
 
-  shim::v1::Shim::Stub* stub() { return stub_.get(); }
-
  private:
-  explicit ShimClient(std::unique_ptr<shim::v1::Shim::Stub> stub)
-      : stub_(std::move(stub)) {}
-  std::unique_ptr<shim::v1::Shim::Stub> stub_;
+  explicit ShimClient(std::string socket) : socket_(std::move(socket)) {}
+  // Connects and sends a request; the fd of the connection.
+  absl::StatusOr<int> Open(const nlohmann::json& request);
+  // A unary call: the reply's result.
+  absl::StatusOr<nlohmann::json> Call(const nlohmann::json& request,
+                                      absl::Duration timeout);
+  absl::StatusOr<shim::ContainerState> StateCall(const char* method,
+                                                 const std::string& id,
+                                                 absl::Duration timeout);
+  absl::StatusOr<std::unique_ptr<ShimStream>> OpenStream(
+      const nlohmann::json& request);
+
+  const std::string socket_;
 };
 
 }  // namespace cradle

@@ -1,0 +1,55 @@
+#include "lite/status.h"
+
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "lite/absl_status.h"
+
+namespace cradle::lite {
+namespace {
+
+TEST(LiteStatusTest, CodesAndMessages) {
+  EXPECT_TRUE(OkStatus().ok());
+  Status s = NotFoundError("container x not found");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.ToString(), "NOT_FOUND: container x not found");
+  EXPECT_TRUE(IsNotFound(s));
+  EXPECT_EQ(Status(StatusCode::kOk, "ignored").message(), "");
+}
+
+TEST(LiteStatusTest, StatusOrHoldsAValueOrAnError) {
+  StatusOr<std::unique_ptr<int>> v = std::make_unique<int>(7);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(**v, 7);
+  StatusOr<int> e = FailedPreconditionError("not running");
+  EXPECT_FALSE(e.ok());
+  EXPECT_EQ(e.status().message(), "not running");
+  // An OK status is no value: it becomes an internal error.
+  StatusOr<int> wrong = OkStatus();
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInternal);
+  EXPECT_DEATH((void)*e, "FAILED_PRECONDITION: not running");
+}
+
+TEST(LiteStatusTest, StrCatJoinsStringsAndNumbers) {
+  EXPECT_EQ(StrCat("pid ", 42, ", code ", -1, ' ', std::string("x")),
+            "pid 42, code -1 x");
+}
+
+TEST(LiteStatusTest, CodesMatchAbslOnTheWayOver) {
+  absl::Status a = ToAbsl(AlreadyExistsError("c1 exists"));
+  EXPECT_EQ(a.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(a.message(), "c1 exists");
+  absl::StatusOr<int> b = ToAbsl(StatusOr<int>(UnavailableError("gone")));
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable);
+  absl::StatusOr<int> c = ToAbsl(StatusOr<int>(3));
+  EXPECT_EQ(*c, 3);
+  for (int code = 0; code <= 16; ++code) {
+    EXPECT_EQ(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+              StatusCodeName(static_cast<StatusCode>(code)));
+  }
+}
+
+}  // namespace
+}  // namespace cradle::lite

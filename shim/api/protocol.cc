@@ -1,0 +1,211 @@
+#include "shim/api/protocol.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cradle::shim {
+namespace {
+
+// send() when `fd` is a socket (no SIGPIPE), write() otherwise.
+ssize_t WriteSome(int fd, const char* data, size_t size) {
+  ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+  if (n < 0 && errno == ENOTSOCK) n = write(fd, data, size);
+  return n;
+}
+
+lite::Status WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = WriteSome(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return lite::UnavailableError(
+          lite::StrCat("the peer is gone: ", strerror(n < 0 ? errno : EPIPE)));
+    }
+    data += n;
+    size -= n;
+  }
+  return lite::OkStatus();
+}
+
+// Reads exactly `size` bytes; false at end of stream or on an error.
+bool ReadAll(int fd, char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = read(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= n;
+  }
+  return true;
+}
+
+template <typename T>
+void Get(const nlohmann::json& j, const char* key, T* out) {
+  auto it = j.find(key);
+  if (it != j.end() && !it->is_null()) it->get_to(*out);
+}
+
+}  // namespace
+
+lite::Status WriteFrame(int fd, FrameType type, std::string_view payload) {
+  if (payload.size() > kMaxFramePayload) {
+    return lite::InvalidArgumentError(
+        lite::StrCat("frame of ", payload.size(), " bytes is too large"));
+  }
+  // Small frames go out in one write so concurrent readers see whole ones.
+  std::string frame;
+  frame.reserve(5 + payload.size());
+  uint32_t n = payload.size();
+  frame.push_back(static_cast<char>(n >> 24));
+  frame.push_back(static_cast<char>(n >> 16));
+  frame.push_back(static_cast<char>(n >> 8));
+  frame.push_back(static_cast<char>(n));
+  frame.push_back(static_cast<char>(type));
+  frame.append(payload);
+  return WriteAll(fd, frame.data(), frame.size());
+}
+
+lite::StatusOr<Frame> ReadFrame(int fd) {
+  unsigned char header[5];
+  if (!ReadAll(fd, reinterpret_cast<char*>(header), sizeof(header))) {
+    return lite::UnavailableError("the connection ended");
+  }
+  size_t size = (size_t{header[0]} << 24) | (size_t{header[1]} << 16) |
+                (size_t{header[2]} << 8) | size_t{header[3]};
+  if (size > kMaxFramePayload) {
+    return lite::InvalidArgumentError(
+        lite::StrCat("frame of ", size, " bytes is too large"));
+  }
+  Frame frame;
+  frame.type = static_cast<FrameType>(header[4]);
+  frame.payload.resize(size);
+  if (!ReadAll(fd, frame.payload.data(), size)) {
+    return lite::UnavailableError("the connection ended inside a frame");
+  }
+  return frame;
+}
+
+std::string EncodeReply(const lite::Status& status,
+                        const nlohmann::json& result) {
+  nlohmann::json reply = {{"code", static_cast<int>(status.code())}};
+  if (!status.ok()) reply["message"] = status.message();
+  if (status.ok() && !result.is_null()) reply["result"] = result;
+  return reply.dump();
+}
+
+lite::StatusOr<nlohmann::json> DecodeReply(std::string_view payload) {
+  nlohmann::json reply = nlohmann::json::parse(payload, nullptr, false);
+  if (!reply.is_object() || !reply.contains("code") ||
+      !reply["code"].is_number_integer()) {
+    return lite::InternalError("the shim's reply is not a reply");
+  }
+  int code = reply["code"];
+  if (code != 0) {
+    std::string message;
+    Get(reply, "message", &message);
+    return lite::Status(static_cast<lite::StatusCode>(code), message);
+  }
+  auto it = reply.find("result");
+  return it == reply.end() ? nlohmann::json::object() : *it;
+}
+
+const char* ContainerStatusName(ContainerStatus status) {
+  switch (status) {
+    case ContainerStatus::kCreated:
+      return "CREATED";
+    case ContainerStatus::kRunning:
+      return "RUNNING";
+    case ContainerStatus::kStopped:
+      return "STOPPED";
+    case ContainerStatus::kPaused:
+      return "PAUSED";
+    case ContainerStatus::kUnknown:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+ContainerStatus ContainerStatusFromName(std::string_view name) {
+  for (ContainerStatus s :
+       {ContainerStatus::kCreated, ContainerStatus::kRunning,
+        ContainerStatus::kStopped, ContainerStatus::kPaused}) {
+    if (name == ContainerStatusName(s)) return s;
+  }
+  return ContainerStatus::kUnknown;
+}
+
+void to_json(nlohmann::json& j, const CreateRequest& r) {
+  j = {
+      {"id", r.id},       {"bundle", r.bundle},        {"tty", r.tty},
+      {"stdin", r.stdin}, {"stdinOnce", r.stdin_once}, {"logPath", r.log_path}};
+}
+
+void from_json(const nlohmann::json& j, CreateRequest& r) {
+  Get(j, "id", &r.id);
+  Get(j, "bundle", &r.bundle);
+  Get(j, "tty", &r.tty);
+  Get(j, "stdin", &r.stdin);
+  Get(j, "stdinOnce", &r.stdin_once);
+  Get(j, "logPath", &r.log_path);
+}
+
+void to_json(nlohmann::json& j, const ContainerState& s) {
+  j = {{"id", s.id},
+       {"pid", s.pid},
+       {"status", ContainerStatusName(s.status)},
+       {"exitCode", s.exit_code},
+       {"startedAt", s.started_at},
+       {"exitedAt", s.exited_at},
+       {"oomKilled", s.oom_killed},
+       {"bundle", s.bundle},
+       {"logPath", s.log_path}};
+}
+
+void from_json(const nlohmann::json& j, ContainerState& s) {
+  Get(j, "id", &s.id);
+  Get(j, "pid", &s.pid);
+  std::string status;
+  Get(j, "status", &status);
+  s.status = ContainerStatusFromName(status);
+  Get(j, "exitCode", &s.exit_code);
+  Get(j, "startedAt", &s.started_at);
+  Get(j, "exitedAt", &s.exited_at);
+  Get(j, "oomKilled", &s.oom_killed);
+  Get(j, "bundle", &s.bundle);
+  Get(j, "logPath", &s.log_path);
+}
+
+void to_json(nlohmann::json& j, const ExecStart& e) {
+  j = {{"containerId", e.container_id},
+       {"args", e.args},
+       {"tty", e.tty},
+       {"stdin", e.stdin}};
+}
+
+void from_json(const nlohmann::json& j, ExecStart& e) {
+  Get(j, "containerId", &e.container_id);
+  Get(j, "args", &e.args);
+  Get(j, "tty", &e.tty);
+  Get(j, "stdin", &e.stdin);
+}
+
+void to_json(nlohmann::json& j, const ExitEvent& e) {
+  j = {{"id", e.id},
+       {"pid", e.pid},
+       {"exitCode", e.exit_code},
+       {"exitedAt", e.exited_at},
+       {"oomKilled", e.oom_killed}};
+}
+
+void from_json(const nlohmann::json& j, ExitEvent& e) {
+  Get(j, "id", &e.id);
+  Get(j, "pid", &e.pid);
+  Get(j, "exitCode", &e.exit_code);
+  Get(j, "exitedAt", &e.exited_at);
+  Get(j, "oomKilled", &e.oom_killed);
+}
+
+}  // namespace cradle::shim

@@ -1,0 +1,141 @@
+// The protocol between cradled and a pod's cradle-shim, on a unix socket in
+// the pod's state dir.
+//
+// It is not gRPC on purpose: the shim runs once per pod and gRPC's runtime
+// alone is ten times the shim's memory budget (2 MiB). Every call is its own
+// connection. The client sends one kRequest frame, JSON {"method": ...,
+// arguments}; the shim answers one kReply frame, JSON {"code": <absl status
+// code>, "message": ..., "result": {...}}. Unary calls end there. Exec,
+// Attach and Events go on with stdio, control and event frames until the
+// process exits (kExit) or either side closes the connection; a client that
+// closes an exec's connection before kExit cancels it (the shim kills the
+// process), one that closes an attach's connection detaches.
+//
+// A frame is a 4-byte big-endian payload length, a 1-byte type and the
+// payload. Stdio payloads are raw bytes, the rest JSON.
+#ifndef CRADLE_SHIM_API_PROTOCOL_H_
+#define CRADLE_SHIM_API_PROTOCOL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lite/status.h"
+#include "nlohmann/json.hpp"
+
+namespace cradle::shim {
+
+enum class FrameType : uint8_t {
+  kRequest = 1,     // client -> shim, first frame
+  kReply = 2,       // shim -> client, answers kRequest
+  kStdin = 3,       // client -> shim: bytes for the process's stdin
+  kCloseStdin = 4,  // client -> shim: the process's stdin ends
+  kResize = 5,      // client -> shim: {"width", "height"}
+  kKill = 6,        // client -> shim, exec only: {"signal"}
+  kStdout = 7,      // shim -> client
+  kStderr = 8,      // shim -> client
+  kExit = 9,        // shim -> client, last: {"exitCode"}
+  kEvent = 10,      // shim -> client on Events: an ExitEvent
+};
+
+struct Frame {
+  FrameType type = FrameType::kRequest;
+  std::string payload;
+};
+
+// Larger frames are refused: a stray writer cannot make either side
+// allocate without bound.
+constexpr size_t kMaxFramePayload = 16 << 20;
+
+// Writes a whole frame (without SIGPIPE). Unavailable when the peer is gone.
+lite::Status WriteFrame(int fd, FrameType type, std::string_view payload);
+// Reads one frame. Unavailable at end of stream, InvalidArgument for a
+// frame over kMaxFramePayload.
+lite::StatusOr<Frame> ReadFrame(int fd);
+
+// The methods a kRequest names.
+inline constexpr char kMethodKey[] = "method";
+
+// A reply: the status and, when OK, the result.
+std::string EncodeReply(const lite::Status& status,
+                        const nlohmann::json& result = nlohmann::json());
+// The result of a reply, or its error.
+lite::StatusOr<nlohmann::json> DecodeReply(std::string_view payload);
+
+enum class ContainerStatus {
+  kUnknown = 0,
+  kCreated = 1,
+  kRunning = 2,
+  kStopped = 3,
+  kPaused = 4,
+};
+// "CREATED", ...; kUnknown for a name it does not know.
+const char* ContainerStatusName(ContainerStatus status);
+ContainerStatus ContainerStatusFromName(std::string_view name);
+
+struct CreateRequest {
+  std::string id;
+  std::string bundle;  // holds config.json; the rootfs is already mounted
+  bool tty = false;
+  bool stdin = false;
+  bool stdin_once = false;  // close stdin after the first attach ends
+  std::string log_path;     // the CRI log; empty for none
+};
+
+struct ContainerState {
+  std::string id;
+  int pid = 0;
+  ContainerStatus status = ContainerStatus::kUnknown;
+  int exit_code = 0;
+  int64_t started_at = 0;  // unix nanoseconds; 0 when not yet
+  int64_t exited_at = 0;
+  bool oom_killed = false;
+  std::string bundle;
+  std::string log_path;
+};
+
+struct ExecStart {
+  std::string container_id;
+  std::vector<std::string> args;
+  bool tty = false;
+  bool stdin = false;
+};
+
+struct ExitEvent {
+  std::string id;
+  int pid = 0;
+  int exit_code = 0;
+  int64_t exited_at = 0;
+  bool oom_killed = false;
+};
+
+// JSON forms (nlohmann's to_json/from_json, found by argument lookup).
+// Decoding is lenient: missing fields keep their defaults; a field of the
+// wrong type throws nlohmann::json::exception.
+void to_json(nlohmann::json& j, const CreateRequest& r);
+void from_json(const nlohmann::json& j, CreateRequest& r);
+void to_json(nlohmann::json& j, const ContainerState& s);
+void from_json(const nlohmann::json& j, ContainerState& s);
+void to_json(nlohmann::json& j, const ExecStart& e);
+void from_json(const nlohmann::json& j, ExecStart& e);
+void to_json(nlohmann::json& j, const ExitEvent& e);
+void from_json(const nlohmann::json& j, ExitEvent& e);
+
+// Parses JSON text into T; InvalidArgument naming `what` when it is not.
+template <typename T>
+lite::StatusOr<T> Decode(std::string_view text, const char* what) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return lite::InvalidArgumentError(lite::StrCat(what, " is not JSON"));
+  }
+  try {
+    return j.get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    return lite::InvalidArgumentError(lite::StrCat(what, ": ", e.what()));
+  }
+}
+
+}  // namespace cradle::shim
+
+#endif  // CRADLE_SHIM_API_PROTOCOL_H_

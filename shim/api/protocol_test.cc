@@ -1,0 +1,120 @@
+#include "shim/api/protocol.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace cradle::shim {
+namespace {
+
+class SocketPair : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds_), 0);
+  }
+  void TearDown() override {
+    for (int fd : fds_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(SocketPair, FramesKeepTypeAndBytes) {
+  std::string binary("a\0b\xff", 4);
+  ASSERT_TRUE(WriteFrame(fds_[0], FrameType::kStdout, binary).ok());
+  ASSERT_TRUE(WriteFrame(fds_[0], FrameType::kCloseStdin, "").ok());
+  lite::StatusOr<Frame> first = ReadFrame(fds_[1]);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->type, FrameType::kStdout);
+  EXPECT_EQ(first->payload, binary);
+  lite::StatusOr<Frame> second = ReadFrame(fds_[1]);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->type, FrameType::kCloseStdin);
+  EXPECT_EQ(second->payload, "");
+}
+
+TEST_F(SocketPair, EndOfStreamIsUnavailable) {
+  close(fds_[0]);
+  fds_[0] = -1;
+  lite::StatusOr<Frame> f = ReadFrame(fds_[1]);
+  EXPECT_EQ(f.status().code(), lite::StatusCode::kUnavailable);
+}
+
+TEST_F(SocketPair, WritingToAGonePeerIsUnavailableNotSigpipe) {
+  close(fds_[1]);
+  fds_[1] = -1;
+  lite::Status s = WriteFrame(fds_[0], FrameType::kStdin, "x");
+  EXPECT_EQ(s.code(), lite::StatusCode::kUnavailable);
+}
+
+TEST_F(SocketPair, OversizedFramesAreRefusedBeforeAllocating) {
+  // A header claiming 1 GiB.
+  const char header[5] = {0x40, 0, 0, 0, 7};
+  ASSERT_EQ(write(fds_[0], header, 5), 5);
+  lite::StatusOr<Frame> f = ReadFrame(fds_[1]);
+  EXPECT_EQ(f.status().code(), lite::StatusCode::kInvalidArgument);
+  EXPECT_EQ(WriteFrame(fds_[0], FrameType::kStdin,
+                       std::string(kMaxFramePayload + 1, 'x'))
+                .code(),
+            lite::StatusCode::kInvalidArgument);
+}
+
+TEST(Replies, CarryStatusOrResult) {
+  lite::StatusOr<nlohmann::json> ok =
+      DecodeReply(EncodeReply(lite::OkStatus(), {{"pid", 42}}));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)["pid"], 42);
+  lite::StatusOr<nlohmann::json> empty = DecodeReply(EncodeReply({}));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->is_object());
+  lite::StatusOr<nlohmann::json> err =
+      DecodeReply(EncodeReply(lite::FailedPreconditionError("c1 is running")));
+  EXPECT_EQ(err.status().code(), lite::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(err.status().message(), "c1 is running");
+  EXPECT_EQ(DecodeReply("[1]").status().code(), lite::StatusCode::kInternal);
+}
+
+TEST(Messages, RoundTripThroughJson) {
+  ContainerState s;
+  s.id = "c1";
+  s.pid = 7;
+  s.status = ContainerStatus::kStopped;
+  s.exit_code = 137;
+  s.exited_at = 1764057600123456789;
+  s.oom_killed = true;
+  s.log_path = "/var/log/pods/x/0.log";
+  nlohmann::json j = s;
+  EXPECT_EQ(j["status"], "STOPPED");
+  lite::StatusOr<ContainerState> back =
+      Decode<ContainerState>(j.dump(), "state");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->id, "c1");
+  EXPECT_EQ(back->status, ContainerStatus::kStopped);
+  EXPECT_EQ(back->exit_code, 137);
+  EXPECT_EQ(back->exited_at, 1764057600123456789);
+  EXPECT_TRUE(back->oom_killed);
+  EXPECT_EQ(back->log_path, s.log_path);
+
+  ExecStart e{"c1", {"sh", "-c", "echo hi"}, true, false};
+  lite::StatusOr<ExecStart> e2 =
+      Decode<ExecStart>(nlohmann::json(e).dump(), "exec");
+  ASSERT_TRUE(e2.ok());
+  EXPECT_EQ(e2->args, e.args);
+  EXPECT_TRUE(e2->tty);
+}
+
+TEST(Messages, BadJsonIsInvalidArgument) {
+  EXPECT_EQ(Decode<CreateRequest>("{", "create").status().code(),
+            lite::StatusCode::kInvalidArgument);
+  lite::StatusOr<CreateRequest> wrong_type =
+      Decode<CreateRequest>(R"({"id": 5})", "create");
+  EXPECT_EQ(wrong_type.status().code(), lite::StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong_type.status().message().find("create"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cradle::shim

@@ -1,0 +1,164 @@
+#include "shim/server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "shim/log.h"
+
+namespace cradle::shim {
+namespace {
+
+// A request's "id" (a container id); empty when absent.
+std::string IdOf(const nlohmann::json& request) {
+  auto it = request.find("id");
+  return it != request.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+template <typename T>
+nlohmann::json ResultOf(const lite::StatusOr<T>& r) {
+  return r.ok() ? nlohmann::json(*r) : nlohmann::json();
+}
+
+// Runs a unary call; the reply's result is JSON (null for none).
+lite::StatusOr<nlohmann::json> Call(ShimService* service,
+                                    const std::string& method,
+                                    const nlohmann::json& request,
+                                    const StreamConnection& client) {
+  std::string id = IdOf(request);
+  auto status_only =
+      [](const lite::Status& s) -> lite::StatusOr<nlohmann::json> {
+    if (!s.ok()) return s;
+    return nlohmann::json::object();
+  };
+  auto state = [](const lite::StatusOr<ContainerState>& s)
+      -> lite::StatusOr<nlohmann::json> {
+    if (!s.ok()) return s.status();
+    return nlohmann::json(*s);
+  };
+  if (method == "Info") {
+    return nlohmann::json{{"pid", getpid()},
+                          {"containers", service->ContainerCount()}};
+  }
+  if (method == "Create") {
+    lite::StatusOr<int> pid = service->Create(request.get<CreateRequest>());
+    if (!pid.ok()) return pid.status();
+    return nlohmann::json{{"pid", *pid}};
+  }
+  if (method == "Start") return state(service->Start(id));
+  if (method == "Kill") {
+    return status_only(service->Kill(id, request.value("signal", 0),
+                                     request.value("all", false)));
+  }
+  if (method == "Delete") return state(service->Delete(id));
+  if (method == "State") return state(service->State(id));
+  if (method == "List") return nlohmann::json(service->List());
+  if (method == "Wait") return state(service->Wait(id, client));
+  if (method == "Resize") {
+    return status_only(service->Resize(id, request.value("width", 0u),
+                                       request.value("height", 0u)));
+  }
+  if (method == "CloseStdin") return status_only(service->CloseStdin(id));
+  if (method == "ReopenLog") return status_only(service->ReopenLog(id));
+  if (method == "Update") {
+    return status_only(
+        service->Update(id, request.value("resources", std::string())));
+  }
+  if (method == "Pause") return status_only(service->Pause(id));
+  if (method == "Resume") return status_only(service->Resume(id));
+  if (method == "Shutdown") return status_only(service->Shutdown());
+  return lite::Status(lite::StatusCode::kUnimplemented,
+                      lite::StrCat("the shim has no method \"", method, "\""));
+}
+
+}  // namespace
+
+void HandleConnection(ShimService* service, int fd) {
+  StreamConnection client(fd);
+  lite::StatusOr<Frame> first = ReadFrame(fd);
+  nlohmann::json request;
+  if (first.ok() && first->type == FrameType::kRequest) {
+    request = nlohmann::json::parse(first->payload, nullptr, false);
+  }
+  if (!request.is_object() ||
+      !request.value(kMethodKey, nlohmann::json()).is_string()) {
+    if (first.ok()) {
+      client.Reply(lite::InvalidArgumentError(
+          "a call starts with a request frame: JSON with a \"method\""));
+    }
+    close(fd);
+    return;
+  }
+  std::string method = request[kMethodKey];
+  try {
+    if (method == "Exec") {
+      service->Exec(request.get<ExecStart>(), &client);
+    } else if (method == "Attach") {
+      service->Attach(IdOf(request), &client);
+    } else if (method == "Events") {
+      service->Events(&client);
+    } else {
+      lite::StatusOr<nlohmann::json> result =
+          Call(service, method, request, client);
+      client.Reply(result.status(), ResultOf(result));
+      if (method == "Shutdown" && result.ok()) service->Stop();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    // Only argument decoding throws, before anything ran.
+    client.Reply(lite::InvalidArgumentError(
+        lite::StrCat("bad arguments to ", method, ": ", e.what())));
+  }
+  close(fd);
+}
+
+lite::StatusOr<std::unique_ptr<ShimServer>> ShimServer::Listen(
+    const std::string& socket_path, ShimService* service) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(address.sun_path)) {
+    return lite::InvalidArgumentError("socket path too long: " + socket_path);
+  }
+  strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return lite::InternalError(lite::StrCat("socket: ", strerror(errno)));
+  unlink(socket_path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      chmod(socket_path.c_str(), 0600) != 0 || listen(fd, 64) != 0) {
+    std::string why = strerror(errno);
+    close(fd);
+    return lite::InternalError(
+        lite::StrCat("cannot listen on ", socket_path, ": ", why));
+  }
+  return std::unique_ptr<ShimServer>(new ShimServer(socket_path, fd, service));
+}
+
+ShimServer::~ShimServer() {
+  close(listener_);
+  unlink(socket_.c_str());
+}
+
+void ShimServer::Serve() {
+  while (!service_->stopped()) {
+    pollfd p{listener_, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+        LogError(lite::StrCat("accept: ", strerror(errno)));
+      }
+      continue;
+    }
+    // Calls are few and short, or streams that live as long as a process:
+    // a thread each keeps the shim simple.
+    std::thread([this, fd] { HandleConnection(service_, fd); }).detach();
+  }
+}
+
+}  // namespace cradle::shim
