@@ -414,6 +414,7 @@ class Bench {
           if (!pod.empty()) (void)StopRemovePod(pod);
           pod.clear();
         });
+    if (!pod.empty()) (void)StopRemovePod(pod);  // the last one measured
     Measure(
         "Stop+RemovePodSandbox", [&] { return StopRemovePod(pod); },
         [&] { (void)RunPod(++i, &pod); });

@@ -12,16 +12,6 @@ namespace {
 
 std::atomic<Reaper*> installed{nullptr};
 
-ExitStatus FromWaitStatus(int status) {
-  ExitStatus exit;
-  if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) {
-    exit.signal = WTERMSIG(status);
-    exit.exit_code = 128 + exit.signal;
-  }
-  return exit;
-}
-
 // Exits nobody claimed (a runc's intermediate process, say) are forgotten
 // after this long so the table cannot grow without bound.
 constexpr std::chrono::minutes kUnclaimedTtl(5);
@@ -64,7 +54,7 @@ void Reaper::Run() {
       sigtimedwait(&set, nullptr, &second);
       continue;
     }
-    ExitStatus exit = FromWaitStatus(status);
+    ExitStatus exit = ExitStatus::FromWait(status);
     // The listener runs under mu_, so a pid registered with the listener's
     // owner either reaches the listener or is already in exited_ when the
     // owner calls TakeExited: no exit falls between the two.

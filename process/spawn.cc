@@ -43,6 +43,16 @@ std::string ExitStatus::ToString() const {
   return lite::StrCat("exit code ", exit_code);
 }
 
+ExitStatus ExitStatus::FromWait(int wait_status) {
+  ExitStatus exit;
+  if (WIFEXITED(wait_status)) exit.exit_code = WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) {
+    exit.signal = WTERMSIG(wait_status);
+    exit.exit_code = 128 + exit.signal;
+  }
+  return exit;
+}
+
 namespace lite {
 
 StatusOr<std::string> FindProgram(std::string_view name) {
@@ -167,13 +177,7 @@ StatusOr<ExitStatus> WaitFor(pid_t pid) {
     if (errno != EINTR)
       return InternalError(StrCat("waitpid ", pid, ": ", ErrnoText(errno)));
   }
-  ExitStatus exit;
-  if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) {
-    exit.signal = WTERMSIG(status);
-    exit.exit_code = 128 + exit.signal;
-  }
-  return exit;
+  return ExitStatus::FromWait(status);
 }
 
 StatusOr<RunResult> RunAndCapture(const SpawnOptions& spawn_options,

@@ -42,6 +42,9 @@ struct ExitStatus {
   int signal = 0;     // when killed by a signal (0 otherwise)
   bool ok() const { return signal == 0 && exit_code == 0; }
   std::string ToString() const;
+  // From waitpid()'s status; a signal also sets exit_code to 128 + signal,
+  // as shells and the CRI report it.
+  static ExitStatus FromWait(int wait_status);
 };
 
 struct RunResult {

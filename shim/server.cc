@@ -1,5 +1,6 @@
 #include "shim/server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -79,7 +80,8 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
 
 }  // namespace
 
-void HandleConnection(ShimService* service, int fd) {
+void ShimServer::Handle(int fd) {
+  ShimService* service = service_;
   StreamConnection client(fd);
   lite::StatusOr<Frame> first = ReadFrame(fd);
   nlohmann::json request;
@@ -107,7 +109,10 @@ void HandleConnection(ShimService* service, int fd) {
       lite::StatusOr<nlohmann::json> result =
           Call(service, method, request, client);
       client.Reply(result.status(), ResultOf(result));
-      if (method == "Shutdown" && result.ok()) service->Stop();
+      if (method == "Shutdown" && result.ok()) {
+        service->Stop();
+        (void)!write(wake_[1], "x", 1);
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     // Only argument decoding throws, before anything ran.
@@ -136,18 +141,26 @@ lite::StatusOr<std::unique_ptr<ShimServer>> ShimServer::Listen(
     return lite::InternalError(
         lite::StrCat("cannot listen on ", socket_path, ": ", why));
   }
-  return std::unique_ptr<ShimServer>(new ShimServer(socket_path, fd, service));
+  int wake[2];
+  if (pipe2(wake, O_CLOEXEC) != 0) {
+    close(fd);
+    return lite::InternalError(lite::StrCat("pipe: ", strerror(errno)));
+  }
+  return std::unique_ptr<ShimServer>(
+      new ShimServer(socket_path, fd, wake, service));
 }
 
 ShimServer::~ShimServer() {
   close(listener_);
+  close(wake_[0]);
+  close(wake_[1]);
   unlink(socket_.c_str());
 }
 
 void ShimServer::Serve() {
   while (!service_->stopped()) {
-    pollfd p{listener_, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
+    pollfd p[2] = {{listener_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (poll(p, 2, -1) <= 0 || p[0].revents == 0) continue;
     int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
@@ -157,7 +170,7 @@ void ShimServer::Serve() {
     }
     // Calls are few and short, or streams that live as long as a process:
     // a thread each keeps the shim simple.
-    std::thread([this, fd] { HandleConnection(service_, fd); }).detach();
+    std::thread([this, fd] { Handle(fd); }).detach();
   }
 }
 

@@ -18,20 +18,26 @@ class ShimServer {
       const std::string& socket, ShimService* service);
   ~ShimServer();
 
-  // Accepts connections until the service shuts down.
+  // Accepts connections until a Shutdown call has been answered.
   void Serve();
 
  private:
-  ShimServer(std::string socket, int listener, ShimService* service)
-      : socket_(std::move(socket)), listener_(listener), service_(service) {}
+  ShimServer(std::string socket, int listener, int wake[2],
+             ShimService* service)
+      : socket_(std::move(socket)),
+        listener_(listener),
+        wake_{wake[0], wake[1]},
+        service_(service) {}
+  // Reads one request from `fd`, runs it, answers it. Closes `fd`.
+  void Handle(int fd);
 
   const std::string socket_;
   const int listener_;
+  // Written once Shutdown is answered, so Serve returns at once: cradled
+  // waits for the shim to leave its cgroup.
+  const int wake_[2];
   ShimService* const service_;
 };
-
-// Reads one request from `fd`, runs it, answers it. Closes `fd`.
-void HandleConnection(ShimService* service, int fd);
 
 }  // namespace cradle::shim
 

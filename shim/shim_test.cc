@@ -117,6 +117,19 @@ class ShimTest : public ::testing::Test {
     return *pid;
   }
 
+  // Whether `ps` in `container` stops listing `command` within 5 s.
+  bool SoonGone(const std::string& container, const std::string& command) {
+    for (int i = 0; i < 100; ++i) {
+      absl::StatusOr<ExecSyncResult> ps =
+          shim_->ExecSync(container, {"ps", "-o", "args"}, absl::Seconds(10));
+      if (ps.ok() && ps->stdout_data.find(command) == std::string::npos) {
+        return true;
+      }
+      usleep(50 * 1000);
+    }
+    return false;
+  }
+
   std::string LogPath(const std::string& id) {
     return dir_ + "/" + id + ".log";
   }
@@ -170,15 +183,7 @@ TEST_F(ShimTest, ExecSyncCapturesOutputAndExitCodeAndTimesOut) {
   ASSERT_TRUE(slow.ok()) << slow.status();
   EXPECT_TRUE(slow->timed_out);
   // The timed-out process was killed: nothing runs `sleep 77` any more.
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    absl::StatusOr<ExecSyncResult> ps =
-        shim_->ExecSync("c2", {"ps", "-o", "args"}, absl::Seconds(10));
-    ASSERT_TRUE(ps.ok());
-    gone = ps->stdout_data.find("sleep 77") == std::string::npos;
-    if (!gone) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(gone);
+  EXPECT_TRUE(SoonGone("c2", "sleep 77"));
 
   absl::StatusOr<ExecSyncResult> missing =
       shim_->ExecSync("c2", {"/no/such/program"}, absl::Seconds(10));
@@ -305,15 +310,7 @@ TEST_F(ShimTest, AnExecWhoseClientLeavesIsKilled) {
       shim_->Exec({"c7", {"sleep", "4343"}});
   ASSERT_TRUE(stream.ok()) << stream.status();
   stream->reset();  // the connection closes without an exit
-  bool gone = false;
-  for (int i = 0; i < 100 && !gone; ++i) {
-    absl::StatusOr<ExecSyncResult> ps =
-        shim_->ExecSync("c7", {"ps", "-o", "args"}, absl::Seconds(10));
-    ASSERT_TRUE(ps.ok());
-    gone = ps->stdout_data.find("sleep 4343") == std::string::npos;
-    if (!gone) usleep(50 * 1000);
-  }
-  EXPECT_TRUE(gone);
+  EXPECT_TRUE(SoonGone("c7", "sleep 4343"));
 }
 
 TEST_F(ShimTest, BadCallsGetClearErrors) {
