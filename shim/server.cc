@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@
 
 namespace cradle::shim {
 namespace {
+
+constexpr int kRequestTimeoutSeconds = 10;
 
 // A request's "id" (a container id); empty when absent.
 std::string IdOf(const nlohmann::json& request) {
@@ -83,7 +86,13 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
 void ShimServer::Handle(int fd) {
   ShimService* service = service_;
   StreamConnection client(fd);
+  // A connection that never sends its request must not hold a thread
+  // forever; streams then wait on their input as long as they like.
+  timeval limit{kRequestTimeoutSeconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
   lite::StatusOr<Frame> first = ReadFrame(fd);
+  timeval none{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
   nlohmann::json request;
   if (first.ok() && first->type == FrameType::kRequest) {
     request = nlohmann::json::parse(first->payload, nullptr, false);

@@ -1,4 +1,5 @@
 // Runs the real cradle-shim over the real runc with busybox containers.
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +129,21 @@ class ShimTest : public ::testing::Test {
       usleep(50 * 1000);
     }
     return false;
+  }
+
+  // A plain connection to the shim's socket; -1 when refused.
+  int ConnectRaw() {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::string path = dir_ + "/shim.sock";
+    strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+        0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
   }
 
   std::string LogPath(const std::string& id) {
@@ -313,6 +329,17 @@ TEST_F(ShimTest, AnExecWhoseClientLeavesIsKilled) {
   EXPECT_TRUE(SoonGone("c7", "sleep 4343"));
 }
 
+TEST_F(ShimTest, AConnectionThatSendsNoRequestIsClosed) {
+  int fd = ConnectRaw();
+  ASSERT_GE(fd, 0);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 20000), 1) << "the shim kept a silent connection";
+  char byte;
+  EXPECT_EQ(read(fd, &byte, 1), 0);
+  close(fd);
+  EXPECT_TRUE(shim_->ShimPid().ok());
+}
+
 TEST_F(ShimTest, BadCallsGetClearErrors) {
   EXPECT_EQ(shim_->Exec({"nope", {"true"}}).status().code(),
             absl::StatusCode::kNotFound);
@@ -322,13 +349,8 @@ TEST_F(ShimTest, BadCallsGetClearErrors) {
   absl::StatusOr<int> empty = shim_->Create(shim::CreateRequest{});
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   // A caller that does not speak the protocol is told so and nothing breaks.
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::string path = dir_ + "/shim.sock";
-  strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-            0);
+  int fd = ConnectRaw();
+  ASSERT_GE(fd, 0);
   ASSERT_TRUE(
       shim::WriteFrame(fd, shim::FrameType::kRequest, R"({"method":"Nope"})")
           .ok());
