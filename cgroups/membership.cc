@@ -11,23 +11,10 @@
 #include <cstring>
 #include <vector>
 
+#include "lite/files.h"
+
 namespace cradle {
 namespace {
-
-// mkdir -p with plain syscalls (std::filesystem would add weight to the
-// static shim); 0 on success, else the errno.
-int MakeDirs(const std::string& path) {
-  if (path.empty()) return EINVAL;
-  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    std::string prefix = path.substr(0, slash);
-    struct stat st;
-    bool exists = stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    if (!exists && mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
-      return errno;
-    }
-    if (slash == std::string::npos) return 0;
-  }
-}
 
 // The directories under which `path` lives: the v2 root, or one per v1
 // hierarchy that accounts or limits a process (cpuset is left out: a new
@@ -69,7 +56,7 @@ lite::Status JoinCgroup(const std::string& path, pid_t pid,
   }
   for (const std::string& h : hierarchies) {
     std::string dir = h + path;
-    if (int err = MakeDirs(dir); err != 0) {
+    if (int err = lite::MakeDirs(dir); err != 0) {
       return lite::InternalError(
           lite::StrCat("create cgroup ", dir, ": ", strerror(err)));
     }

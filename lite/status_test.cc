@@ -1,10 +1,15 @@
 #include "lite/status.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "lite/absl_status.h"
+#include "lite/files.h"
 
 namespace cradle::lite {
 namespace {
@@ -49,6 +54,25 @@ TEST(LiteStatusTest, CodesMatchAbslOnTheWayOver) {
     EXPECT_EQ(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
               StatusCodeName(static_cast<StatusCode>(code)));
   }
+}
+
+TEST(LiteFilesTest, MakeDirsAndReadBack) {
+  char tmpl[] = "/tmp/lite-files-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string deep = std::string(tmpl) + "/a/b/c";
+  EXPECT_EQ(MakeDirs(deep), 0);
+  EXPECT_EQ(MakeDirs(deep), 0);  // already there: fine
+  std::string file = deep + "/f";
+  FILE* f = fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("hello", f);
+  fclose(f);
+  EXPECT_EQ(ReadFileOrEmpty(file), "hello");
+  EXPECT_EQ(ReadFileOrEmpty(deep + "/missing"), "");
+  // A file where a directory should be.
+  EXPECT_EQ(MakeDirs(file + "/x"), ENOTDIR);
+  std::string rm = std::string("rm -rf ") + tmpl;
+  ASSERT_EQ(system(rm.c_str()), 0);
 }
 
 }  // namespace

@@ -10,27 +10,12 @@
 #include <cstdio>
 #include <cstring>
 
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 #include "process/spawn.h"
 
 namespace cradle {
 namespace {
-
-// Plain reads: fstream would drag std::locale into the static shim.
-std::string ReadAll(const std::string& path) {
-  std::string text;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, n);
-  }
-  close(fd);
-  return text;
-}
 
 std::string_view StripAsciiWhitespace(std::string_view s) {
   constexpr std::string_view kSpace = " \t\n\v\f\r";
@@ -46,21 +31,6 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
     out.append(parts[i]);
   }
   return out;
-}
-
-// mkdir -p (as std::filesystem::create_directories did, mode 0777 less the
-// umask); "" on success, else why not.
-std::string MakeDirs(const std::string& path) {
-  if (path.empty()) return strerror(EINVAL);
-  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    std::string prefix = path.substr(0, slash);
-    struct stat st;
-    bool exists = stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    if (!exists && mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
-      return strerror(errno);
-    }
-    if (slash == std::string::npos) return "";
-  }
 }
 
 // "2m", "1m30s", "1.5s", "500ms": how absl::FormatDuration said it.
@@ -130,8 +100,9 @@ lite::StatusOr<std::unique_ptr<Runc>> Runc::New(RuncOptions options) {
         "runc binary \"", options.binary, "\": ", binary.status().message()));
   }
   for (const std::string& dir : {options.root, options.log_dir}) {
-    if (std::string error = MakeDirs(dir); !error.empty())
-      return lite::InternalError(lite::StrCat("create ", dir, ": ", error));
+    if (int err = lite::MakeDirs(dir); err != 0)
+      return lite::InternalError(
+          lite::StrCat("create ", dir, ": ", strerror(err)));
   }
   return std::unique_ptr<Runc>(
       new Runc(std::move(options), *std::move(binary)));
@@ -179,7 +150,7 @@ lite::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
     outcome.out = std::move(run->out);
     stderr_text = std::move(run->err);
   }
-  std::string log = ReadAll(log_file);
+  std::string log = lite::ReadFileOrEmpty(log_file);
   unlink(log_file.c_str());
   if (outcome.exit_code == 0) return outcome;
 
@@ -237,7 +208,7 @@ lite::StatusOr<int> Runc::Exec(std::string_view id, const RuncExecOptions& o) {
   lite::StatusOr<pid_t> pid = lite::Spawn(spawn);
   if (!pid.ok()) return pid.status();
   lite::StatusOr<ExitStatus> exit = lite::WaitFor(*pid);
-  std::string runc_error = RuncErrorFromLog(ReadAll(log_file));
+  std::string runc_error = RuncErrorFromLog(lite::ReadFileOrEmpty(log_file));
   unlink(log_file.c_str());
   if (!exit.ok()) return exit.status();
   if (!runc_error.empty()) {

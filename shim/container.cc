@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 #include "shim/log.h"
 
@@ -27,24 +28,11 @@ int64_t NowNanos() {
   return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
 }
 
-std::string ReadSmallFile(const std::string& path) {
-  std::string text;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) text.append(buf, n);
-  }
-  close(fd);
-  return text;
-}
-
 std::string CgroupDirOf(const std::string& bundle,
                         const std::string& controller) {
-  nlohmann::json spec =
-      nlohmann::json::parse(ReadSmallFile(bundle + "/config.json"), nullptr,
-                            /*allow_exceptions=*/false);
+  nlohmann::json spec = nlohmann::json::parse(
+      lite::ReadFileOrEmpty(bundle + "/config.json"), nullptr,
+      /*allow_exceptions=*/false);
   if (!spec.is_object()) return "";
   std::string path = spec.value("/linux/cgroupsPath"_json_pointer, "");
   if (path.empty() || path[0] != '/') return "";  // systemd form: not handled
@@ -148,8 +136,8 @@ bool Container::OomKilled() {
   std::string dir = CgroupDirOf(request_.bundle, "memory");
   if (dir.empty()) return false;
   bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-  std::string text =
-      ReadSmallFile(dir + (v2 ? "/memory.events" : "/memory.oom_control"));
+  std::string text = lite::ReadFileOrEmpty(
+      dir + (v2 ? "/memory.events" : "/memory.oom_control"));
   // A line "oom_kill N" with N > 0.
   constexpr std::string_view kKey = "oom_kill ";
   for (size_t at = 0; at < text.size();) {

@@ -91,8 +91,6 @@ std::string CgroupDirOf(const std::string& bundle,
 
 // Unix nanoseconds now.
 int64_t NowNanos();
-// A small file's contents; empty when unreadable.
-std::string ReadSmallFile(const std::string& path);
 
 }  // namespace cradle::shim
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 
+#include "lite/files.h"
 #include "shim/log.h"
 
 namespace cradle::shim {
@@ -141,7 +142,7 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
     runc_->Delete(id, /*force=*/true).IgnoreError();
     return fail(created);
   }
-  pid_t pid = atoi(ReadSmallFile(options.pid_file).c_str());
+  pid_t pid = atoi(lite::ReadFileOrEmpty(options.pid_file).c_str());
   unlink(options.pid_file.c_str());
   if (pid <= 0) return fail(lite::InternalError("runc wrote no pid"));
   container->set_on_recorded([this](const ContainerState& s) { Publish(s); });

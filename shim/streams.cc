@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 #include "shim/log.h"
 #include "shim/service.h"
@@ -68,8 +69,8 @@ std::string ExitPayload(int exit_code) {
 lite::StatusOr<std::string> ShimService::WriteExecProcess(
     const Container& container, const ExecStart& start, uint64_t n) {
   nlohmann::json spec = nlohmann::json::parse(
-      ReadSmallFile(container.request().bundle + "/config.json"), nullptr,
-      false);
+      lite::ReadFileOrEmpty(container.request().bundle + "/config.json"),
+      nullptr, false);
   if (!spec.is_object() || !spec.contains("process"))
     return lite::InternalError("the container's config.json is unreadable");
   nlohmann::json process = spec["process"];
@@ -134,7 +135,7 @@ lite::StatusOr<pid_t> ShimService::StartExec(
     if (master.ok()) io->master = *master;
   }
   unlink(process->c_str());
-  pid_t pid = atoi(ReadSmallFile(options.pid_file).c_str());
+  pid_t pid = atoi(lite::ReadFileOrEmpty(options.pid_file).c_str());
   unlink(options.pid_file.c_str());
   if (!ran.ok() || pid <= 0) {
     std::string why = ran.ok() ? "runc wrote no pid" : ran.status().message();

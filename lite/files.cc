@@ -1,0 +1,39 @@
+#include "lite/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace cradle::lite {
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::string text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, n);
+  }
+  close(fd);
+  return text;
+}
+
+int MakeDirs(const std::string& path) {
+  if (path.empty()) return EINVAL;
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    std::string prefix = path.substr(0, slash);
+    struct stat st;
+    bool exists = stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    if (!exists && mkdir(prefix.c_str(), 0777) != 0 && errno != EEXIST) {
+      return errno;
+    }
+    if (slash == std::string::npos) return 0;
+  }
+}
+
+}  // namespace cradle::lite
