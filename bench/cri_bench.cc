@@ -302,9 +302,14 @@ class Bench {
   uint64_t ShimsRssKb(int* count) {
     std::vector<int> pids =
         options_.shim_name.empty() ? std::vector<int>() : ShimPids();
-    *count = pids.size();
+    *count = 0;
     uint64_t total = 0;
-    for (int pid : pids) total += RssKb(pid);
+    for (int pid : pids) {
+      uint64_t kb = RssKb(pid);
+      if (kb == 0) continue;  // a zombie: exited, not yet reaped
+      total += kb;
+      ++*count;
+    }
     return total;
   }
 
