@@ -1,6 +1,7 @@
 #include "lite/files.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,35 @@ std::string ReadFileOrEmpty(const std::string& path) {
   }
   close(fd);
   return text;
+}
+
+namespace {
+
+template <typename WriteSome>
+bool Fully(std::string_view data, WriteSome write_some) {
+  while (!data.empty()) {
+    ssize_t n = write_some(data);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EPIPE;
+      return false;
+    }
+    data.remove_prefix(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool WriteFully(int fd, std::string_view data) {
+  return Fully(
+      data, [fd](std::string_view d) { return write(fd, d.data(), d.size()); });
+}
+
+bool SendFully(int fd, std::string_view data) {
+  return Fully(data, [fd](std::string_view d) {
+    return send(fd, d.data(), d.size(), MSG_NOSIGNAL);
+  });
 }
 
 int MakeDirs(const std::string& path) {

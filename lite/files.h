@@ -1,9 +1,11 @@
-// File helpers for the shim-side code, in plain syscalls: fstream and
-// std::filesystem would pull std::locale into the static shim.
+// File helpers in plain syscalls, for the daemon and the shim alike (the
+// shim's side cannot use fstream or std::filesystem: they would pull
+// std::locale into its static binary).
 #ifndef CRADLE_LITE_FILES_H_
 #define CRADLE_LITE_FILES_H_
 
 #include <string>
+#include <string_view>
 
 namespace cradle::lite {
 
@@ -13,6 +15,12 @@ std::string ReadFileOrEmpty(const std::string& path);
 
 // mkdir -p, mode 0777 less the umask; 0 on success, else the errno.
 int MakeDirs(const std::string& path);
+
+// Writes all of `data` to a file, pipe or terminal, retrying short writes
+// and EINTR; false (errno set) when the fd will take no more.
+bool WriteFully(int fd, std::string_view data);
+// The same on a socket, without SIGPIPE when the peer is gone.
+bool SendFully(int fd, std::string_view data);
 
 }  // namespace cradle::lite
 

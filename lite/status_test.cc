@@ -1,5 +1,6 @@
 #include "lite/status.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,6 +74,25 @@ TEST(LiteFilesTest, MakeDirsAndReadBack) {
   EXPECT_EQ(MakeDirs(file + "/x"), ENOTDIR);
   std::string rm = std::string("rm -rf ") + tmpl;
   ASSERT_EQ(system(rm.c_str()), 0);
+}
+
+TEST(LiteFilesTest, WriteAndSendFully) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  EXPECT_TRUE(WriteFully(pipe_fds[1], "through a pipe"));
+  char buf[64] = {};
+  EXPECT_EQ(read(pipe_fds[0], buf, sizeof(buf)), 14);
+  EXPECT_STREQ(buf, "through a pipe");
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  EXPECT_TRUE(SendFully(pair[0], "hi"));
+  close(pair[1]);
+  // A gone peer is an error return, not a SIGPIPE that ends the test.
+  EXPECT_FALSE(SendFully(pair[0], "x"));
+  EXPECT_EQ(errno, EPIPE);
+  close(pair[0]);
 }
 
 }  // namespace

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 #include "process/process.h"
 
@@ -130,10 +130,9 @@ void CapabilityArgsFromJson(const json& cached, PodNetworkRequest* request) {
   }
   if (!request->bandwidth && cached.contains("bandwidth")) {
     const json& b = cached["bandwidth"];
-    request->bandwidth = Bandwidth{b.value("ingressRate", int64_t{0}),
-                                   b.value("ingressBurst", int64_t{0}),
-                                   b.value("egressRate", int64_t{0}),
-                                   b.value("egressBurst", int64_t{0})};
+    request->bandwidth = Bandwidth{
+        b.value("ingressRate", int64_t{0}), b.value("ingressBurst", int64_t{0}),
+        b.value("egressRate", int64_t{0}), b.value("egressBurst", int64_t{0})};
   }
 }
 
@@ -245,11 +244,8 @@ class CniNetwork : public PodNetwork {
     }
     std::sort(files.begin(), files.end());
     for (const fs::path& file : files) {
-      std::ifstream in(file);
-      std::stringstream text;
-      text << in.rdbuf();
       absl::StatusOr<NetworkList> list =
-          ParseNetworkList(text.str(), file.string());
+          ParseNetworkList(lite::ReadFileOrEmpty(file), file.string());
       if (list.ok()) return list;
       LOG(WARNING) << "skipping CNI config " << file << ": "
                    << list.status().message();
@@ -402,10 +398,7 @@ class CniNetwork : public PodNetwork {
   }
 
   std::string ReadCache(const PodNetworkRequest& request) const {
-    std::ifstream in(CachePath(request));
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    return lite::ReadFileOrEmpty(CachePath(request));
   }
 
   const CniOptions options_;

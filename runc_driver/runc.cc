@@ -72,6 +72,14 @@ bool IsNotFound(std::string_view message) {
 
 }  // namespace
 
+std::string BundleCgroupsPath(const std::string& bundle) {
+  nlohmann::json spec = nlohmann::json::parse(
+      lite::ReadFileOrEmpty(bundle + "/config.json"), nullptr,
+      /*allow_exceptions=*/false);
+  if (!spec.is_object()) return "";
+  return spec.value("/linux/cgroupsPath"_json_pointer, "");
+}
+
 std::string RuncErrorFromLog(std::string_view log) {
   std::vector<std::string> errors;
   while (!log.empty()) {

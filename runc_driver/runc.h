@@ -106,6 +106,10 @@ class Runc {
   const std::string binary_;
 };
 
+// The linux.cgroupsPath the bundle's config.json gave runc; empty when the
+// file is unreadable or sets none.
+std::string BundleCgroupsPath(const std::string& bundle);
+
 // Reads runc's JSON log and returns the messages at level error or fatal,
 // joined; empty when there are none. Exposed for tests.
 std::string RuncErrorFromLog(std::string_view log);

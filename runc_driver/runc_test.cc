@@ -201,6 +201,21 @@ TEST(RuncLogTest, ExtractsErrorMessages) {
   EXPECT_EQ(RuncErrorFromLog(""), "");
 }
 
+TEST(BundleTest, CgroupsPathComesFromConfigJson) {
+  char tmpl[] = "/tmp/runc-bundle-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string bundle = tmpl;
+  EXPECT_EQ(BundleCgroupsPath(bundle), "");  // no config.json
+  std::ofstream(bundle + "/config.json")
+      << R"({"linux": {"cgroupsPath": "/kubepods/pod1/c1"}})";
+  EXPECT_EQ(BundleCgroupsPath(bundle), "/kubepods/pod1/c1");
+  std::ofstream(bundle + "/config.json") << R"({"linux": {}})";
+  EXPECT_EQ(BundleCgroupsPath(bundle), "");
+  std::ofstream(bundle + "/config.json") << "not json";
+  EXPECT_EQ(BundleCgroupsPath(bundle), "");
+  std::filesystem::remove_all(bundle);
+}
+
 TEST(RuncNewTest, MissingBinaryIsFailedPrecondition) {
   RuncOptions options;
   options.binary = "/nonexistent/runc";

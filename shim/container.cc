@@ -11,6 +11,7 @@
 
 #include "lite/files.h"
 #include "nlohmann/json.hpp"
+#include "runc_driver/runc.h"
 #include "shim/log.h"
 
 namespace cradle::shim {
@@ -30,11 +31,7 @@ int64_t NowNanos() {
 
 std::string CgroupDirOf(const std::string& bundle,
                         const std::string& controller) {
-  nlohmann::json spec = nlohmann::json::parse(
-      lite::ReadFileOrEmpty(bundle + "/config.json"), nullptr,
-      /*allow_exceptions=*/false);
-  if (!spec.is_object()) return "";
-  std::string path = spec.value("/linux/cgroupsPath"_json_pointer, "");
+  std::string path = BundleCgroupsPath(bundle);
   if (path.empty() || path[0] != '/') return "";  // systemd form: not handled
   bool v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
   return v2 ? "/sys/fs/cgroup" + path : "/sys/fs/cgroup/" + controller + path;
@@ -228,14 +225,7 @@ void Container::Unsubscribe(int token) {
 bool Container::WriteStdin(std::string_view data) {
   std::lock_guard<std::mutex> lock(stdin_mu_);
   int fd = io_ == nullptr ? -1 : io_->master >= 0 ? io_->master : io_->stdin_fd;
-  if (fd < 0) return false;
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(n);
-  }
-  return true;
+  return fd >= 0 && lite::WriteFully(fd, data);
 }
 
 void Container::CloseStdin() {

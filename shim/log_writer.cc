@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "lite/files.h"
+
 namespace cradle::shim {
 
 // By hand rather than with strftime or absl::FormatTime: neither time zones
@@ -67,13 +69,7 @@ void CriLogWriter::Emit(OutputStream stream, char tag, std::string_view text) {
   record.push_back('\n');
   // One write per record keeps records whole with O_APPEND; a failed write
   // (full disk) loses that record, never the container.
-  size_t done = 0;
-  while (done < record.size()) {
-    ssize_t n = write(fd_, record.data() + done, record.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += n;
-  }
+  (void)lite::WriteFully(fd_, record);
 }
 
 void CriLogWriter::Write(OutputStream stream, std::string_view data) {

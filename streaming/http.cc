@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lite/files.h"
 
 namespace cradle::streaming {
 namespace {
@@ -102,13 +103,7 @@ absl::StatusOr<HttpRequest> ReadHttpRequest(int fd) {
 }
 
 bool WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(n);
-  }
-  return true;
+  return lite::SendFully(fd, std::string_view(data.data(), data.size()));
 }
 
 bool WriteHttpHead(

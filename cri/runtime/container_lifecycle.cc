@@ -3,8 +3,6 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +11,7 @@
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 #include "mount/mount.h"
 
 namespace cradle {
@@ -65,12 +64,10 @@ void ApplyShimState(const shim::ContainerState& s, CriContainer* c) {
 // What the shim wrote down before it went away, if anything.
 bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
                        shim::ContainerState* state) {
-  std::ifstream in(absl::StrCat(pod_dir, "/shim/", id, ".json"));
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
   lite::StatusOr<shim::ContainerState> recorded =
-      shim::Decode<shim::ContainerState>(text.str(), "recorded state");
+      shim::Decode<shim::ContainerState>(
+          lite::ReadFileOrEmpty(absl::StrCat(pod_dir, "/shim/", id, ".json")),
+          "recorded state");
   if (!recorded.ok()) return false;
   *state = *std::move(recorded);
   return true;

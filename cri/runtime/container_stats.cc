@@ -1,17 +1,15 @@
 // ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats:
 // cgroup usage (v1 or v2, as the host has), the writable layer's size, and
 // a pod's network counters from inside its network namespace.
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cri/runtime/filters.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "lite/files.h"
 #include "namespaces/pinned.h"
-#include "nlohmann/json.hpp"
+#include "runc_driver/runc.h"
 
 namespace cradle {
 namespace {
@@ -19,16 +17,6 @@ namespace {
 namespace v1 = runtime::v1;
 
 int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
-
-// The container's cgroupsPath, as its bundle's config.json gave it to runc.
-std::string CgroupPathOf(const CriContainer& c) {
-  std::ifstream in(c.bundle + "/config.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json spec = nlohmann::json::parse(text.str(), nullptr, false);
-  if (!spec.is_object() || !spec.contains("linux")) return "";
-  return spec["linux"].value("cgroupsPath", "");
-}
 
 void FillMemory(const CgroupStats& s, int64_t now, v1::MemoryUsage* m) {
   m->set_timestamp(now);
@@ -49,10 +37,7 @@ void FillNetwork(const std::string& netns_path, int64_t now,
                  v1::NetworkUsage* n) {
   std::string text;
   (void)RunInNetworkNamespace(netns_path, [&] {
-    std::ifstream in("/proc/thread-self/net/dev");
-    std::stringstream s;
-    s << in.rdbuf();
-    text = s.str();
+    text = lite::ReadFileOrEmpty("/proc/thread-self/net/dev");
   });
   n->set_timestamp(now);
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
@@ -114,7 +99,7 @@ v1::ContainerStats RuntimeService::StatsOf(const CriContainer& c,
   int64_t now = NowNanos();
   absl::StatusOr<CgroupStats> cgroup = absl::NotFoundError("not running");
   if (c.state == CriContainer::kRunning) {
-    cgroup = cgroups_.Read(CgroupPathOf(c));
+    cgroup = cgroups_.Read(BundleCgroupsPath(c.bundle));
   }
   if (cgroup.ok()) {
     FillCpu(c.id, cgroup->cpu_usage_ns, now, stats.mutable_cpu());

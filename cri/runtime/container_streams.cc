@@ -105,15 +105,13 @@ grpc::Status RuntimeService::PortForward(
     }
     forward.ports.push_back(port);
   }
-  absl::StatusOr<PodRecord> pod =
-      options_.sandboxes->Get(request->pod_sandbox_id());
-  if (!pod.ok()) return ToGrpc(pod.status());
-  if (!pod->ready) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("PortForward: pod sandbox ", pod->id, " is not ready"));
+  PodRecord pod;
+  if (grpc::Status s =
+          FindReadyPod("PortForward", request->pod_sandbox_id(), &pod);
+      !s.ok()) {
+    return s;
   }
-  forward.pod_id = pod->id;
+  forward.pod_id = pod.id;
   response->set_url(options_.streaming->PortForwardUrl(forward));
   return grpc::Status::OK;
 }

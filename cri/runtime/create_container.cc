@@ -35,6 +35,21 @@ absl::Status WriteFile(const std::string& path, const std::string& data) {
 
 }  // namespace
 
+grpc::Status RuntimeService::FindReadyPod(const char* rpc,
+                                          const std::string& id,
+                                          PodRecord* out) {
+  absl::StatusOr<PodRecord> found = options_.sandboxes->Get(id);
+  if (!found.ok()) return ToGrpc(found.status());
+  if (!found->ready) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat(rpc, ": pod sandbox ", found->id,
+                                     " is not ready (stopped); create a new "
+                                     "pod"));
+  }
+  *out = *std::move(found);
+  return grpc::Status::OK;
+}
+
 grpc::Status RuntimeService::CreateContainer(
     grpc::ServerContext*, const runtime::v1::CreateContainerRequest* request,
     runtime::v1::CreateContainerResponse* response) {
@@ -47,14 +62,11 @@ grpc::Status RuntimeService::CreateContainer(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "CreateContainer: config.image.image is empty");
   }
-  absl::StatusOr<PodRecord> pod =
-      options_.sandboxes->Get(request->pod_sandbox_id());
-  if (!pod.ok()) return ToGrpc(pod.status());
-  if (!pod->ready) {
-    return grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("CreateContainer: pod sandbox ", pod->id,
-                     " is not ready (stopped); create a new pod"));
+  PodRecord pod;
+  if (grpc::Status s =
+          FindReadyPod("CreateContainer", request->pod_sandbox_id(), &pod);
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<CatalogImage> image =
       options_.images->Find(config.image().image());
@@ -67,11 +79,11 @@ grpc::Status RuntimeService::CreateContainer(
             absl::IsNotFound(image.status()) ? " (pull it first)" : "")));
   }
   runtime::v1::PodSandboxConfig pod_config;
-  pod_config.ParseFromString(pod->config);
+  pod_config.ParseFromString(pod.config);
 
   CriContainer c;
   c.id = NewContainerId();
-  c.pod_id = pod->id;
+  c.pod_id = pod.id;
   c.name = config.metadata().name();
   c.attempt = config.metadata().attempt();
   c.created_at = absl::Now();
@@ -84,7 +96,7 @@ grpc::Status RuntimeService::CreateContainer(
     c.log_path =
         absl::StrCat(pod_config.log_directory(), "/", config.log_path());
   }
-  c.bundle = absl::StrCat(pod->pod_dir, "/containers/", c.id);
+  c.bundle = absl::StrCat(pod.pod_dir, "/containers/", c.id);
   c.rootfs = c.bundle + "/rootfs";
   c.snapshotter = options_.snapshotter_name;
   c.snapshot_key = c.id;
@@ -101,7 +113,7 @@ grpc::Status RuntimeService::CreateContainer(
       absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
   bool mounted = false;
   auto fail = [&](const absl::Status& s) {
-    LOG(ERROR) << "pod=" << pod->id << " container=" << c.id << " (" << c.name
+    LOG(ERROR) << "pod=" << pod.id << " container=" << c.id << " (" << c.name
                << ") create failed: " << s;
     if (mounted) (void)UnmountAll(c.rootfs);
     (void)options_.snapshotter->Remove(c.snapshot_key);
@@ -110,8 +122,8 @@ grpc::Status RuntimeService::CreateContainer(
     fs::remove_all(own_dir, ec);
     (void)options_.containers->Remove(c.id);
     return ToGrpc(absl::Status(
-        s.code(), absl::StrCat("CreateContainer ", c.name, " in pod ",
-                               pod->name, ": ", s.message())));
+        s.code(), absl::StrCat("CreateContainer ", c.name, " in pod ", pod.name,
+                               ": ", s.message())));
   };
   std::error_code ec;
   fs::create_directories(c.rootfs, ec);
@@ -129,12 +141,12 @@ grpc::Status RuntimeService::CreateContainer(
   ctx.cgroup_parent = pod_config.linux().cgroup_parent();
   ctx.systemd_cgroup = options_.systemd_cgroup;
   ctx.min_oom_score_adj = options_.min_oom_score_adj;
-  ctx.pod_pidns_path = pod->pidns_path;
+  ctx.pod_pidns_path = pod.pidns_path;
   static const std::vector<std::string>* own_caps =
       new std::vector<std::string>(spec::OwnEffectiveCapabilities());
   ctx.daemon_capabilities = *own_caps;
   absl::StatusOr<spec::ContainerSpecInput> input =
-      ContainerSpecFor(config, *pod, pod_config, image->config, ctx);
+      ContainerSpecFor(config, pod, pod_config, image->config, ctx);
   if (!input.ok()) return fail(input.status());
   absl::StatusOr<std::string> spec_json = spec::BuildSpec(*input);
   if (!spec_json.ok()) return fail(spec_json.status());
@@ -145,7 +157,7 @@ grpc::Status RuntimeService::CreateContainer(
   if (!c.log_path.empty()) {
     fs::create_directories(fs::path(c.log_path).parent_path(), ec);
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(pod->id);
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(pod.id);
   if (!shim.ok()) {
     return fail(absl::FailedPreconditionError(absl::StrCat(
         "the pod's shim is not running: ", shim.status().message())));
@@ -163,7 +175,7 @@ grpc::Status RuntimeService::CreateContainer(
   if (absl::Status s = options_.containers->Update(c); !s.ok()) {
     LOG(WARNING) << "container=" << c.id << " record update: " << s;
   }
-  LOG(INFO) << "pod=" << pod->id << " container=" << c.id << " (" << c.name
+  LOG(INFO) << "pod=" << pod.id << " container=" << c.id << " (" << c.name
             << ") created from " << c.image_name;
   response->set_container_id(c.id);
   return grpc::Status::OK;

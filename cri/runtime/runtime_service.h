@@ -157,6 +157,10 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // (naming `rpc`) when it is not running.
   grpc::Status FindRunning(const char* rpc, const std::string& id,
                            CriContainer* out);
+  // The pod `id` names; NotFound, or FailedPrecondition (naming `rpc`)
+  // when it has been stopped.
+  grpc::Status FindReadyPod(const char* rpc, const std::string& id,
+                            PodRecord* out);
   // Signals the container (its image's stop signal, or SIGTERM), waits up
   // to `timeout`, then kills everything in it. Idempotent.
   absl::Status Stop(const CriContainer& c, absl::Duration timeout);

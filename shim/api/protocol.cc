@@ -6,29 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "lite/files.h"
+
 namespace cradle::shim {
 namespace {
-
-// send() when `fd` is a socket (no SIGPIPE), write() otherwise.
-ssize_t WriteSome(int fd, const char* data, size_t size) {
-  ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
-  if (n < 0 && errno == ENOTSOCK) n = write(fd, data, size);
-  return n;
-}
-
-lite::Status WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = WriteSome(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      return lite::UnavailableError(
-          lite::StrCat("the peer is gone: ", strerror(n < 0 ? errno : EPIPE)));
-    }
-    data += n;
-    size -= n;
-  }
-  return lite::OkStatus();
-}
 
 // Reads exactly `size` bytes; false at end of stream or on an error.
 bool ReadAll(int fd, char* data, size_t size) {
@@ -65,7 +46,11 @@ lite::Status WriteFrame(int fd, FrameType type, std::string_view payload) {
   frame.push_back(static_cast<char>(n));
   frame.push_back(static_cast<char>(type));
   frame.append(payload);
-  return WriteAll(fd, frame.data(), frame.size());
+  if (!lite::SendFully(fd, frame)) {
+    return lite::UnavailableError(
+        lite::StrCat("the peer is gone: ", strerror(errno)));
+  }
+  return lite::OkStatus();
 }
 
 lite::StatusOr<Frame> ReadFrame(int fd) {
