@@ -310,6 +310,23 @@ TEST_F(ImageServiceTest, ABlobWithTheWrongDigestFailsThePullAndLeavesNothing) {
   EXPECT_TRUE(good.ok()) << good.error_message();
 }
 
+// The size of the biggest partial download under `ingest_dir`. Ingests are
+// committed and removed while this walks, so errors only end the walk.
+uintmax_t LargestIngestData(const std::string& ingest_dir) {
+  uintmax_t largest = 0;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(ingest_dir, ec), end;
+  while (!ec && it != end) {
+    if (it->path().filename() == "data") {
+      std::error_code size_ec;
+      uintmax_t size = fs::file_size(it->path(), size_ec);
+      if (!size_ec) largest = std::max(largest, size);
+    }
+    it.increment(ec);
+  }
+  return largest;
+}
+
 TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
   absl::StatusOr<std::unique_ptr<Registry>> source = Registry::Start();
   ASSERT_TRUE(source.ok()) << source.status();
@@ -328,19 +345,18 @@ TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
     return d.images().PullImage(&ctx, request, &response);
   };
   std::thread puller([&] { (void)pull(**daemon2); });
-  // SIGKILL the daemon as soon as the big layer is partly downloaded.
+  // SIGKILL the daemon as soon as the big layer is partly downloaded. The
+  // puller is joined before any assertion so a failure cannot leave it
+  // running.
   std::string ingest_dir = (*daemon2)->root() + "/content/ingest";
   uintmax_t partial = 0;
   for (int i = 0; i < 4000 && partial < (8u << 20); ++i) {
-    std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(ingest_dir, ec)) {
-      if (e.path().filename() == "data")
-        partial = std::max(partial, e.file_size(ec));
-    }
+    partial = std::max(partial, LargestIngestData(ingest_dir));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_TRUE((*daemon2)->Stop(SIGKILL).ok());
+  absl::Status killed = (*daemon2)->Stop(SIGKILL);
   puller.join();
+  ASSERT_TRUE(killed.ok()) << killed;
   ASSERT_GE(partial, 8u << 20) << "never saw the download in progress";
   ASSERT_FALSE(fs::is_empty(ingest_dir))
       << "the partial download must survive the crash";
