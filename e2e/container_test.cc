@@ -321,8 +321,9 @@ TEST_F(ContainerTest, SigtermLetsCallsInFlightFinish) {
     in_flight = Exec(c, {"sh", "-c", "sleep 2; echo finished"}, &exec);
   });
   usleep(700 * 1000);  // the call is running in the shim by now
-  ASSERT_TRUE(daemon().Stop(SIGTERM).ok()) << "cradled exits on SIGTERM";
-  call.join();
+  absl::Status stopped = daemon().Stop(SIGTERM);
+  call.join();  // before any assertion, so a failure cannot leave it running
+  ASSERT_TRUE(stopped.ok()) << "cradled exits on SIGTERM: " << stopped;
   EXPECT_TRUE(in_flight.ok()) << in_flight.error_message();
   EXPECT_EQ(exec.stdout(), "finished\n");
   EXPECT_THAT(daemon().Log(), HasSubstr("draining in-flight calls"));

@@ -96,7 +96,9 @@ class ShimTest : public ::testing::Test {
     config["process"]["args"] = args;
     config["root"]["path"] = rootfs_;
     config["root"]["readonly"] = true;
-    config["linux"]["cgroupsPath"] = "/cradle-shim-test/" + id;
+    // Unique per test directory, so parallel runs never share a cgroup.
+    config["linux"]["cgroupsPath"] = absl::StrCat(
+        "/cradle-shim-test/", fs::path(dir_).filename().string(), "-", id);
     if (edit) edit(config);
     std::ofstream(bundle + "/config.json") << config.dump();
     return bundle;

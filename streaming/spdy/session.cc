@@ -88,15 +88,13 @@ void Stream::StopReading() {
 }
 
 void Stream::Deliver(std::string data, bool fin) {
-  bool over;
-  {
-    absl::MutexLock lock(&mu_);
-    if (remote_done_) return;
-    if (!data.empty()) incoming_.push_back(std::move(data));
-    if (fin) remote_done_ = true;
-    over = remote_done_ && local_done_;
-  }
-  if (over) session_->Forget(id_);
+  absl::MutexLock lock(&mu_);
+  if (remote_done_) return;
+  if (!data.empty()) incoming_.push_back(std::move(data));
+  if (fin) remote_done_ = true;
+  // Forgotten before the lock wakes a reader: once Read reports the end, the
+  // session no longer counts the stream. (Session::mu_ never nests inside.)
+  if (remote_done_ && local_done_) session_->Forget(id_);
 }
 
 void Stream::EndRemote(bool reset) {
@@ -230,9 +228,11 @@ void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream) {
         break;
       case FrameType::kRstStream:
         if (stream != nullptr) {
+          {
+            absl::MutexLock lock(&mu_);
+            streams_.erase(frame.stream_id);
+          }
           stream->EndRemote(/*reset=*/true);
-          absl::MutexLock lock(&mu_);
-          streams_.erase(frame.stream_id);
         }
         break;
       case FrameType::kPing:
@@ -249,6 +249,9 @@ void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream) {
   {
     absl::MutexLock lock(&write_mu_);
     write_closed_ = true;
+    // Nothing more will be sent: tell the peer now rather than at close, so
+    // a peer lingering in Shutdown is not kept waiting.
+    shutdown(fd_, SHUT_WR);
   }
   EndAll();
 }
