@@ -320,7 +320,15 @@ TEST_F(ContainerTest, SigtermLetsCallsInFlightFinish) {
   std::thread call([&] {
     in_flight = Exec(c, {"sh", "-c", "sleep 2; echo finished"}, &exec);
   });
-  usleep(700 * 1000);  // the call is running in the shim by now
+  // SIGTERM only once the exec runs in the container.
+  auto exec_running = [] {
+    for (const HostProcess& p : HostProcesses()) {
+      if (p.command_line.find("sleep 2; echo finished") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 200 && !exec_running(); ++i) usleep(20 * 1000);
   absl::Status stopped = daemon().Stop(SIGTERM);
   call.join();  // before any assertion, so a failure cannot leave it running
   ASSERT_TRUE(stopped.ok()) << "cradled exits on SIGTERM: " << stopped;
