@@ -321,14 +321,10 @@ TEST_F(ContainerTest, SigtermLetsCallsInFlightFinish) {
     in_flight = Exec(c, {"sh", "-c", "sleep 2; echo finished"}, &exec);
   });
   // SIGTERM only once the exec runs in the container.
-  auto exec_running = [] {
-    for (const HostProcess& p : HostProcesses()) {
-      if (p.command_line.find("sleep 2; echo finished") != std::string::npos)
-        return true;
-    }
-    return false;
-  };
-  for (int i = 0; i < 200 && !exec_running(); ++i) usleep(20 * 1000);
+  for (int i = 0; i < 200 && FindHostProcess("sleep 2; echo finished") == 0;
+       ++i) {
+    usleep(20 * 1000);
+  }
   absl::Status stopped = daemon().Stop(SIGTERM);
   call.join();  // before any assertion, so a failure cannot leave it running
   ASSERT_TRUE(stopped.ok()) << "cradled exits on SIGTERM: " << stopped;
@@ -345,17 +341,9 @@ TEST_F(ContainerTest, SigtermLetsCallsInFlightFinish) {
 namespace cradle::e2e {
 namespace {
 
-// The pid whose command line holds `needle`, or 0.
-pid_t FindProcess(const std::string& needle) {
-  for (const HostProcess& p : HostProcesses()) {
-    if (p.command_line.find(needle) != std::string::npos) return p.pid;
-  }
-  return 0;
-}
-
 TEST_F(ContainerTest, TheShimLivesInACgroupOfItsOwnUntilThePodGoes) {
   std::string pod = RunPod("shimcg");
-  pid_t shim = FindProcess(
+  pid_t shim = FindHostProcess(
       absl::StrCat("--socket ", daemon().state(), "/s/", pod.substr(0, 24)));
   ASSERT_GT(shim, 0);
   std::string own = "/cradle/cradle-shim-" + pod.substr(0, 12);

@@ -260,6 +260,26 @@ TEST_F(ImageServiceTest, BasicAuthRegistry) {
   EXPECT_TRUE(pull(encoded).ok());
 }
 
+// The biggest file named "data" under `dir`: a blob in the registry's store,
+// a partial download in cradle's ingest dir. The daemon may commit and
+// remove ingests during the walk, so errors only end it.
+struct DataFile {
+  std::string path;
+  uintmax_t size = 0;
+};
+DataFile LargestDataFile(const std::string& dir) {
+  DataFile largest;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != "data") continue;
+    std::error_code size_ec;
+    uintmax_t size = fs::file_size(it->path(), size_ec);  // fails for a dir
+    if (!size_ec && size > largest.size) largest = {it->path(), size};
+  }
+  return largest;
+}
+
 TEST_F(ImageServiceTest, ABlobWithTheWrongDigestFailsThePullAndLeavesNothing) {
   absl::StatusOr<std::unique_ptr<Registry>> bad = Registry::Start();
   ASSERT_TRUE(bad.ok()) << bad.status();
@@ -267,20 +287,12 @@ TEST_F(ImageServiceTest, ABlobWithTheWrongDigestFailsThePullAndLeavesNothing) {
   ASSERT_TRUE(pushed.ok()) << pushed.status();
   // Corrupt busybox's layer in the registry's storage: the registry serves
   // the changed bytes under the old digest.
-  std::string biggest;
-  uintmax_t size = 0;
-  for (const auto& e :
-       fs::recursive_directory_iterator((*bad)->dir() + "/data")) {
-    if (e.path().filename() == "data" && e.is_regular_file() &&
-        e.file_size() > size) {
-      size = e.file_size();
-      biggest = e.path();
-    }
-  }
-  ASSERT_GT(size, 100000u);
+  DataFile biggest = LargestDataFile((*bad)->dir() + "/data");
+  ASSERT_GT(biggest.size, 100000u);
   {
-    std::fstream f(biggest, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(size / 2);
+    std::fstream f(biggest.path,
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(biggest.size / 2);
     f.put('\x7f');
   }
   auto daemon2 = Daemon::Start(
@@ -310,23 +322,6 @@ TEST_F(ImageServiceTest, ABlobWithTheWrongDigestFailsThePullAndLeavesNothing) {
   EXPECT_TRUE(good.ok()) << good.error_message();
 }
 
-// The size of the biggest partial download under `ingest_dir`. Ingests are
-// committed and removed while this walks, so errors only end the walk.
-uintmax_t LargestIngestData(const std::string& ingest_dir) {
-  uintmax_t largest = 0;
-  std::error_code ec;
-  fs::recursive_directory_iterator it(ingest_dir, ec), end;
-  while (!ec && it != end) {
-    if (it->path().filename() == "data") {
-      std::error_code size_ec;
-      uintmax_t size = fs::file_size(it->path(), size_ec);
-      if (!size_ec) largest = std::max(largest, size);
-    }
-    it.increment(ec);
-  }
-  return largest;
-}
-
 TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
   absl::StatusOr<std::unique_ptr<Registry>> source = Registry::Start();
   ASSERT_TRUE(source.ok()) << source.status();
@@ -351,7 +346,7 @@ TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
   std::string ingest_dir = (*daemon2)->root() + "/content/ingest";
   uintmax_t partial = 0;
   for (int i = 0; i < 4000 && partial < (8u << 20); ++i) {
-    partial = std::max(partial, LargestIngestData(ingest_dir));
+    partial = std::max(partial, LargestDataFile(ingest_dir).size);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   absl::Status killed = (*daemon2)->Stop(SIGKILL);

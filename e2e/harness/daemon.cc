@@ -189,6 +189,13 @@ std::vector<HostProcess> HostProcesses() {
   return all;
 }
 
+pid_t FindHostProcess(const std::string& needle) {
+  for (const HostProcess& p : HostProcesses()) {
+    if (p.command_line.find(needle) != std::string::npos) return p.pid;
+  }
+  return 0;
+}
+
 // Shims and containers outlive cradled by design; a test's must not outlive
 // the test.
 void KillShimsAndContainers(const std::string& state) {

@@ -73,6 +73,8 @@ struct HostProcess {
 
 // Every process on the host, for tests that look for what a runtime left.
 std::vector<HostProcess> HostProcesses();
+// The pid of a host process whose command line holds `needle`, or 0.
+pid_t FindHostProcess(const std::string& needle);
 
 }  // namespace cradle::e2e
 
