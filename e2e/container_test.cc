@@ -346,7 +346,7 @@ TEST_F(ContainerTest, TheShimLivesInACgroupOfItsOwnUntilThePodGoes) {
   pid_t shim = FindHostProcess(
       absl::StrCat("--socket ", daemon().state(), "/s/", pod.substr(0, 24)));
   ASSERT_GT(shim, 0);
-  std::string own = "/cradle/cradle-shim-" + pod.substr(0, 12);
+  std::string own = "/cradle-shims/" + pod.substr(0, 12);
   // v1 (this machine): the memory hierarchy; v2: the unified tree.
   bool v1 = fs::exists("/sys/fs/cgroup/memory");
   std::string dir = (v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup") + own;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "failpoint/failpoint.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -272,9 +273,11 @@ absl::StatusOr<PulledImage> ImagePuller::PullWithLease(
   if (absl::Status s = FetchLayers(session, ref, manifest->layers, creds);
       !s.ok())
     return s;
+  failpoint::Hit("PullImage.fetched");
   absl::StatusOr<std::string> top_chain =
       Unpack(session, *manifest, *config, ref.String());
   if (!top_chain.ok()) return top_chain.status();
+  failpoint::Hit("PullImage.unpacked");
 
   Image record;
   record.name = ref.String();

@@ -5,11 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 namespace cradle {
 namespace {
@@ -133,6 +137,39 @@ absl::Status UnmountAll(absl::string_view target_view) {
         absl::StrCat("unmount ", target, ": ", strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+
+std::vector<std::string> MountsBelow(absl::string_view dir_view) {
+  std::string dir(dir_view);
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = absl::StrSplit(line, ' ');
+    // Field 5 is the mount point (octal escapes for spaces, which our own
+    // paths never hold).
+    if (fields.size() > 4 &&
+        (fields[4] == dir || absl::StartsWith(fields[4], dir + "/"))) {
+      found.push_back(fields[4]);
+    }
+  }
+  return found;
+}
+
+absl::Status UnmountBelow(absl::string_view dir) {
+  std::vector<std::string> targets = MountsBelow(dir);
+  std::sort(targets.begin(), targets.end(),
+            [](const std::string& a, const std::string& b) {
+              return a.size() > b.size();
+            });
+  absl::Status first;
+  for (const std::string& t : targets) {
+    absl::Status s = UnmountAll(t);
+    if (first.ok()) first = s;
+  }
+  return first;
 }
 
 }  // namespace cradle

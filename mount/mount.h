@@ -24,6 +24,13 @@ absl::Status MountAll(const std::vector<Mount>& mounts,
 // Unmounts everything at `target` (lazily if busy). Idempotent.
 absl::Status UnmountAll(absl::string_view target);
 
+// Unmounts every mount at or below `dir`, deepest first (a pod dir holds
+// rootfs overlays, namespace pins and its shm). Idempotent.
+absl::Status UnmountBelow(absl::string_view dir);
+
+// The mount points at or below `dir`, from /proc/self/mountinfo.
+std::vector<std::string> MountsBelow(absl::string_view dir);
+
 }  // namespace cradle
 
 #endif  // CRADLE_MOUNT_MOUNT_H_

@@ -201,6 +201,11 @@ class CniNetwork : public PodNetwork {
         CapabilityArgsFromJson(cache.value("request", json()), &request);
       }
     }
+    // No cached ADD and no namespace: this pod was never attached, or was
+    // detached already (DEL removes the cache last).
+    if (list.plugins.empty() && request.netns_path.empty()) {
+      return absl::OkStatus();
+    }
     if (list.plugins.empty()) {
       absl::StatusOr<NetworkList> current = LoadConfig();
       // Nothing was attached with a config we can still read: nothing to undo.

@@ -80,6 +80,27 @@ std::string BundleCgroupsPath(const std::string& bundle) {
   return spec.value("/linux/cgroupsPath"_json_pointer, "");
 }
 
+bool BundleHasOwnPidNamespace(const std::string& bundle) {
+  nlohmann::json spec = nlohmann::json::parse(
+      lite::ReadFileOrEmpty(bundle + "/config.json"), nullptr,
+      /*allow_exceptions=*/false);
+  if (!spec.is_object()) return true;  // unknown: the kernel's rule holds
+  const nlohmann::json* namespaces = nullptr;
+  if (auto linux = spec.find("linux");
+      linux != spec.end() && linux->is_object()) {
+    if (auto ns = linux->find("namespaces");
+        ns != linux->end() && ns->is_array()) {
+      namespaces = &*ns;
+    }
+  }
+  if (namespaces == nullptr) return false;  // the host's
+  for (const nlohmann::json& ns : *namespaces) {
+    if (!ns.is_object() || ns.value("type", "") != "pid") continue;
+    return ns.value("path", "").empty();  // a path joins another's
+  }
+  return false;
+}
+
 std::string RuncErrorFromLog(std::string_view log) {
   std::vector<std::string> errors;
   while (!log.empty()) {

@@ -110,6 +110,11 @@ class Runc {
 // file is unreadable or sets none.
 std::string BundleCgroupsPath(const std::string& bundle);
 
+// Whether the bundle's container gets a PID namespace of its own (its
+// init's death then ends everything in it); false when it joins the pod's
+// or the host's, where its other processes outlive the init.
+bool BundleHasOwnPidNamespace(const std::string& bundle);
+
 // Reads runc's JSON log and returns the messages at level error or fatal,
 // joined; empty when there are none. Exposed for tests.
 std::string RuncErrorFromLog(std::string_view log);

@@ -60,7 +60,15 @@ void Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
     state_.status = ContainerStatus::kCreated;
     Persist();
   }
-  pump_ = std::thread([this] { Pump(); });
+  try {
+    pump_ = std::thread([this] { Pump(); });
+  } catch (const std::system_error& e) {
+    // Out of threads (a pids limit): the container runs unlogged rather
+    // than the shim dying; its exit is still recorded.
+    LogError(lite::StrCat("container=", id(), " no output pump: ", e.what()));
+    std::lock_guard<std::mutex> lock(mu_);
+    pump_done_ = true;
+  }
 }
 
 void Container::Started() {
@@ -125,8 +133,14 @@ void Container::Exited(int exit_code) {
     state_.exit_code = exit_code;
     state_.exited_at = NowNanos();
   }
-  // Recording waits for the output to drain, so not on the reaper thread.
-  finisher_ = std::thread([this, exit_code] { Finish(exit_code); });
+  // Recording waits for the output to drain, so not on the reaper thread;
+  // when no thread can be had, it is done here, late but never lost.
+  try {
+    finisher_ = std::thread([this, exit_code] { Finish(exit_code); });
+  } catch (const std::system_error& e) {
+    LogError(lite::StrCat("container=", id(), " finishing inline: ", e.what()));
+    Finish(exit_code);
+  }
 }
 
 bool Container::OomKilled() {
@@ -152,6 +166,7 @@ bool Container::OomKilled() {
 }
 
 void Container::Finish(int exit_code) {
+  if (on_init_exit_) on_init_exit_();
   bool oom = exit_code == 128 + 9 && OomKilled();
   ContainerState state;
   {

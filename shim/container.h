@@ -36,6 +36,11 @@ class Container {
   void set_on_recorded(std::function<void(const ContainerState&)> f) {
     on_recorded_ = std::move(f);
   }
+  // Runs once the init has exited, before the exit is recorded: the shim
+  // kills what is left of a container without its own PID namespace.
+  void set_on_init_exit(std::function<void()> f) {
+    on_init_exit_ = std::move(f);
+  }
   const CreateRequest& request() const { return request_; }
 
   // After `runc create`: takes the process's io and starts pumping output.
@@ -68,6 +73,7 @@ class Container {
   const CreateRequest request_;
   const std::string state_file_;
   std::function<void(const ContainerState&)> on_recorded_;
+  std::function<void()> on_init_exit_;
 
   std::mutex mu_;
   std::condition_variable changed_;  // pump_done_ or recorded_ became true

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "shim/log.h"
@@ -127,6 +128,12 @@ void ShimServer::Handle(int fd) {
     // Only argument decoding throws, before anything ran.
     client.Reply(lite::InvalidArgumentError(
         lite::StrCat("bad arguments to ", method, ": ", e.what())));
+  } catch (const std::system_error& e) {
+    // A stream that could not get its thread (a pids limit): the call
+    // fails, the shim and its other calls go on.
+    client.Reply(lite::Status(
+        lite::StatusCode::kResourceExhausted,
+        lite::StrCat(method, ": out of threads: ", e.what())));
   }
   close(fd);
 }
@@ -179,7 +186,16 @@ void ShimServer::Serve() {
     }
     // Calls are few and short, or streams that live as long as a process:
     // a thread each keeps the shim simple.
-    std::thread([this, fd] { Handle(fd); }).detach();
+    try {
+      std::thread([this, fd] { Handle(fd); }).detach();
+    } catch (const std::system_error& e) {
+      // Out of threads: this call is refused, the shim lives on.
+      StreamConnection client(fd);
+      client.Reply(lite::Status(
+          lite::StatusCode::kResourceExhausted,
+          lite::StrCat("the shim cannot take the call now: ", e.what())));
+      close(fd);
+    }
   }
 }
 

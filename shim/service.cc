@@ -1,6 +1,7 @@
 #include "shim/service.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -121,8 +122,14 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
     if (!socket.ok()) return fail(socket.status());
     console = std::move(*socket);
     options.console_socket = console->path();
-    master = std::async(std::launch::async,
-                        [&console] { return console->ReceiveMaster(); });
+    try {
+      master = std::async(std::launch::async,
+                          [&console] { return console->ReceiveMaster(); });
+    } catch (const std::system_error& e) {
+      return fail(lite::Status(lite::StatusCode::kResourceExhausted,
+                               lite::StrCat("no thread for the console: ",
+                                            e.what())));
+    }
   } else if (lite::Status s =
                  MakePipes(request.stdin, io.get(), &options.stdio);
              !s.ok()) {
@@ -146,6 +153,17 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
   unlink(options.pid_file.c_str());
   if (pid <= 0) return fail(lite::InternalError("runc wrote no pid"));
   container->set_on_recorded([this](const ContainerState& s) { Publish(s); });
+  if (!BundleHasOwnPidNamespace(request.bundle)) {
+    // Sharing the pod's (or host's) PID namespace, its children outlive
+    // its init; containerd kills them then, and so do we.
+    container->set_on_init_exit([this, id] {
+      lite::Status s = runc_->Kill(id, SIGKILL, /*all=*/true);
+      if (!s.ok() && !lite::IsNotFound(s)) {
+        LogWarning(lite::StrCat("container=", id,
+                                " killing what its init left: ", s.ToString()));
+      }
+    });
+  }
   container->Created(pid, std::move(io), std::move(*log));
   {
     std::lock_guard<std::mutex> lock(mu_);

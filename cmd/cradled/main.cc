@@ -28,6 +28,7 @@
 #include "images/catalog.h"
 #include "images/garbage.h"
 #include "images/puller.h"
+#include "lite/absl_status.h"
 #include "metadata/leveldb_store.h"
 #include "metadata/metadata.h"
 #include "namespaces/pinned.h"
@@ -35,6 +36,7 @@
 #include "process/process.h"
 #include "registry/http_client.h"
 #include "registry/registry_client.h"
+#include "runc_driver/runc.h"
 #include "snapshots/local/snapshotter.h"
 
 namespace cradle {
@@ -222,15 +224,6 @@ int Run(const Flags& flags) {
   absl::StatusOr<std::unique_ptr<SandboxStore>> sandboxes =
       SandboxStore::Open(config->root + "/cri/sandboxes");
   if (!sandboxes.ok()) return Fail(sandboxes.status());
-  // A pod whose network namespace is gone (a reboot) is no longer ready.
-  for (PodRecord r : (*sandboxes)->List()) {
-    if (r.ready && !r.netns_path.empty() && !IsPinnedNamespace(r.netns_path)) {
-      r.ready = false;
-      (void)(*sandboxes)->Update(r);
-      LOG(WARNING) << "pod=" << r.id
-                   << " lost its network namespace; marked not ready";
-    }
-  }
   absl::StatusOr<std::unique_ptr<PodNetwork>> network =
       NewCniNetwork({config->cni.conf_dir, config->cni.bin_dirs,
                      config->root + "/cri/cni-cache"});
@@ -264,6 +257,15 @@ int Run(const Flags& flags) {
   shim_options.runc_binary = runc_binary;
   shim_options.systemd_cgroup = config->runtime.cgroup_driver == "systemd";
   PodShims shims(shim_options, config->state);
+  // The daemon's own runc, on the shims' root: it kills and deletes what a
+  // stopped or dead shim cannot.
+  std::string runc_logs = config->state + "/runc-logs";
+  if (absl::Status s = MakeDir(runc_logs, 0700); !s.ok()) return Fail(s);
+  cradle::lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(
+      {runc_binary, config->state + "/runc", runc_logs,
+       shim_options.systemd_cgroup, std::chrono::seconds(30)});
+  if (!runc.ok()) return Fail(lite::ToAbsl(runc.status()));
+  runtime_options.runc = runc->get();
   runtime_options.containers = containers->get();
   runtime_options.images = &catalog;
   runtime_options.snapshotter = snapshotter->get();
@@ -297,6 +299,14 @@ int Run(const Flags& flags) {
   runtime_options.streaming = streaming_server->get();
   RuntimeService runtime_service(std::move(runtime_options));
   ImageService image_service({&puller, &catalog, &gc, snapshot_root});
+  // Before serving: the store must match what runs (a crash, a killed
+  // shim, a reboot) before the kubelet reads it.
+  runtime_service.Recover();
+  // Snapshots whose containers recovery found gone go now, not at the
+  // next start.
+  if (absl::StatusOr<GcReport> collected = gc.Collect(); !collected.ok()) {
+    LOG(WARNING) << "gc after recovery: " << collected.status();
+  }
 
   CriServerOptions server_options;
   server_options.address = config->grpc.address;

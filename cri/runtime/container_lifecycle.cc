@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "failpoint/failpoint.h"
 #include "glog/logging.h"
+#include "lite/absl_status.h"
 #include "lite/files.h"
 #include "mount/mount.h"
 
@@ -61,6 +63,12 @@ void ApplyShimState(const shim::ContainerState& s, CriContainer* c) {
   }
 }
 
+// A shim that answers this slowly is treated as not answering: status
+// calls must stay quick for the kubelet.
+constexpr absl::Duration kStateTimeout = absl::Seconds(2);
+
+}  // namespace
+
 // What the shim wrote down before it went away, if anything.
 bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
                        shim::ContainerState* state) {
@@ -73,36 +81,85 @@ bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
   return true;
 }
 
-}  // namespace
+CriContainer RuntimeService::Learn(const CriContainer& c,
+                                   const shim::ContainerState& s) {
+  CriContainer next = c;
+  ApplyShimState(s, &next);
+  if (next.state == CriContainer::kUnknown ||
+      (next.state == c.state && next.pid == c.pid)) {
+    return next;  // nothing new worth a write
+  }
+  CriContainer stored;
+  absl::Status updated = options_.containers->Mutate(
+      c.id, [&](CriContainer& x) { ApplyShimState(s, &x); }, &stored);
+  if (!updated.ok()) {
+    VLOG(1) << "container=" << c.id << " state from the shim not kept: "
+            << updated;
+    return options_.containers->Get(c.id).value_or(c);
+  }
+  return stored;
+}
+
+void RuntimeService::RecordExit(const std::string& id, int exit_code,
+                                absl::Time at, bool oom,
+                                const std::string& reason,
+                                const std::string& message) {
+  CriContainer stored;
+  bool changed = false;
+  absl::Status s = options_.containers->Mutate(
+      id,
+      [&](CriContainer& c) {
+        if (c.state == CriContainer::kExited) return;
+        changed = true;
+        c.state = CriContainer::kExited;
+        c.exit_code = exit_code;
+        c.finished_at = at;
+        c.reason = !reason.empty() ? reason
+                   : oom           ? "OOMKilled"
+                   : exit_code == 0 ? "Completed"
+                                    : "Error";
+        c.message = message;
+      },
+      &stored);
+  if (!s.ok() && !absl::IsNotFound(s)) {
+    LOG(ERROR) << "container=" << id << " exit not recorded: " << s;
+  } else if (changed) {
+    LOG(INFO) << "pod=" << stored.pod_id << " container=" << id
+              << " exited with " << exit_code << " (" << stored.reason << ")";
+  }
+}
 
 CriContainer RuntimeService::Refresh(CriContainer c) {
   if (c.state == CriContainer::kExited) return c;  // final
-  CriContainer before = c;
+  // The monitor applies every exit as the shim records it.
+  if (monitor_->Subscribed(c.pod_id)) return c;
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
   absl::StatusOr<shim::ContainerState> state =
-      shim.ok() ? (*shim)->State(c.id)
+      shim.ok() ? (*shim)->State(c.id, kStateTimeout)
                 : absl::StatusOr<shim::ContainerState>(shim.status());
-  if (state.ok()) {
-    ApplyShimState(*state, &c);
-  } else {
+  if (state.ok()) return Learn(c, *state);
+  if (absl::IsNotFound(state.status())) {
+    // The shim runs but does not know it: it never got there (a daemon
+    // killed inside CreateContainer) or was deleted; what it recorded
+    // wins, else nothing ran.
     shim::ContainerState recorded;
     absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(c.pod_id);
     if (pod.ok() && ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
         recorded.status == shim::ContainerStatus::kStopped) {
-      ApplyShimState(recorded, &c);
-    } else {
-      // Neither the shim nor its record: the container is gone.
-      c.state = CriContainer::kExited;
-      c.exit_code = 255;
-      c.reason = "Unknown";
-      c.message = absl::StrCat("the container's shim is gone: ",
-                               state.status().message());
-      if (c.finished_at == absl::UnixEpoch()) c.finished_at = absl::Now();
+      return Learn(c, recorded);
     }
+    RecordExit(c.id, 255, absl::Now(), false, "Unknown",
+               "the container's shim does not know it");
+    return options_.containers->Get(c.id).value_or(c);
   }
-  if (c.state != before.state || c.pid != before.pid) {
-    (void)options_.containers->Update(c);
+  if (options_.shims->Gone(c.pod_id)) {
+    ReapDeadShim(c.pod_id);
+    return options_.containers->Get(c.id).value_or(c);
   }
+  // Slow or stopped: nothing is learned, so nothing is stored.
+  VLOG(1) << "container=" << c.id
+          << " state unknown: " << state.status().message();
+  c.state = CriContainer::kUnknown;
   return c;
 }
 
@@ -125,53 +182,86 @@ grpc::Status RuntimeService::StartContainer(
   if (!shim.ok()) return ToGrpc(shim.status());
   absl::StatusOr<shim::ContainerState> started = (*shim)->Start(c.id);
   if (!started.ok()) {
-    c.state = CriContainer::kExited;
-    c.exit_code = 128;
-    c.reason = "StartError";
-    c.message = std::string(started.status().message());
-    c.finished_at = absl::Now();
-    (void)options_.containers->Update(c);
+    RecordExit(c.id, 128, absl::Now(), false, "StartError",
+               std::string(started.status().message()));
     return ToGrpc(absl::Status(started.status().code(),
                                absl::StrCat("StartContainer ", c.id, ": ",
                                             started.status().message())));
   }
-  ApplyShimState(*started, &c);
-  (void)options_.containers->Update(c);
+  failpoint::Hit("StartContainer.started");
+  c = Learn(c, *started);
   LOG(INFO) << "pod=" << c.pod_id << " container=" << c.id << " started, pid "
             << c.pid;
   return grpc::Status::OK;
+}
+
+absl::Status RuntimeService::KillDirect(const std::string& id) {
+  absl::Status killed =
+      lite::ToAbsl(options_.runc->Kill(id, SIGKILL, /*all=*/true));
+  if (!killed.ok() && !absl::IsNotFound(killed)) return killed;
+  // runc reports a zombie init as stopped: dead, its exit not yet reaped
+  // by a shim that cannot run.
+  for (int i = 0; i < 200; ++i) {
+    lite::StatusOr<RuncState> st = options_.runc->State(id);
+    if (!st.ok() || st->status == "stopped") return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("container ", id, " still runs after SIGKILL"));
 }
 
 absl::Status RuntimeService::Stop(const CriContainer& found,
                                   absl::Duration timeout) {
   CriContainer c = Refresh(found);
   if (c.state == CriContainer::kExited) return absl::OkStatus();
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
-  if (!shim.ok()) return absl::OkStatus();  // Refresh marked it gone
-  if (c.state == CriContainer::kRunning && timeout > absl::ZeroDuration()) {
-    if (absl::Status s = (*shim)->Kill(c.id, StopSignal(c.stop_signal));
-        !s.ok() && !absl::IsNotFound(s)) {
-      return s;
-    }
-    absl::StatusOr<shim::ContainerState> done = (*shim)->Wait(c.id, timeout);
-    if (done.ok()) {
-      ApplyShimState(*done, &c);
-      return options_.containers->Update(c);
-    }
-  }
   if (c.state == CriContainer::kCreated) {
     // Never started: nothing to signal; the shim's delete kills its init.
     return absl::OkStatus();
   }
-  if (absl::Status s = (*shim)->Kill(c.id, SIGKILL, /*all=*/true);
-      !s.ok() && !absl::IsNotFound(s)) {
-    return s;
+  // RUNNING, or UNKNOWN: a shim that does not answer.
+  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  auto unreachable = [](const absl::Status& s) {
+    return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
+  };
+  absl::Status reached = shim.status();
+  if (shim.ok() && c.state == CriContainer::kRunning &&
+      timeout > absl::ZeroDuration()) {
+    reached = (*shim)->Kill(c.id, StopSignal(c.stop_signal));
+    if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
+      return reached;
+    if (reached.ok()) {
+      failpoint::Hit("StopContainer.signalled");
+      absl::StatusOr<shim::ContainerState> done =
+          (*shim)->Wait(c.id, timeout);
+      if (done.ok()) {
+        Learn(c, *done);
+        return absl::OkStatus();
+      }
+    }
+  }
+  if (shim.ok() && !unreachable(reached)) {
+    reached = (*shim)->Kill(c.id, SIGKILL, /*all=*/true);
+    if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
+      return reached;
+  }
+  if (!shim.ok() || unreachable(reached)) {
+    if (options_.shims->Gone(c.pod_id)) {
+      ReapDeadShim(c.pod_id);
+      return absl::OkStatus();
+    }
+    // A stopped or wedged shim must not keep a container alive that the
+    // kubelet means to replace: runc kills it. The shim records the exit
+    // when it runs again.
+    LOG(WARNING) << "pod=" << c.pod_id << " container=" << c.id
+                 << " shim does not answer (" << reached.message()
+                 << "); killing through runc";
+    return KillDirect(c.id);
   }
   absl::StatusOr<shim::ContainerState> done =
       (*shim)->Wait(c.id, absl::Seconds(30));
   if (!done.ok()) return done.status();
-  ApplyShimState(*done, &c);
-  return options_.containers->Update(c);
+  Learn(c, *done);
+  return absl::OkStatus();
 }
 
 grpc::Status RuntimeService::StopContainer(
@@ -192,14 +282,18 @@ grpc::Status RuntimeService::StopContainer(
 absl::Status RuntimeService::Remove(const CriContainer& c) {
   if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
-  if (shim.ok()) {
-    absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(c.id);
-    if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
-      return deleted.status();
+  absl::Status deleted =
+      shim.ok() ? (*shim)->Delete(c.id).status() : shim.status();
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) {
+    if (!options_.shims->Gone(c.pod_id)) return deleted;
+    // The shim died: runc's state and cgroup go without it.
+    ReapDeadShim(c.pod_id);
   }
+  failpoint::Hit("RemoveContainer.shim");
   if (absl::Status s = UnmountAll(c.rootfs); !s.ok()) return s;
   absl::Status removed = options_.snapshotter->Remove(c.snapshot_key);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  failpoint::Hit("RemoveContainer.rootfs");
   std::error_code ec;
   fs::remove_all(c.bundle, ec);
   fs::remove_all(absl::StrCat(options_.root_dir, "/cri/containers/", c.id), ec);

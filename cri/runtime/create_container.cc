@@ -6,6 +6,7 @@
 #include "cri/runtime/container_spec.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "failpoint/failpoint.h"
 #include "glog/logging.h"
 #include "mount/mount.h"
 
@@ -40,7 +41,7 @@ grpc::Status RuntimeService::FindReadyPod(const char* rpc,
                                           PodRecord* out) {
   absl::StatusOr<PodRecord> found = options_.sandboxes->Get(id);
   if (!found.ok()) return ToGrpc(found.status());
-  if (!found->ready) {
+  if (!found->ready()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat(rpc, ": pod sandbox ", found->id,
                                      " is not ready (stopped); create a new "
@@ -108,6 +109,7 @@ grpc::Status RuntimeService::CreateContainer(
   // The name is reserved and the snapshot named in metadata before the
   // snapshot exists, so the garbage collector never sees it unowned.
   if (absl::Status s = options_.containers->Add(c); !s.ok()) return ToGrpc(s);
+  failpoint::Hit("CreateContainer.recorded");
 
   std::string own_dir =
       absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
@@ -133,6 +135,7 @@ grpc::Status RuntimeService::CreateContainer(
   if (!mounts.ok()) return fail(mounts.status());
   if (absl::Status s = MountAll(*mounts, c.rootfs); !s.ok()) return fail(s);
   mounted = true;
+  failpoint::Hit("CreateContainer.rootfs");
 
   ContainerSpecContext ctx;
   ctx.container_id = c.id;
@@ -171,8 +174,11 @@ grpc::Status RuntimeService::CreateContainer(
   create.log_path = c.log_path;
   absl::StatusOr<int> pid = (*shim)->Create(create);
   if (!pid.ok()) return fail(pid.status());
+  failpoint::Hit("CreateContainer.shim");
   c.pid = *pid;
-  if (absl::Status s = options_.containers->Update(c); !s.ok()) {
+  if (absl::Status s = options_.containers->Mutate(
+          c.id, [&](CriContainer& x) { x.pid = *pid; });
+      !s.ok()) {
     LOG(WARNING) << "container=" << c.id << " record update: " << s;
   }
   LOG(INFO) << "pod=" << pod.id << " container=" << c.id << " (" << c.name

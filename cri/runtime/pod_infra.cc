@@ -72,18 +72,24 @@ absl::Status RuntimeService::StartInfra(
   return absl::OkStatus();
 }
 
+// Both run whatever the record says of infra_pid: a daemon killed between
+// starting the pause process and recording it leaves only the shim knowing.
 absl::Status RuntimeService::StopInfra(const PodRecord& r) {
-  if (r.infra_pid == 0) return absl::OkStatus();
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
-  if (!shim.ok()) return absl::OkStatus();
+  if (!shim.ok()) {
+    if (options_.shims->Gone(r.id)) ReapDeadShim(r.id);
+    return absl::OkStatus();
+  }
   absl::Status killed = (*shim)->Kill(r.id, SIGKILL, /*all=*/true);
   if (absl::IsNotFound(killed)) return absl::OkStatus();
+  if (absl::IsDeadlineExceeded(killed) || absl::IsUnavailable(killed)) {
+    return KillDirect(r.id);  // a stopped shim
+  }
   if (!killed.ok()) return killed;
   return (*shim)->Wait(r.id, absl::Seconds(30)).status();
 }
 
 absl::Status RuntimeService::RemoveInfra(const PodRecord& r) {
-  if (r.infra_pid == 0) return absl::OkStatus();
   absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
   if (!shim.ok()) return absl::OkStatus();
   absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(r.id);

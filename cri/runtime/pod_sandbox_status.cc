@@ -14,7 +14,7 @@ void FillMetadata(const PodRecord& r, runtime::v1::PodSandboxMetadata* m) {
 }
 
 runtime::v1::PodSandboxState State(const PodRecord& r) {
-  return r.ready ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
+  return r.ready() ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
 }
 
 }  // namespace
@@ -32,7 +32,7 @@ grpc::Status RuntimeService::PodSandboxStatus(
   FillMetadata(*r, status->mutable_metadata());
   status->set_state(State(*r));
   status->set_created_at(absl::ToUnixNanos(r->created_at));
-  if (r->ready && !r->ips.empty()) {
+  if (r->ready() && !r->ips.empty()) {
     status->mutable_network()->set_ip(r->ips[0]);
     for (size_t i = 1; i < r->ips.size(); ++i) {
       status->mutable_network()->add_additional_ips()->set_ip(r->ips[i]);

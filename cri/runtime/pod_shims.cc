@@ -1,6 +1,7 @@
 #include "cri/runtime/pod_shims.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "cgroups/membership.h"
@@ -42,6 +43,19 @@ absl::StatusOr<ShimClient*> PodShims::Get(const std::string& pod_id) {
   ShimClient* raw = shim->get();
   shims_[pod_id] = std::move(*shim);
   return raw;
+}
+
+bool PodShims::Gone(const std::string& pod_id) const {
+  return ShimClient::Gone(SocketPath(pod_id));
+}
+
+void PodShims::Forget(const std::string& pod_id, const std::string& cgroup) {
+  {
+    absl::MutexLock lock(&mu_);
+    shims_.erase(pod_id);
+  }
+  unlink(SocketPath(pod_id).c_str());
+  if (!cgroup.empty()) (void)RemoveCgroup(cgroup);
 }
 
 absl::Status PodShims::Stop(const std::string& pod_id,

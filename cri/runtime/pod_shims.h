@@ -30,6 +30,11 @@ class PodShims {
   // it and removes its cgroup. OK when it is already gone.
   absl::Status Stop(const std::string& pod_id, const std::string& cgroup);
 
+  // Proof that the pod's shim died (see ShimClient::Gone).
+  bool Gone(const std::string& pod_id) const;
+  // Drops the client of a shim that died, and its socket file and cgroup.
+  void Forget(const std::string& pod_id, const std::string& cgroup);
+
   // Short, because unix socket paths are limited to 108 bytes.
   std::string SocketPath(const std::string& pod_id) const;
 

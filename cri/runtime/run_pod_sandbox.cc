@@ -9,6 +9,7 @@
 #include "cri/runtime/pod_files.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "failpoint/failpoint.h"
 #include "glog/logging.h"
 #include "namespaces/pinned.h"
 
@@ -18,6 +19,9 @@ namespace {
 namespace fs = std::filesystem;
 using runtime::v1::NamespaceMode;
 
+// Where every pod's shim gets a cgroup of its own.
+constexpr char kShimCgroupParent[] = "/cradle-shims";
+
 std::string NewId() {
   absl::BitGen gen;
   std::string id;
@@ -26,24 +30,13 @@ std::string NewId() {
   return id;
 }
 
-// Everything RunPodSandbox built, undone in reverse when a later step fails.
-void Undo(const PodRecord& r) {
-  if (!r.shm_path.empty()) umount2(r.shm_path.c_str(), MNT_DETACH);
-  for (const std::string& ns : {r.netns_path, r.ipcns_path, r.utsns_path}) {
-    if (!ns.empty()) (void)RemovePinnedNamespace(ns);
-  }
-  std::error_code ec;
-  fs::remove_all(r.pod_dir, ec);
-}
-
 }  // namespace
 
 std::string RuntimeService::ShimCgroup(const PodRecord& r) const {
   if (options_.systemd_cgroup) return "";
-  runtime::v1::PodSandboxConfig config;
-  config.ParseFromString(r.config);
-  return CgroupfsPath(config.linux().cgroup_parent(),
-                      "cradle-shim-" + r.id.substr(0, 12));
+  // Outside the pod's cgroup parent, so the pod's pids and memory limits
+  // never starve the process that manages it.
+  return CgroupfsPath(kShimCgroupParent, r.id.substr(0, 12));
 }
 
 grpc::Status RuntimeService::RunPodSandbox(
@@ -77,14 +70,33 @@ grpc::Status RuntimeService::RunPodSandbox(
   r.annotations.insert(config.annotations().begin(),
                        config.annotations().end());
   r.pod_dir = absl::StrCat(options_.state_dir, "/pods/", r.id);
+  // Every path the steps below will create is in the record before the
+  // first of them, so teardown finds all of it whenever it runs.
+  if (!host_network) {
+    r.netns_path = r.pod_dir + "/ns/net";
+    // A pod on the host network shares the host's UTS namespace too.
+    r.utsns_path = r.pod_dir + "/ns/uts";
+  }
+  if (!host_ipc) {
+    r.ipcns_path = r.pod_dir + "/ns/ipc";
+    r.shm_path = r.pod_dir + "/shm";
+  }
+  r.state = PodState::kCreating;
   // Reserve the name first: a duplicate must fail before anything is built.
   if (absl::Status s = options_.sandboxes->Add(r); !s.ok()) return ToGrpc(s);
+  failpoint::Hit("RunPodSandbox.recorded");
 
   auto fail = [&](const absl::Status& s) {
     LOG(ERROR) << "pod=" << r.id << " (" << r.pod_namespace << "/" << r.name
                << ") failed to start: " << s;
-    Undo(r);
-    (void)options_.sandboxes->Remove(r.id);
+    absl::Status undone = StopSandbox(r);
+    if (undone.ok()) undone = RemoveSandboxFiles(r);
+    if (undone.ok()) {
+      (void)options_.sandboxes->Remove(r.id);
+    } else {
+      // Kept NOTREADY and listed: RemovePodSandbox finishes the job.
+      LOG(ERROR) << "pod=" << r.id << " not fully undone: " << undone;
+    }
     return ToGrpc(
         absl::Status(s.code(), absl::StrCat("RunPodSandbox ", r.pod_namespace,
                                             "/", r.name, ": ", s.message())));
@@ -102,41 +114,31 @@ grpc::Status RuntimeService::RunPodSandbox(
     hostname = buf;
   }
   if (!host_network) {
-    r.netns_path = r.pod_dir + "/ns/net";
     if (absl::Status s =
             CreatePinnedNamespace(NamespaceKind::kNetwork, r.netns_path);
         !s.ok()) {
-      r.netns_path.clear();
       return fail(s);
     }
-    // A pod on the host network shares the host's UTS namespace too.
-    r.utsns_path = r.pod_dir + "/ns/uts";
     if (absl::Status s =
             CreatePinnedNamespace(NamespaceKind::kUts, r.utsns_path, hostname);
         !s.ok()) {
-      r.utsns_path.clear();
       return fail(s);
     }
   }
   if (!host_ipc) {
-    r.ipcns_path = r.pod_dir + "/ns/ipc";
     if (absl::Status s =
             CreatePinnedNamespace(NamespaceKind::kIpc, r.ipcns_path);
         !s.ok()) {
-      r.ipcns_path.clear();
       return fail(s);
     }
-    r.shm_path = r.pod_dir + "/shm";
     fs::create_directories(r.shm_path, ec);
     if (mount("shm", r.shm_path.c_str(), "tmpfs",
               MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") != 0) {
-      std::string why = strerror(errno);
-      r.shm_path.clear();
-      return fail(absl::InternalError("mount the pod's shm: " + why));
+      return fail(absl::InternalError(
+          absl::StrCat("mount the pod's shm: ", strerror(errno))));
     }
-  } else {
-    r.shm_path.clear();
   }
+  failpoint::Hit("RunPodSandbox.namespaces");
   if (absl::Status s = WritePodFiles(r.pod_dir, config, host_network, hostname);
       !s.ok()) {
     return fail(s);
@@ -157,27 +159,18 @@ grpc::Status RuntimeService::RunPodSandbox(
     if (!attached.ok()) return fail(attached.status());
     r.ips = attached->ips;
   }
-  // From here on a failure also undoes the network and the shim.
-  auto fail_started = [&](const absl::Status& s) {
-    (void)StopInfra(r);
-    (void)RemoveInfra(r);
-    (void)options_.shims->Stop(r.id, ShimCgroup(r));
-    if (!host_network) {
-      (void)options_.network->Teardown(
-          {r.id, r.netns_path, r.name, r.pod_namespace, r.uid});
-    }
-    return fail(s);
-  };
+  failpoint::Hit("RunPodSandbox.network");
   if (absl::StatusOr<ShimClient*> shim =
           options_.shims->Start(r.id, r.pod_dir, ShimCgroup(r));
       !shim.ok()) {
-    return fail_started(shim.status());
+    return fail(shim.status());
   }
-  if (absl::Status s = StartInfra(r, config); !s.ok()) return fail_started(s);
-  r.ready = true;
-  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) {
-    return fail_started(s);
-  }
+  monitor_->Watch(r.id);
+  failpoint::Hit("RunPodSandbox.shim");
+  if (absl::Status s = StartInfra(r, config); !s.ok()) return fail(s);
+  failpoint::Hit("RunPodSandbox.infra");
+  r.state = PodState::kReady;
+  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) return fail(s);
   LOG(INFO) << "pod=" << r.id << " (" << r.pod_namespace << "/" << r.name
             << ") ready" << (r.ips.empty() ? "" : " ip=" + r.ips[0]);
   response->set_pod_sandbox_id(r.id);

@@ -13,12 +13,14 @@
 
 #include "cgroups/stats.h"
 #include "cri/api/runtime/v1/cri.h"
+#include "cri/runtime/exit_monitor.h"
 #include "cri/runtime/pod_shims.h"
 #include "cri/runtime/readiness.h"
 #include "cri/store/container_store.h"
 #include "cri/store/sandbox_store.h"
 #include "images/catalog.h"
 #include "network/pod_network.h"
+#include "runc_driver/runc.h"
 #include "snapshots/snapshotter.h"
 #include "streaming/server.h"
 
@@ -37,6 +39,9 @@ struct RuntimeServiceOptions {
   Snapshotter* snapshotter = nullptr;    // not owned
   std::string snapshotter_name;          // "overlayfs"
   PodShims* shims = nullptr;             // not owned
+  // runc on the shims' root, for when a shim cannot do it: a shim that
+  // is stopped or dead (kill, delete --force). Not owned.
+  Runc* runc = nullptr;
   std::string root_dir;  // containers' own dirs: <root>/cri/containers/<id>
   bool systemd_cgroup = false;
   // The lowest oom_score_adj the daemon may hand out (see oom_score.h).
@@ -47,10 +52,22 @@ struct RuntimeServiceOptions {
   streaming::Server* streaming = nullptr;
 };
 
+// What a pod's shim wrote down of a container (its state file), if any.
+bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
+                       shim::ContainerState* state);
+
 // Thread-safe: gRPC calls the handlers from many threads.
 class RuntimeService final : public runtime::v1::RuntimeService::Service {
  public:
   explicit RuntimeService(RuntimeServiceOptions options);
+  ~RuntimeService() override;
+
+  // One reconciliation pass before serving: compares the records with the
+  // shims, runc's state, mounts and the state dir, repairs what it can
+  // (each repair logged with pod= / container=) and starts watching every
+  // live shim. A pod caught CREATING, or whose state dir or shim is gone,
+  // comes back NOTREADY with its network released.
+  void Recover();
 
   grpc::Status Version(grpc::ServerContext* context,
                        const runtime::v1::VersionRequest* request,
@@ -149,10 +166,28 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                            runtime::v1::PortForwardResponse* response) override;
 
  private:
-  // The container's current state from its shim, written back to the
-  // store when it changed. A shim that is gone leaves the state it
-  // recorded on disk, or Unknown.
+  // The container's current state. While the pod's exit monitor is
+  // subscribed the store is current; otherwise the shim is asked. A shim
+  // that does not answer changes nothing (UNKNOWN is reported, not
+  // stored); one proven dead is cleaned up (ReapDeadShim).
   CriContainer Refresh(CriContainer c);
+  // Applies what the shim says of a container to its record.
+  CriContainer Learn(const CriContainer& c, const shim::ContainerState& s);
+  // Records an exit (no-op when one is recorded already).
+  void RecordExit(const std::string& id, int exit_code, absl::Time at,
+                  bool oom, const std::string& reason,
+                  const std::string& message);
+  // The exit monitor's handlers.
+  void OnShimExit(const std::string& pod_id, const shim::ExitEvent& e);
+  void OnShimSync(const std::string& pod_id, ShimClient* shim);
+  // What containerd's runtime-v2 does for a dead shim: kill what is left
+  // through runc, runc delete --force (state, cgroups), unmount the
+  // rootfs, record each container EXITED (its recorded exit when the shim
+  // wrote one, else 255 "Unknown"), the pod NOTREADY. Idempotent.
+  void ReapDeadShim(const std::string& pod_id);
+  // SIGKILLs everything in the container through runc and waits until
+  // its init is gone or a zombie; for a shim that does not answer.
+  absl::Status KillDirect(const std::string& id);
   // The container `id` names, refreshed; NotFound, or FailedPrecondition
   // (naming `rpc`) when it is not running.
   grpc::Status FindRunning(const char* rpc, const std::string& id,
@@ -180,8 +215,13 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // whose slices systemd owns.
   std::string ShimCgroup(const PodRecord& r) const;
 
-  // Detaches the pod's network and drops its network namespace; idempotent.
+  // Stops its containers and infra, detaches the pod's network (CNI DEL
+  // from the cached ADD, even when the namespace is gone) and drops its
+  // network namespace, then records NOTREADY. Idempotent from any state.
   absl::Status StopSandbox(PodRecord& record);
+  // Everything RemovePodSandbox undoes besides containers and the
+  // record: shim, namespaces, shm, mounts and the pod dir. Idempotent.
+  absl::Status RemoveSandboxFiles(const PodRecord& record);
 
   // Stats of a container (cgroup usage only while it runs; `usage` gets
   // it), and of a pod with its containers.
@@ -193,6 +233,7 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                runtime::v1::CpuUsage* cpu);
 
   const RuntimeServiceOptions options_;
+  absl::Mutex reap_mu_;  // one dead-shim cleanup at a time
   const CgroupReader cgroups_ = CgroupReader::ForHost();
   struct CpuSample {
     uint64_t usage_ns = 0;
@@ -203,6 +244,8 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
       ABSL_GUARDED_BY(cpu_samples_mu_);
   absl::Mutex pod_cidr_mu_;
   std::string pod_cidr_ ABSL_GUARDED_BY(pod_cidr_mu_);
+  // Last: its threads call back into this object, so it goes first.
+  std::unique_ptr<ExitMonitor> monitor_;
 };
 
 }  // namespace cradle

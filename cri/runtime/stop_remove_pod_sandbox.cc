@@ -1,10 +1,15 @@
+// StopPodSandbox and RemovePodSandbox. Every step is idempotent and safe
+// from any recorded state, so a call that failed or a daemon that died
+// half-way is finished by the next call.
 #include <sys/mount.h>
 
 #include <filesystem>
 
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
+#include "failpoint/failpoint.h"
 #include "glog/logging.h"
+#include "mount/mount.h"
 #include "namespaces/pinned.h"
 
 namespace cradle {
@@ -17,20 +22,54 @@ absl::Status RuntimeService::StopSandbox(PodRecord& r) {
     if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
   }
   if (absl::Status s = StopInfra(r); !s.ok()) return s;
-  // Detach the network first, then drop the namespace: CNI DEL needs it.
-  if (!r.netns_path.empty() && IsPinnedNamespace(r.netns_path)) {
+  failpoint::Hit("StopPodSandbox.containers");
+  // Detach the network, then drop the namespace. After a reboot the
+  // namespace is gone but the IPAM reservation is not: DEL still runs,
+  // from the cached ADD, with no namespace to enter.
+  if (!r.netns_path.empty()) {
+    bool pinned = IsPinnedNamespace(r.netns_path);
     if (absl::Status s = options_.network->Teardown(
-            {r.id, r.netns_path, r.name, r.pod_namespace, r.uid});
+            {r.id, pinned ? r.netns_path : "", r.name, r.pod_namespace,
+             r.uid});
         !s.ok()) {
       return s;
     }
+    failpoint::Hit("StopPodSandbox.network");
     if (absl::Status s = RemovePinnedNamespace(r.netns_path); !s.ok()) return s;
   }
-  if (r.ready) {
-    r.ready = false;
-    if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) return s;
+  if (r.state != PodState::kNotReady) {
+    if (absl::Status s = options_.sandboxes->Mutate(
+            r.id, [](PodRecord& p) { p.state = PodState::kNotReady; }, &r);
+        !s.ok()) {
+      return s;
+    }
     LOG(INFO) << "pod=" << r.id << " stopped";
   }
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeService::RemoveSandboxFiles(const PodRecord& r) {
+  if (absl::Status s = RemoveInfra(r); !s.ok()) return s;
+  // The monitor lets go first: the shim leaving now is no death.
+  monitor_->Unwatch(r.id);
+  if (absl::Status s = options_.shims->Stop(r.id, ShimCgroup(r)); !s.ok())
+    return s;
+  failpoint::Hit("RemovePodSandbox.shim");
+  if (!r.shm_path.empty()) (void)UnmountAll(r.shm_path);
+  for (const std::string& ns : {r.ipcns_path, r.utsns_path, r.netns_path}) {
+    if (ns.empty()) continue;
+    if (absl::Status s = RemovePinnedNamespace(ns); !s.ok()) return s;
+  }
+  // Whatever is still mounted below (a rootfs whose container record went
+  // first) would make the removal fail with EBUSY.
+  if (absl::Status s = UnmountBelow(r.pod_dir); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::remove_all(r.pod_dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("remove ", r.pod_dir, ": ", ec.message()));
+  }
+  failpoint::Hit("RemovePodSandbox.files");
   return absl::OkStatus();
 }
 
@@ -40,7 +79,12 @@ grpc::Status RuntimeService::StopPodSandbox(
   absl::StatusOr<PodRecord> r =
       options_.sandboxes->Get(request->pod_sandbox_id());
   if (!r.ok()) return ToGrpc(r.status());
-  return ToGrpc(StopSandbox(*r));
+  absl::Status s = StopSandbox(*r);
+  if (!s.ok()) {
+    return ToGrpc(absl::Status(
+        s.code(), absl::StrCat("StopPodSandbox ", r->id, ": ", s.message())));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status RuntimeService::RemovePodSandbox(
@@ -51,28 +95,19 @@ grpc::Status RuntimeService::RemovePodSandbox(
   // Idempotent: a sandbox that is gone is removed.
   if (r.status().code() == absl::StatusCode::kNotFound) return grpc::Status::OK;
   if (!r.ok()) return ToGrpc(r.status());
+  auto failed = [&](const absl::Status& s) {
+    return ToGrpc(absl::Status(
+        s.code(), absl::StrCat("RemovePodSandbox ", r->id, ": ", s.message())));
+  };
   for (const CriContainer& c : options_.containers->List()) {
     if (c.pod_id != r->id) continue;
-    if (absl::Status s = Remove(c); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = Remove(c); !s.ok()) return failed(s);
   }
-  if (absl::Status s = StopSandbox(*r); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = RemoveInfra(*r); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = options_.shims->Stop(r->id, ShimCgroup(*r)); !s.ok())
-    return ToGrpc(s);
-  if (!r->shm_path.empty()) umount2(r->shm_path.c_str(), MNT_DETACH);
-  for (const std::string& ns : {r->ipcns_path, r->utsns_path}) {
-    if (!ns.empty()) {
-      if (absl::Status s = RemovePinnedNamespace(ns); !s.ok()) return ToGrpc(s);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(r->pod_dir, ec);
-  if (ec) {
-    return ToGrpc(
-        absl::InternalError("remove " + r->pod_dir + ": " + ec.message()));
-  }
+  failpoint::Hit("RemovePodSandbox.containers");
+  if (absl::Status s = StopSandbox(*r); !s.ok()) return failed(s);
+  if (absl::Status s = RemoveSandboxFiles(*r); !s.ok()) return failed(s);
   if (absl::Status s = options_.sandboxes->Remove(r->id); !s.ok())
-    return ToGrpc(s);
+    return failed(s);
   LOG(INFO) << "pod=" << r->id << " removed";
   return grpc::Status::OK;
 }

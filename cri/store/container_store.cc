@@ -130,12 +130,28 @@ absl::Status ContainerStore::Add(const CriContainer& c) {
 }
 
 absl::Status ContainerStore::Update(const CriContainer& c) {
+  return Mutate(c.id, [&](CriContainer& stored) { stored = c; });
+}
+
+absl::Status ContainerStore::Mutate(
+    const std::string& id, absl::FunctionRef<void(CriContainer&)> change,
+    CriContainer* out) {
   absl::MutexLock lock(&mu_);
-  if (by_id_.count(c.id) == 0)
-    return absl::NotFoundError(absl::StrCat("container ", c.id, " not found"));
-  if (absl::Status s = Persist(c, MetadataBatch::Action::kPut); !s.ok())
+  auto it = by_id_.find(id);
+  if (it == by_id_.end())
+    return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
+  CriContainer next = it->second;
+  change(next);
+  if (!ContainerTransitionAllowed(it->second.state, next.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("container ", id, " cannot go from ",
+                     ContainerStateName(it->second.state), " to ",
+                     ContainerStateName(next.state)));
+  }
+  if (absl::Status s = Persist(next, MetadataBatch::Action::kPut); !s.ok())
     return s;
-  by_id_[c.id] = c;
+  it->second = std::move(next);
+  if (out != nullptr) *out = it->second;
   return absl::OkStatus();
 }
 

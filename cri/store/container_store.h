@@ -14,14 +14,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "cri/store/state.h"
 #include "metadata/metadata.h"
 
 namespace cradle {
 
 struct CriContainer {
-  // CRI ContainerState values.
-  enum State { kCreated = 0, kRunning = 1, kExited = 2, kUnknown = 3 };
+  // CRI ContainerState values (cri/store/state.h draws the machine).
+  using State = ContainerState;
+  static constexpr State kCreated = ContainerState::kCreated;
+  static constexpr State kRunning = ContainerState::kRunning;
+  static constexpr State kExited = ContainerState::kExited;
+  static constexpr State kUnknown = ContainerState::kUnknown;
 
   std::string id;
   std::string pod_id;
@@ -62,7 +68,16 @@ class ContainerStore {
 
   // AlreadyExists (naming the holder) when the reservation key is taken.
   absl::Status Add(const CriContainer& container);
+  // Replaces the record; FailedPrecondition (nothing written) when its
+  // state may not follow the stored one (state.h).
   absl::Status Update(const CriContainer& container);
+  // Read-modify-write under the store's lock, so an exit event and an RPC
+  // never overwrite each other: `change` edits the stored copy, the result
+  // is checked against the state machine and persisted, then kept. The
+  // record as it now stands goes to `out` when given. NotFound when gone.
+  absl::Status Mutate(const std::string& id,
+                      absl::FunctionRef<void(CriContainer&)> change,
+                      CriContainer* out = nullptr);
   absl::Status Remove(const std::string& id);
   // NotFound, or InvalidArgument when a prefix is ambiguous.
   absl::StatusOr<CriContainer> Get(const std::string& id_or_prefix);

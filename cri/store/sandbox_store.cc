@@ -25,7 +25,7 @@ json ToJson(const PodRecord& r) {
           {"namespace", r.pod_namespace},
           {"uid", r.uid},
           {"attempt", r.attempt},
-          {"ready", r.ready},
+          {"state", static_cast<int>(r.state)},
           {"created_at_ns", absl::ToUnixNanos(r.created_at)},
           {"config", absl::Base64Escape(r.config)},
           {"runtime_handler", r.runtime_handler},
@@ -48,7 +48,10 @@ PodRecord FromJson(const json& j) {
   r.pod_namespace = j.value("namespace", "");
   r.uid = j.value("uid", "");
   r.attempt = j.value("attempt", 0u);
-  r.ready = j.value("ready", false);
+  // Records written before the state machine carried only "ready".
+  r.state = j.contains("state") ? static_cast<PodState>(j.value("state", 2))
+            : j.value("ready", false) ? PodState::kReady
+                                      : PodState::kNotReady;
   r.created_at = absl::FromUnixNanos(j.value("created_at_ns", int64_t{0}));
   absl::Base64Unescape(j.value("config", ""), &r.config);
   r.runtime_handler = j.value("runtime_handler", "");
@@ -154,13 +157,27 @@ absl::Status SandboxStore::Add(const PodRecord& record) {
 }
 
 absl::Status SandboxStore::Update(const PodRecord& record) {
+  return Mutate(record.id, [&](PodRecord& r) { r = record; });
+}
+
+absl::Status SandboxStore::Mutate(const std::string& id,
+                                  absl::FunctionRef<void(PodRecord&)> change,
+                                  PodRecord* out) {
   absl::MutexLock lock(&mu_);
-  if (by_id_.count(record.id) == 0) {
-    return absl::NotFoundError(
-        absl::StrCat("pod sandbox ", record.id, " not found"));
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) {
+    return absl::NotFoundError(absl::StrCat("pod sandbox ", id, " not found"));
   }
-  if (absl::Status s = Persist(record); !s.ok()) return s;
-  by_id_[record.id] = record;
+  PodRecord next = it->second;
+  change(next);
+  if (!PodTransitionAllowed(it->second.state, next.state)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pod sandbox ", id, " cannot go from ", PodStateName(it->second.state),
+        " to ", PodStateName(next.state)));
+  }
+  if (absl::Status s = Persist(next); !s.ok()) return s;
+  it->second = std::move(next);
+  if (out != nullptr) *out = it->second;
   return absl::OkStatus();
 }
 

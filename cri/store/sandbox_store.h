@@ -13,7 +13,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "cri/store/state.h"
 
 namespace cradle {
 
@@ -23,7 +25,9 @@ struct PodRecord {
   std::string pod_namespace;
   std::string uid;
   uint32_t attempt = 0;
-  bool ready = false;
+  // Written CREATING before RunPodSandbox's first side effect (state.h).
+  PodState state = PodState::kCreating;
+  bool ready() const { return state == PodState::kReady; }
   absl::Time created_at;
   std::string config;  // the CRI PodSandboxConfig, serialized
   std::string runtime_handler;
@@ -52,7 +56,14 @@ class SandboxStore {
 
   // AlreadyExists (naming the holder) when the reservation key is taken.
   absl::Status Add(const PodRecord& record);
+  // Replaces the record; FailedPrecondition (nothing written) when its
+  // state may not follow the stored one (state.h).
   absl::Status Update(const PodRecord& record);
+  // Read-modify-write under the store's lock, checked against the state
+  // machine and persisted before the in-memory copy changes.
+  absl::Status Mutate(const std::string& id,
+                      absl::FunctionRef<void(PodRecord&)> change,
+                      PodRecord* out = nullptr);
   absl::Status Remove(const std::string& id);
   // NotFound, or InvalidArgument when a prefix is ambiguous.
   absl::StatusOr<PodRecord> Get(const std::string& id_or_prefix);

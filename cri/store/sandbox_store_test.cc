@@ -15,7 +15,7 @@ PodRecord Make(const std::string& id, const std::string& name,
   r.pod_namespace = "default";
   r.uid = "uid-" + name;
   r.attempt = attempt;
-  r.ready = true;
+  r.state = PodState::kReady;
   r.config = std::string("\0binary\xff", 8);
   r.labels = {{"app", name}};
   r.ips = {"10.88.0.2"};
@@ -40,14 +40,14 @@ TEST(SandboxStoreTest, ReservesNamesResolvesPrefixesAndPersists) {
     EXPECT_EQ((*store)->Get("nope").status().code(),
               absl::StatusCode::kNotFound);
     PodRecord r = *(*store)->Get("abd456");
-    r.ready = false;
+    r.state = PodState::kNotReady;
     ASSERT_TRUE((*store)->Update(r).ok());
   }
   auto reopened = SandboxStore::Open(dir);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->List().size(), 3u);
   PodRecord db = *(*reopened)->Get("abd456");
-  EXPECT_FALSE(db.ready);
+  EXPECT_FALSE(db.ready());
   EXPECT_EQ(db.config, std::string("\0binary\xff", 8));
   EXPECT_EQ(db.labels.at("app"), "db");
   EXPECT_EQ((*reopened)->Add(Make("other", "web")).code(),

@@ -220,7 +220,7 @@ void KillShimsAndContainers(const std::string& state) {
   // killed shim leaves its cgroup a moment later.
   for (const auto& pod : fs::directory_iterator(state + "/pods", ec)) {
     std::string cgroup =
-        "/cradle/cradle-shim-" + pod.path().filename().string().substr(0, 12);
+        "/cradle-shims/" + pod.path().filename().string().substr(0, 12);
     for (int i = 0; i < 50; ++i) {
       if (RemoveCgroup(cgroup).code() != lite::StatusCode::kFailedPrecondition)
         break;

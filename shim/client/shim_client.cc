@@ -24,6 +24,9 @@ using shim::ContainerState;
 using shim::FrameType;
 
 constexpr absl::Duration kCallTimeout = absl::Minutes(2);
+// A signal is quick to deliver: a shim that takes longer is stopped or
+// wedged, and the caller has runc to fall back on.
+constexpr absl::Duration kKillTimeout = absl::Seconds(5);
 // How long a timed-out exec may take to die and be reported.
 constexpr absl::Duration kExecKillGrace = absl::Seconds(10);
 constexpr int kReadyTimeoutMillis = 10000;
@@ -161,6 +164,19 @@ absl::StatusOr<std::unique_ptr<ShimClient>> ShimClient::Connect(
   return client;
 }
 
+bool ShimClient::Gone(const std::string& socket_path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(address.sun_path)) return false;
+  strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  int err = errno;
+  close(fd);
+  return rc != 0 && (err == ENOENT || err == ECONNREFUSED);
+}
+
 absl::StatusOr<int> ShimClient::Open(const nlohmann::json& request) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -259,7 +275,7 @@ absl::Status ShimClient::Kill(const std::string& id, int signal, bool all) {
                      {"id", id},
                      {"signal", signal},
                      {"all", all}},
-                    kCallTimeout)
+                    kKillTimeout)
                    .status(),
                "kill");
 }
@@ -268,13 +284,15 @@ absl::StatusOr<ContainerState> ShimClient::Delete(const std::string& id) {
   return StateCall("Delete", id, kCallTimeout);
 }
 
-absl::StatusOr<ContainerState> ShimClient::State(const std::string& id) {
-  return StateCall("State", id, absl::Seconds(10));
+absl::StatusOr<ContainerState> ShimClient::State(const std::string& id,
+                                                 absl::Duration timeout) {
+  return StateCall("State", id, timeout);
 }
 
-absl::StatusOr<std::vector<ContainerState>> ShimClient::List() {
+absl::StatusOr<std::vector<ContainerState>> ShimClient::List(
+    absl::Duration timeout) {
   absl::StatusOr<nlohmann::json> r =
-      Call({{shim::kMethodKey, "List"}}, absl::Seconds(10));
+      Call({{shim::kMethodKey, "List"}}, timeout);
   if (!r.ok()) return Named(r.status(), "list");
   std::vector<ContainerState> all;
   if (!r->is_array()) return absl::InternalError("list: not a list");

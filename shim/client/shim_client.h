@@ -78,13 +78,20 @@ class ShimClient {
   // answers on `socket`.
   static absl::StatusOr<std::unique_ptr<ShimClient>> Connect(
       const std::string& socket);
+  // Proof that no shim serves `socket`: the file is gone, or connecting is
+  // refused (a killed shim leaves its socket file with no listener). A shim
+  // that is merely stopped or slow still accepts connections: not gone.
+  static bool Gone(const std::string& socket);
 
   absl::StatusOr<int> Create(const shim::CreateRequest& request);
   absl::StatusOr<shim::ContainerState> Start(const std::string& id);
+  // DeadlineExceeded within seconds when the shim does not answer.
   absl::Status Kill(const std::string& id, int signal, bool all = false);
   absl::StatusOr<shim::ContainerState> Delete(const std::string& id);
-  absl::StatusOr<shim::ContainerState> State(const std::string& id);
-  absl::StatusOr<std::vector<shim::ContainerState>> List();
+  absl::StatusOr<shim::ContainerState> State(
+      const std::string& id, absl::Duration timeout = absl::Seconds(10));
+  absl::StatusOr<std::vector<shim::ContainerState>> List(
+      absl::Duration timeout = absl::Seconds(10));
   // Waits at most `timeout`; DeadlineExceeded when still running.
   absl::StatusOr<shim::ContainerState> Wait(const std::string& id,
                                             absl::Duration timeout);

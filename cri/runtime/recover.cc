@@ -1,0 +1,200 @@
+// What keeps the store true to what runs: the exit monitor's handlers, the
+// cleanup of a dead shim, and the reconciliation pass at start.
+#include <signal.h>
+
+#include <filesystem>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "cri/runtime/runtime_service.h"
+#include "glog/logging.h"
+#include "lite/absl_status.h"
+#include "mount/mount.h"
+#include "namespaces/pinned.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return !path.empty() && fs::exists(path, ec);
+}
+
+}  // namespace
+
+void RuntimeService::OnShimExit(const std::string& pod_id,
+                                const shim::ExitEvent& e) {
+  if (e.id == pod_id) {
+    // The pause process holds the pod's PID namespace: without it the pod
+    // cannot run containers, as containerd marks a sandbox whose task left.
+    absl::Status s = options_.sandboxes->Mutate(pod_id, [](PodRecord& p) {
+      if (p.state == PodState::kReady) p.state = PodState::kNotReady;
+    });
+    if (!s.ok() && !absl::IsNotFound(s))
+      LOG(WARNING) << "pod=" << pod_id << " infra exit not recorded: " << s;
+    return;
+  }
+  RecordExit(e.id, e.exit_code, absl::FromUnixNanos(e.exited_at),
+             e.oom_killed, "", "");
+}
+
+void RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
+  absl::StatusOr<std::vector<shim::ContainerState>> listed = shim->List();
+  if (!listed.ok()) {
+    LOG(WARNING) << "pod=" << pod_id << " shim list: " << listed.status();
+    return;
+  }
+  std::map<std::string, shim::ContainerState> known;
+  for (shim::ContainerState& s : *listed) known[s.id] = std::move(s);
+  std::set<std::string> ours = {pod_id};
+  for (const CriContainer& c : options_.containers->List()) {
+    if (c.pod_id != pod_id) continue;
+    ours.insert(c.id);
+    if (c.state == CriContainer::kExited) continue;
+    auto it = known.find(c.id);
+    if (it != known.end()) {
+      Learn(c, it->second);
+    } else {
+      // Recorded, but the shim never created it: the daemon died inside
+      // CreateContainer. Nothing of it runs.
+      LOG(WARNING) << "pod=" << pod_id << " container=" << c.id
+                   << " unknown to its shim; recorded as exited";
+      RecordExit(c.id, 255, absl::Now(), false, "Unknown",
+                 "the container's shim does not know it");
+    }
+  }
+  for (const auto& [id, s] : known) {
+    if (ours.count(id)) continue;
+    LOG(WARNING) << "pod=" << pod_id << " container=" << id
+                 << " runs in the shim with no record; deleting it";
+    (void)shim->Kill(id, SIGKILL, /*all=*/true);
+    (void)shim->Wait(id, absl::Seconds(10));
+    (void)shim->Delete(id);
+  }
+}
+
+void RuntimeService::ReapDeadShim(const std::string& pod_id) {
+  absl::MutexLock lock(&reap_mu_);
+  absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
+  if (!pod.ok()) return;
+  std::vector<CriContainer> containers;
+  bool all_exited = true;
+  for (const CriContainer& c : options_.containers->List()) {
+    if (c.pod_id != pod_id) continue;
+    containers.push_back(c);
+    all_exited = all_exited && c.state == CriContainer::kExited;
+  }
+  // Reaped already (Forget removed the socket): nothing left to do.
+  if (pod->state == PodState::kNotReady && all_exited &&
+      !Exists(options_.shims->SocketPath(pod_id))) {
+    return;
+  }
+  LOG(WARNING) << "pod=" << pod_id
+               << " shim is dead; cleaning up its containers through runc";
+  std::vector<std::string> ids = {pod_id};
+  for (const CriContainer& c : containers) ids.push_back(c.id);
+  for (const std::string& id : ids) {
+    // Processes the shim left are orphans now: end them before anything
+    // of theirs (rootfs, snapshot) goes.
+    (void)options_.runc->Kill(id, SIGKILL, /*all=*/true);
+    lite::Status deleted = options_.runc->Delete(id, /*force=*/true);
+    if (!deleted.ok() && !lite::IsNotFound(deleted)) {
+      LOG(WARNING) << "pod=" << pod_id << " container=" << id
+                   << " runc delete --force: " << deleted.message();
+    }
+  }
+  for (const CriContainer& c : containers) {
+    (void)UnmountAll(c.rootfs);
+    if (c.state == CriContainer::kExited) continue;
+    shim::ContainerState recorded;
+    if (ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
+        recorded.status == shim::ContainerStatus::kStopped) {
+      RecordExit(c.id, recorded.exit_code,
+                 absl::FromUnixNanos(recorded.exited_at), recorded.oom_killed,
+                 "", "");
+    } else {
+      RecordExit(c.id, 255, absl::Now(), false, "Unknown",
+                 "its shim died before recording an exit");
+    }
+  }
+  (void)options_.sandboxes->Mutate(pod_id, [](PodRecord& p) {
+    p.state = PodState::kNotReady;
+  });
+  options_.shims->Forget(pod_id, ShimCgroup(*pod));
+}
+
+void RuntimeService::Recover() {
+  std::set<std::string> known_ids;
+  for (PodRecord r : options_.sandboxes->List()) {
+    known_ids.insert(r.id);
+    if (!Exists(r.pod_dir)) {
+      // A reboot, or a state dir on tmpfs that went: nothing of the pod
+      // runs, but its IP is still reserved.
+      LOG(WARNING) << "pod=" << r.id
+                   << " state dir is gone (reboot?); containers exited, "
+                      "network released";
+      for (const CriContainer& c : options_.containers->List()) {
+        if (c.pod_id != r.id) continue;
+        RecordExit(c.id, 255, absl::Now(), false, "Unknown",
+                   "the node restarted");
+      }
+      if (absl::Status s = StopSandbox(r); !s.ok()) {
+        LOG(WARNING) << "pod=" << r.id << " stop after reboot: " << s;
+      }
+      options_.shims->Forget(r.id, ShimCgroup(r));
+      continue;
+    }
+    if (options_.shims->Gone(r.id)) {
+      ReapDeadShim(r.id);
+    } else {
+      monitor_->Watch(r.id);
+    }
+    if (r.state == PodState::kCreating) {
+      // RunPodSandbox never answered: undo what it built. The record stays
+      // (NOTREADY) so the pod is listed and RemovePodSandbox frees it.
+      LOG(WARNING) << "pod=" << r.id
+                   << " was being created when the daemon stopped; undoing";
+      absl::StatusOr<PodRecord> now = options_.sandboxes->Get(r.id);
+      if (now.ok()) r = *now;
+      if (absl::Status s = StopSandbox(r); !s.ok()) {
+        LOG(WARNING) << "pod=" << r.id << " undo: " << s;
+      }
+    } else if (r.state == PodState::kReady && !r.netns_path.empty() &&
+               !IsPinnedNamespace(r.netns_path)) {
+      LOG(WARNING) << "pod=" << r.id
+                   << " lost its network namespace; marked not ready";
+      (void)options_.sandboxes->Mutate(
+          r.id, [](PodRecord& p) { p.state = PodState::kNotReady; });
+    }
+  }
+  for (const CriContainer& c : options_.containers->List()) {
+    known_ids.insert(c.id);
+  }
+  // runc state no record owns: a container created by a daemon that died
+  // before it could say so.
+  if (lite::StatusOr<std::vector<RuncState>> all = options_.runc->List();
+      all.ok()) {
+    for (const RuncState& st : *all) {
+      if (known_ids.count(st.id)) continue;
+      LOG(WARNING) << "container=" << st.id
+                   << " known only to runc; deleting it";
+      (void)options_.runc->Kill(st.id, SIGKILL, /*all=*/true);
+      (void)options_.runc->Delete(st.id, /*force=*/true);
+    }
+  }
+  // Pod dirs no record owns (their record went first).
+  std::error_code ec;
+  for (const auto& entry :
+       fs::directory_iterator(options_.state_dir + "/pods", ec)) {
+    std::string id = entry.path().filename().string();
+    if (known_ids.count(id)) continue;
+    LOG(WARNING) << "pod=" << id << " dir without a record; removing it";
+    (void)UnmountBelow(entry.path().string());
+    fs::remove_all(entry.path(), ec);
+  }
+}
+
+}  // namespace cradle
