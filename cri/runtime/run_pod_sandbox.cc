@@ -86,9 +86,13 @@ grpc::Status RuntimeService::RunPodSandbox(
   if (absl::Status s = options_.sandboxes->Add(r); !s.ok()) return ToGrpc(s);
   failpoint::Hit("RunPodSandbox.recorded");
 
+  bool attached = false;  // CNI ADD succeeded (a failed ADD undoes itself)
   auto fail = [&](const absl::Status& s) {
     LOG(ERROR) << "pod=" << r.id << " (" << r.pod_namespace << "/" << r.name
                << ") failed to start: " << s;
+    // Without the pin, teardown asks CNI for nothing it never attached.
+    if (!attached && !r.netns_path.empty())
+      (void)RemovePinnedNamespace(r.netns_path);
     absl::Status undone = StopSandbox(r);
     if (undone.ok()) undone = RemoveSandboxFiles(r);
     if (undone.ok()) {
@@ -155,9 +159,10 @@ grpc::Status RuntimeService::RunPodSandbox(
       net.port_mappings.push_back(
           {p.host_port(), p.container_port(), proto, p.host_ip()});
     }
-    absl::StatusOr<PodNetworkResult> attached = options_.network->Setup(net);
-    if (!attached.ok()) return fail(attached.status());
-    r.ips = attached->ips;
+    absl::StatusOr<PodNetworkResult> result = options_.network->Setup(net);
+    if (!result.ok()) return fail(result.status());
+    attached = true;
+    r.ips = result->ips;
   }
   failpoint::Hit("RunPodSandbox.network");
   if (absl::StatusOr<ShimClient*> shim =

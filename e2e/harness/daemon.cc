@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
       << absl::StrCat("root = \"", d->root(), "\"\nstate = \"", d->state(),
                       "\"\nlog_level = \"debug\"\n", "[grpc]\naddress = \"",
                       d->socket_, "\"\n", options.extra_config, "\n");
+  d->env_ = options.env;
   if (absl::Status s = d->Launch(); !s.ok()) return s;
   return d;
 }
@@ -93,6 +94,12 @@ absl::Status Daemon::Launch() {
   spawn.stdout_fd = log;
   spawn.stderr_fd = log;
   spawn.parent_death_signal = SIGKILL;  // nothing outlives a crashed test
+  if (!env_.empty()) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+    env.insert(env.end(), env_.begin(), env_.end());
+    spawn.env = std::move(env);
+  }
   absl::StatusOr<pid_t> pid = Spawn(spawn);
   close(log);
   if (!pid.ok()) return pid.status();
@@ -157,6 +164,21 @@ absl::Status Daemon::Stop(int signal) {
   }
   pid_ = 0;
   return absl::OkStatus();
+}
+
+bool Daemon::WaitDied(int signal, int timeout_ms) {
+  if (pid_ == 0) return false;
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      return WIFSIGNALED(status) && WTERMSIG(status) == signal;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 absl::Status Daemon::Restart() {

@@ -19,6 +19,8 @@ namespace cradle::e2e {
 struct DaemonOptions {
   // Extra TOML appended to the generated config (registry mirrors, CNI...).
   std::string extra_config;
+  // Extra "NAME=value" environment for cradled (e.g. armed failpoints).
+  std::vector<std::string> env;
 };
 
 class Daemon {
@@ -45,6 +47,11 @@ class Daemon {
   absl::Status Stop(int signal = SIGTERM);
   // Starts cradled again on the same dirs (after Stop).
   absl::Status Restart();
+  // The extra environment of the next Launch/Restart.
+  void set_env(std::vector<std::string> env) { env_ = std::move(env); }
+  // Waits (bounded) for a daemon that is meant to die on its own, e.g. at
+  // a failpoint; true when it exited killed by `signal`.
+  bool WaitDied(int signal, int timeout_ms = 20000);
   // The daemon's stderr so far.
   std::string Log() const;
 
@@ -55,6 +62,7 @@ class Daemon {
   std::string socket_;
   std::string config_path_;
   pid_t pid_ = 0;
+  std::vector<std::string> env_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<runtime::v1::RuntimeService::Stub> runtime_;
   std::unique_ptr<runtime::v1::ImageService::Stub> images_;
@@ -62,6 +70,10 @@ class Daemon {
 
 // The cradled binary in the test's runfiles.
 std::string CradledPath();
+
+// Kills every shim and container of the daemon whose state dir is
+// `state` (runc delete --force, SIGKILL), as a power cut would.
+void KillShimsAndContainers(const std::string& state);
 
 // Unmounts everything mounted at or below `dir` (deepest first).
 void UnmountBelow(const std::string& dir);
