@@ -156,7 +156,11 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
   if (!BundleHasOwnPidNamespace(request.bundle)) {
     // Sharing the pod's (or host's) PID namespace, its children outlive
     // its init; containerd kills them then, and so do we.
-    container->set_on_init_exit([this, id] {
+    std::string procs = CgroupDirOf(request.bundle, "pids");
+    if (!procs.empty()) procs += "/cgroup.procs";
+    container->set_on_init_exit([this, id, procs] {
+      // Most inits leave nothing behind: then no runc call delays the exit.
+      if (!procs.empty() && lite::ReadFileOrEmpty(procs).empty()) return;
       lite::Status s = runc_->Kill(id, SIGKILL, /*all=*/true);
       if (!s.ok() && !lite::IsNotFound(s)) {
         LogWarning(lite::StrCat("container=", id,

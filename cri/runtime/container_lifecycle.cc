@@ -83,15 +83,25 @@ bool ReadRecordedState(const std::string& pod_dir, const std::string& id,
 
 CriContainer RuntimeService::Learn(const CriContainer& c,
                                    const shim::ContainerState& s) {
+  // An exit the monitor recorded first is final; the shim's answer may
+  // still bring the start time it lacked.
+  auto apply = [&](CriContainer& x) {
+    if (x.state == CriContainer::kExited) {
+      if (x.started_at == absl::UnixEpoch() && s.started_at != 0)
+        x.started_at = absl::FromUnixNanos(s.started_at);
+      return;
+    }
+    ApplyShimState(s, &x);
+  };
   CriContainer next = c;
-  ApplyShimState(s, &next);
+  apply(next);
   if (next.state == CriContainer::kUnknown ||
-      (next.state == c.state && next.pid == c.pid)) {
+      (next.state == c.state && next.pid == c.pid &&
+       next.started_at == c.started_at)) {
     return next;  // nothing new worth a write
   }
   CriContainer stored;
-  absl::Status updated = options_.containers->Mutate(
-      c.id, [&](CriContainer& x) { ApplyShimState(s, &x); }, &stored);
+  absl::Status updated = options_.containers->Mutate(c.id, apply, &stored);
   if (!updated.ok()) {
     VLOG(1) << "container=" << c.id << " state from the shim not kept: "
             << updated;
