@@ -3,9 +3,8 @@
 // Every case ends by checking the host for what the pods could leak:
 // mounts, namespaces, veths, IP reservations, runc state, cgroups and
 // processes.
-#include <signal.h>
-
 #include <gmock/gmock.h>
+#include <signal.h>
 
 #include <set>
 
@@ -25,13 +24,13 @@ using ::testing::Not;
 
 // Counts what a pod can leave on the host.
 struct HostFootprint {
-  int mounts = 0;        // below the daemon's dirs (rootfs, ns pins, shm)
-  int veths = 0;         // on the test bridge
-  int ips = 0;           // host-local reservations
-  int runc = 0;          // runc state dirs
-  int cgroups = 0;       // below the test's cgroup parent
-  int pod_dirs = 0;      // <state>/pods/*
-  int processes = 0;     // shims of this daemon and the test's sleeps
+  int mounts = 0;     // below the daemon's dirs (rootfs, ns pins, shm)
+  int veths = 0;      // on the test bridge
+  int ips = 0;        // host-local reservations
+  int runc = 0;       // runc state dirs
+  int cgroups = 0;    // below the test's cgroup parent
+  int pod_dirs = 0;   // <state>/pods/*
+  int processes = 0;  // shims of this daemon and the test's sleeps
 
   bool operator==(const HostFootprint& o) const {
     return mounts == o.mounts && veths == o.veths && ips == o.ips &&
@@ -75,7 +74,8 @@ int CountReservations(const std::string& ipam_dir) {
   for (auto it = fs::recursive_directory_iterator(ipam_dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string name = it->path().filename().string();
-    if (it->is_regular_file(ec) && std::count(name.begin(), name.end(), '.') == 3 &&
+    if (it->is_regular_file(ec) &&
+        std::count(name.begin(), name.end(), '.') == 3 &&
         name.rfind("last_reserved_ip", 0) != 0) {
       ++n;
     }
@@ -85,9 +85,9 @@ int CountReservations(const std::string& ipam_dir) {
 
 int CountCgroupsBelow(const std::string& parent) {
   int n = 0;
-  for (const std::string& root :
-       {std::string("/sys/fs/cgroup/pids"), std::string("/sys/fs/cgroup/memory"),
-        std::string("/sys/fs/cgroup/unified")}) {
+  for (const std::string& root : {std::string("/sys/fs/cgroup/pids"),
+                                  std::string("/sys/fs/cgroup/memory"),
+                                  std::string("/sys/fs/cgroup/unified")}) {
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(root + parent, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -104,34 +104,26 @@ class RecoveryTest : public PodTest {
   }
   void TearDown() override {
     PodTest::TearDown();
-    for (const std::string& root :
-         {std::string("/sys/fs/cgroup/pids"),
-          std::string("/sys/fs/cgroup/memory")}) {
+    for (const std::string& root : {std::string("/sys/fs/cgroup/pids"),
+                                    std::string("/sys/fs/cgroup/memory")}) {
       std::error_code ec;
       fs::remove(root + cgroup_parent_, ec);
     }
   }
 
-  v1::PodSandboxConfig PodConfigIn(const std::string& name) {
-    v1::PodSandboxConfig c = PodConfig(name);
+  v1::PodSandboxConfig PodConfig(const std::string& name) override {
+    v1::PodSandboxConfig c = PodTest::PodConfig(name);
     c.mutable_linux()->set_cgroup_parent(cgroup_parent_);
     return c;
   }
   grpc::Status RunPodIn(const std::string& name, std::string* id) {
     grpc::ClientContext ctx;
     v1::RunPodSandboxRequest req;
-    *req.mutable_config() = PodConfigIn(name);
+    *req.mutable_config() = PodConfig(name);
     v1::RunPodSandboxResponse resp;
     grpc::Status s = daemon().runtime().RunPodSandbox(&ctx, req, &resp);
     *id = resp.pod_sandbox_id();
     return s;
-  }
-  grpc::Status StopPod(const std::string& id) {
-    grpc::ClientContext ctx;
-    v1::StopPodSandboxRequest req;
-    req.set_pod_sandbox_id(id);
-    v1::StopPodSandboxResponse resp;
-    return daemon().runtime().StopPodSandbox(&ctx, req, &resp);
   }
   std::vector<v1::PodSandbox> Pods() {
     grpc::ClientContext ctx;
@@ -169,15 +161,7 @@ class RecoveryTest : public PodTest {
   }
   grpc::Status CreateIn(const std::string& pod, const std::string& name,
                         std::vector<std::string> cmd, std::string* id) {
-    grpc::ClientContext ctx;
-    v1::CreateContainerRequest req;
-    req.set_pod_sandbox_id(pod);
-    *req.mutable_config() = Config(name, std::move(cmd));
-    *req.mutable_sandbox_config() = PodConfigIn("p");
-    v1::CreateContainerResponse resp;
-    grpc::Status s = daemon().runtime().CreateContainer(&ctx, req, &resp);
-    *id = resp.container_id();
-    return s;
+    return Create(pod, Config(name, std::move(cmd)), id, "p");
   }
 
   // Sleeps of this test carry this marker in their arguments, so the host
@@ -186,9 +170,9 @@ class RecoveryTest : public PodTest {
   int CountProcesses() {
     int n = 0;
     for (const HostProcess& p : HostProcesses()) {
-      bool shim = p.command_line.find("cradle-shim") != std::string::npos &&
-                  p.command_line.find(daemon().state() + "/") !=
-                      std::string::npos;
+      bool shim =
+          p.command_line.find("cradle-shim") != std::string::npos &&
+          p.command_line.find(daemon().state() + "/") != std::string::npos;
       bool ours = p.command_line.rfind("sleep 47", 0) == 0;
       if (shim || ours) ++n;
     }
@@ -311,13 +295,13 @@ TEST_P(FailpointTest, KilledDaemonRestartsWithEverythingListedAndRemovable) {
   ASSERT_TRUE(RemovePod(pod).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryPoint, FailpointTest, ::testing::ValuesIn(failpoint::kAll),
-    [](const ::testing::TestParamInfo<const char*>& info) {
-      std::string name = info.param;
-      std::replace(name.begin(), name.end(), '.', '_');
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(EveryPoint, FailpointTest,
+                         ::testing::ValuesIn(failpoint::kAll),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
 
 // ---------------------------------------------------------------------------
 // Shims that stop answering or die.
@@ -451,8 +435,9 @@ TEST_F(RecoveryTest, WhenAnInitExitsInASharedPidNamespaceItsChildrenGo) {
   // The child outlives its parent unless the runtime ends it.
   ASSERT_TRUE(CreateIn(pod, "app",
                        {"sh", "-c",
-                        "sleep " + Marker(14) + " & while [ ! -e /proc/$!/stat ]; "
-                        "do :; done; exit 4"},
+                        "sleep " + Marker(14) +
+                            " & while [ ! -e /proc/$!/stat ]; "
+                            "do :; done; exit 4"},
                        &c)
                   .ok());
   ASSERT_TRUE(Start(c).ok());

@@ -34,8 +34,8 @@ void Hit(const char* name) {
   // Written straight to stderr: the log must name the point even though
   // nothing after this line runs.
   char line[256];
-  int n = snprintf(line, sizeof(line), "failpoint %s: killing the daemon\n",
-                   name);
+  int n =
+      snprintf(line, sizeof(line), "failpoint %s: killing the daemon\n", name);
   if (n > 0) (void)!write(STDERR_FILENO, line, std::min<int>(n, sizeof(line)));
   kill(getpid(), SIGKILL);
   pause();

@@ -3,10 +3,10 @@
 #include <atomic>
 #include <thread>
 
-#include "failpoint/failpoint.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "failpoint/failpoint.h"
 #include "glog/logging.h"
 #include "metadata/content_store.h"
 #include "snapshots/apply/apply.h"

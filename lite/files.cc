@@ -66,4 +66,16 @@ int MakeDirs(const std::string& path) {
   }
 }
 
+int WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (!WriteFully(fd, data) || fsync(fd) != 0) err = errno ? errno : EIO;
+  close(fd);
+  if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) unlink(tmp.c_str());
+  return err;
+}
+
 }  // namespace cradle::lite

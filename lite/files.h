@@ -16,6 +16,12 @@ std::string ReadFileOrEmpty(const std::string& path);
 // mkdir -p, mode 0777 less the umask; 0 on success, else the errno.
 int MakeDirs(const std::string& path);
 
+// Replaces `path` with `data` all at once: written to `path`.tmp, synced,
+// renamed over it. A crash leaves the old file or the new, never a torn
+// one. 0 on success, else the errno. The one atomic write of the project.
+int WriteFileAtomic(const std::string& path, std::string_view data,
+                    int mode = 0600);
+
 // Writes all of `data` to a file, pipe or terminal, retrying short writes
 // and EINTR; false (errno set) when the fd will take no more.
 bool WriteFully(int fd, std::string_view data);

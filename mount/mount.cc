@@ -4,15 +4,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 
 namespace cradle {
@@ -138,7 +138,6 @@ absl::Status UnmountAll(absl::string_view target_view) {
   }
   return absl::OkStatus();
 }
-
 
 std::vector<std::string> MountsBelow(absl::string_view dir_view) {
   std::string dir(dir_view);

@@ -387,18 +387,10 @@ class CniNetwork : public PodNetwork {
   absl::Status WriteCache(const PodNetworkRequest& request,
                           const std::string& data) {
     std::string path = CachePath(request);
-    std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << data;
-      out.flush();
-      if (!out) return absl::InternalError(absl::StrCat("write ", tmp));
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec)
+    if (int err = lite::WriteFileAtomic(path, data); err != 0) {
       return absl::InternalError(
-          absl::StrCat("rename ", tmp, ": ", ec.message()));
+          absl::StrCat("write ", path, ": ", strerror(err)));
+    }
     return absl::OkStatus();
   }
 

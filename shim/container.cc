@@ -45,13 +45,18 @@ Container::Container(CreateRequest request, std::string state_file)
 }
 
 Container::~Container() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    abandoned_ = true;
+    changed_.notify_all();
+  }
   if (pump_.joinable()) pump_.join();
   if (finisher_.joinable()) finisher_.join();
   unlink(state_file_.c_str());
 }
 
-void Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
-                        std::unique_ptr<CriLogWriter> log) {
+lite::Status Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
+                                std::unique_ptr<CriLogWriter> log) {
   io_ = std::move(io);
   log_ = std::move(log);
   {
@@ -60,15 +65,30 @@ void Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
     state_.status = ContainerStatus::kCreated;
     Persist();
   }
+  // Both threads exist before the container can run, so an exit never
+  // needs a thread that a pids limit could refuse (the reaper cannot wait).
   try {
     pump_ = std::thread([this] { Pump(); });
+    finisher_ = std::thread([this] { AwaitExit(); });
   } catch (const std::system_error& e) {
-    // Out of threads (a pids limit): the container runs unlogged rather
-    // than the shim dying; its exit is still recorded.
-    LogError(lite::StrCat("container=", id(), " no output pump: ", e.what()));
     std::lock_guard<std::mutex> lock(mu_);
-    pump_done_ = true;
+    pump_done_ = pump_.joinable() ? pump_done_ : true;
+    return lite::Status(
+        lite::StatusCode::kResourceExhausted,
+        lite::StrCat("no thread for container ", id(), ": ", e.what()));
   }
+  return lite::OkStatus();
+}
+
+void Container::AwaitExit() {
+  int exit_code = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [this] { return exit_pending_ || abandoned_; });
+    if (!exit_pending_) return;
+    exit_code = state_.exit_code;
+  }
+  Finish(exit_code);
 }
 
 void Container::Started() {
@@ -127,20 +147,14 @@ void Container::Pump() {
 }
 
 void Container::Exited(int exit_code) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    state_.status = ContainerStatus::kStopped;
-    state_.exit_code = exit_code;
-    state_.exited_at = NowNanos();
-  }
-  // Recording waits for the output to drain, so not on the reaper thread;
-  // when no thread can be had, it is done here, late but never lost.
-  try {
-    finisher_ = std::thread([this, exit_code] { Finish(exit_code); });
-  } catch (const std::system_error& e) {
-    LogError(lite::StrCat("container=", id(), " finishing inline: ", e.what()));
-    Finish(exit_code);
-  }
+  // Recording waits for the output to drain, so the finisher does it, not
+  // the reaper's thread.
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.status = ContainerStatus::kStopped;
+  state_.exit_code = exit_code;
+  state_.exited_at = NowNanos();
+  exit_pending_ = true;
+  changed_.notify_all();
 }
 
 bool Container::OomKilled() {
@@ -185,19 +199,12 @@ void Container::Finish(int exit_code) {
 }
 
 void Container::Persist() {
-  std::string json = nlohmann::json(state_).dump();
-  std::string tmp = state_file_ + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  if (int err =
+          lite::WriteFileAtomic(state_file_, nlohmann::json(state_).dump());
+      err != 0) {
     LogError(lite::StrCat("container=", id(),
-                          " cannot record state: ", strerror(errno)));
-    return;
+                          " cannot record state: ", strerror(err)));
   }
-  bool ok = write(fd, json.data(), json.size()) ==
-                static_cast<ssize_t>(json.size()) &&
-            fsync(fd) == 0;
-  close(fd);
-  if (ok) rename(tmp.c_str(), state_file_.c_str());
 }
 
 ContainerState Container::State() {

@@ -43,9 +43,11 @@ class Container {
   }
   const CreateRequest& request() const { return request_; }
 
-  // After `runc create`: takes the process's io and starts pumping output.
-  void Created(pid_t pid, std::unique_ptr<ProcessIo> io,
-               std::unique_ptr<CriLogWriter> log);
+  // After `runc create`: takes the process's io and starts pumping output
+  // and the thread that records the exit. ResourceExhausted when no thread
+  // can be had: the caller deletes the container.
+  lite::Status Created(pid_t pid, std::unique_ptr<ProcessIo> io,
+                       std::unique_ptr<CriLogWriter> log);
   void Started();
   // The init process exited (called from the reaper: returns at once).
   void Exited(int exit_code);
@@ -66,6 +68,7 @@ class Container {
 
  private:
   void Pump();
+  void AwaitExit();  // the finisher thread: records the exit when it comes
   void Finish(int exit_code);
   void Persist();  // with mu_ held
   bool OomKilled();
@@ -80,6 +83,8 @@ class Container {
   ContainerState state_;             // guarded by mu_
   bool recorded_ = false;            // exit persisted; guarded by mu_
   bool pump_done_ = false;           // guarded by mu_
+  bool exit_pending_ = false;        // Exited() was called; guarded by mu_
+  bool abandoned_ = false;           // being destroyed; guarded by mu_
   std::unique_ptr<ProcessIo> io_;
   std::unique_ptr<CriLogWriter> log_;
   std::thread pump_;

@@ -131,9 +131,9 @@ void ShimServer::Handle(int fd) {
   } catch (const std::system_error& e) {
     // A stream that could not get its thread (a pids limit): the call
     // fails, the shim and its other calls go on.
-    client.Reply(lite::Status(
-        lite::StatusCode::kResourceExhausted,
-        lite::StrCat(method, ": out of threads: ", e.what())));
+    client.Reply(
+        lite::Status(lite::StatusCode::kResourceExhausted,
+                     lite::StrCat(method, ": out of threads: ", e.what())));
   }
   close(fd);
 }

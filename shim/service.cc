@@ -126,9 +126,9 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
       master = std::async(std::launch::async,
                           [&console] { return console->ReceiveMaster(); });
     } catch (const std::system_error& e) {
-      return fail(lite::Status(lite::StatusCode::kResourceExhausted,
-                               lite::StrCat("no thread for the console: ",
-                                            e.what())));
+      return fail(
+          lite::Status(lite::StatusCode::kResourceExhausted,
+                       lite::StrCat("no thread for the console: ", e.what())));
     }
   } else if (lite::Status s =
                  MakePipes(request.stdin, io.get(), &options.stdio);
@@ -168,7 +168,11 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
       }
     });
   }
-  container->Created(pid, std::move(io), std::move(*log));
+  if (lite::Status s = container->Created(pid, std::move(io), std::move(*log));
+      !s.ok()) {
+    runc_->Delete(id, /*force=*/true).IgnoreError();
+    return fail(s);
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     inits_[pid] = container;

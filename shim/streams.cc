@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <optional>
+#include <system_error>
 #include <thread>
 
 #include "lite/files.h"
@@ -174,39 +176,49 @@ void ShimService::Exec(const ExecStart& start, StreamConnection* client) {
   int stdin_fd = io.master >= 0 ? io.master : io.stdin_fd;
   std::mutex stdin_mu;
   bool stdin_open = start.stdin;
-  InputPump input(client, [&](const Frame& in) {
-    std::lock_guard<std::mutex> lock(stdin_mu);
-    unsigned width, height;
-    switch (in.type) {
-      case FrameType::kResize:
-        if (ParseResize(in.payload, &width, &height))
-          ResizeTerminal(io.master, width, height);
-        break;
-      case FrameType::kKill: {
-        nlohmann::json j = nlohmann::json::parse(in.payload, nullptr, false);
-        int signal = j.is_object() ? j.value("signal", 0) : 0;
-        std::lock_guard<std::mutex> exec_lock(exec->mu);
-        if (signal > 0 && !exec->exited) kill(pid, signal);
-        break;
-      }
-      case FrameType::kStdin:
-        if (stdin_open)
-          (void)!write(stdin_fd, in.payload.data(), in.payload.size());
-        break;
-      case FrameType::kCloseStdin:
-        if (!stdin_open) break;
-        stdin_open = false;
-        if (io.master >= 0) {
-          char eot = 4;
-          (void)!write(io.master, &eot, 1);
-        } else {
-          io.CloseStdin();
+  // Without a thread for its input the exec cannot be driven: it is
+  // ended, and the client sees the stream close without an exit.
+  std::optional<InputPump> input;
+  try {
+    input.emplace(client, [&](const Frame& in) {
+      std::lock_guard<std::mutex> lock(stdin_mu);
+      unsigned width, height;
+      switch (in.type) {
+        case FrameType::kResize:
+          if (ParseResize(in.payload, &width, &height))
+            ResizeTerminal(io.master, width, height);
+          break;
+        case FrameType::kKill: {
+          nlohmann::json j = nlohmann::json::parse(in.payload, nullptr, false);
+          int signal = j.is_object() ? j.value("signal", 0) : 0;
+          std::lock_guard<std::mutex> exec_lock(exec->mu);
+          if (signal > 0 && !exec->exited) kill(pid, signal);
+          break;
         }
-        break;
-      default:
-        break;
-    }
-  });
+        case FrameType::kStdin:
+          if (stdin_open)
+            (void)!write(stdin_fd, in.payload.data(), in.payload.size());
+          break;
+        case FrameType::kCloseStdin:
+          if (!stdin_open) break;
+          stdin_open = false;
+          if (io.master >= 0) {
+            char eot = 4;
+            (void)!write(io.master, &eot, 1);
+          } else {
+            io.CloseStdin();
+          }
+          break;
+        default:
+          break;
+      }
+    });
+  } catch (const std::system_error& e) {
+    LogWarning(lite::StrCat("exec in container=", start.container_id,
+                            " ended: no thread for its input: ", e.what()));
+    kill(pid, SIGKILL);
+    return;
+  }
 
   int fds[2] = {io.master >= 0 ? io.master : io.stdout_fd,
                 io.master >= 0 ? -1 : io.stderr_fd};
@@ -221,7 +233,7 @@ void ShimService::Exec(const ExecStart& start, StreamConnection* client) {
       exited = exec->exited;
       exit_code = exec->exit_code;
     }
-    if (input.client_gone()) {
+    if (input->client_gone()) {
       client_gone = true;
       break;
     }
@@ -280,21 +292,30 @@ void ShimService::Attach(const std::string& id, StreamConnection* client) {
       });
   bool used_stdin = false;
   {
-    InputPump input(client, [&](const Frame& in) {
-      unsigned width, height;
-      if (in.type == FrameType::kResize &&
-          ParseResize(in.payload, &width, &height)) {
-        container->Resize(width, height);
-      } else if (in.type == FrameType::kStdin && !in.payload.empty()) {
-        used_stdin = true;
-        container->WriteStdin(in.payload);
-      } else if (in.type == FrameType::kCloseStdin) {
-        container->CloseStdin();
-      }
-    });
+    std::optional<InputPump> input;
+    try {
+      input.emplace(client, [&](const Frame& in) {
+        unsigned width, height;
+        if (in.type == FrameType::kResize &&
+            ParseResize(in.payload, &width, &height)) {
+          container->Resize(width, height);
+        } else if (in.type == FrameType::kStdin && !in.payload.empty()) {
+          used_stdin = true;
+          container->WriteStdin(in.payload);
+        } else if (in.type == FrameType::kCloseStdin) {
+          container->CloseStdin();
+        }
+      });
+    } catch (const std::system_error& e) {
+      // No thread for its input: the client is detached at once.
+      container->Unsubscribe(token);
+      LogWarning(lite::StrCat("attach to container=", id,
+                              " refused: no thread: ", e.what()));
+      return;
+    }
     ContainerState state;
     bool recorded = false;
-    while (!input.client_gone() &&
+    while (!input->client_gone() &&
            !(recorded =
                  container->WaitFor(std::chrono::milliseconds(100), &state))) {
     }

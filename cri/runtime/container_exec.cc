@@ -38,7 +38,7 @@ grpc::Status RuntimeService::ExecSync(
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
   std::vector<std::string> cmd(request->cmd().begin(), request->cmd().end());
   absl::StatusOr<ExecSyncResult> result = (*shim)->ExecSync(
@@ -71,7 +71,7 @@ grpc::Status RuntimeService::ReopenContainerLog(
                         absl::StrCat("ReopenContainerLog: container ", c.id,
                                      " is not running"));
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
   return ToGrpc((*shim)->ReopenLog(c.id));
 }
@@ -89,18 +89,19 @@ grpc::Status RuntimeService::UpdateContainerResources(
                         absl::StrCat("UpdateContainerResources: container ",
                                      c.id, " has exited"));
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
   if (absl::Status s = (*shim)->Update(c.id, ResourcesJson(request->linux()));
       !s.ok()) {
     return ToGrpc(s);
   }
   // Status reports what was asked for last.
-  runtime::v1::ContainerConfig config;
-  config.ParseFromString(c.config);
-  *config.mutable_linux()->mutable_resources() = request->linux();
-  c.config = config.SerializeAsString();
-  return ToGrpc(options_.containers->Update(c));
+  return ToGrpc(options_.containers->Mutate(c.id, [&](CriContainer& x) {
+    runtime::v1::ContainerConfig config;
+    config.ParseFromString(x.config);
+    *config.mutable_linux()->mutable_resources() = request->linux();
+    x.config = config.SerializeAsString();
+  }));
 }
 
 }  // namespace cradle

@@ -103,8 +103,8 @@ CriContainer RuntimeService::Learn(const CriContainer& c,
   CriContainer stored;
   absl::Status updated = options_.containers->Mutate(c.id, apply, &stored);
   if (!updated.ok()) {
-    VLOG(1) << "container=" << c.id << " state from the shim not kept: "
-            << updated;
+    VLOG(1) << "container=" << c.id
+            << " state from the shim not kept: " << updated;
     return options_.containers->Get(c.id).value_or(c);
   }
   return stored;
@@ -124,8 +124,8 @@ void RuntimeService::RecordExit(const std::string& id, int exit_code,
         c.state = CriContainer::kExited;
         c.exit_code = exit_code;
         c.finished_at = at;
-        c.reason = !reason.empty() ? reason
-                   : oom           ? "OOMKilled"
+        c.reason = !reason.empty()  ? reason
+                   : oom            ? "OOMKilled"
                    : exit_code == 0 ? "Completed"
                                     : "Error";
         c.message = message;
@@ -143,12 +143,12 @@ CriContainer RuntimeService::Refresh(CriContainer c) {
   if (c.state == CriContainer::kExited) return c;  // final
   // The monitor applies every exit as the shim records it.
   if (monitor_->Subscribed(c.pod_id)) return c;
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   absl::StatusOr<shim::ContainerState> state =
       shim.ok() ? (*shim)->State(c.id, kStateTimeout)
                 : absl::StatusOr<shim::ContainerState>(shim.status());
   if (state.ok()) return Learn(c, *state);
-  if (absl::IsNotFound(state.status())) {
+  if (absl::IsNotFound(state.status()) && !Creating(c.id)) {
     // The shim runs but does not know it: it never got there (a daemon
     // killed inside CreateContainer) or was deleted; what it recorded
     // wins, else nothing ran.
@@ -188,9 +188,18 @@ grpc::Status RuntimeService::StartContainer(
                          static_cast<runtime::v1::ContainerState>(c.state)),
                      ", not CREATED"));
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
   absl::StatusOr<shim::ContainerState> started = (*shim)->Start(c.id);
+  if (!started.ok() && (absl::IsUnavailable(started.status()) ||
+                        absl::IsDeadlineExceeded(started.status()))) {
+    // No answer is no failure: the shim may start it yet. Only a dead
+    // shim settles it.
+    if (options_.shims->Gone(c.pod_id)) ReapDeadShim(c.pod_id);
+    return ToGrpc(absl::Status(started.status().code(),
+                               absl::StrCat("StartContainer ", c.id, ": ",
+                                            started.status().message())));
+  }
   if (!started.ok()) {
     RecordExit(c.id, 128, absl::Now(), false, "StartError",
                std::string(started.status().message()));
@@ -205,17 +214,28 @@ grpc::Status RuntimeService::StartContainer(
   return grpc::Status::OK;
 }
 
-absl::Status RuntimeService::KillDirect(const std::string& id) {
+absl::Status RuntimeService::KillDirect(const std::string& id, int signal,
+                                        absl::Duration grace) {
+  // runc reports a zombie init as stopped: dead, its exit not yet reaped
+  // by a shim that cannot run.
+  auto ended_within = [&](absl::Duration limit) {
+    absl::Time deadline = absl::Now() + limit;
+    do {
+      lite::StatusOr<RuncState> st = options_.runc->State(id);
+      if (!st.ok() || st->status == "stopped") return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    } while (absl::Now() < deadline);
+    return false;
+  };
+  if (signal != SIGKILL && grace > absl::ZeroDuration()) {
+    absl::Status asked = lite::ToAbsl(options_.runc->Kill(id, signal));
+    if (absl::IsNotFound(asked)) return absl::OkStatus();
+    if (asked.ok() && ended_within(grace)) return absl::OkStatus();
+  }
   absl::Status killed =
       lite::ToAbsl(options_.runc->Kill(id, SIGKILL, /*all=*/true));
   if (!killed.ok() && !absl::IsNotFound(killed)) return killed;
-  // runc reports a zombie init as stopped: dead, its exit not yet reaped
-  // by a shim that cannot run.
-  for (int i = 0; i < 200; ++i) {
-    lite::StatusOr<RuncState> st = options_.runc->State(id);
-    if (!st.ok() || st->status == "stopped") return absl::OkStatus();
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  if (ended_within(absl::Seconds(10))) return absl::OkStatus();
   return absl::DeadlineExceededError(
       absl::StrCat("container ", id, " still runs after SIGKILL"));
 }
@@ -229,20 +249,21 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
     return absl::OkStatus();
   }
   // RUNNING, or UNKNOWN: a shim that does not answer.
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   auto unreachable = [](const absl::Status& s) {
     return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
   };
   absl::Status reached = shim.status();
-  if (shim.ok() && c.state == CriContainer::kRunning &&
-      timeout > absl::ZeroDuration()) {
+  bool graceful =
+      c.state == CriContainer::kRunning && timeout > absl::ZeroDuration();
+  if (shim.ok() && graceful) {
     reached = (*shim)->Kill(c.id, StopSignal(c.stop_signal));
     if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
       return reached;
     if (reached.ok()) {
+      graceful = false;  // the grace period is spent below
       failpoint::Hit("StopContainer.signalled");
-      absl::StatusOr<shim::ContainerState> done =
-          (*shim)->Wait(c.id, timeout);
+      absl::StatusOr<shim::ContainerState> done = (*shim)->Wait(c.id, timeout);
       if (done.ok()) {
         Learn(c, *done);
         return absl::OkStatus();
@@ -260,12 +281,14 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
       return absl::OkStatus();
     }
     // A stopped or wedged shim must not keep a container alive that the
-    // kubelet means to replace: runc kills it. The shim records the exit
-    // when it runs again.
+    // kubelet means to replace: runc signals it, with the grace period
+    // the shim did not get to give. The shim records the exit when it
+    // runs again.
     LOG(WARNING) << "pod=" << c.pod_id << " container=" << c.id
                  << " shim does not answer (" << reached.message()
-                 << "); killing through runc";
-    return KillDirect(c.id);
+                 << "); stopping through runc";
+    return graceful ? KillDirect(c.id, StopSignal(c.stop_signal), timeout)
+                    : KillDirect(c.id);
   }
   absl::StatusOr<shim::ContainerState> done =
       (*shim)->Wait(c.id, absl::Seconds(30));
@@ -291,7 +314,7 @@ grpc::Status RuntimeService::StopContainer(
 
 absl::Status RuntimeService::Remove(const CriContainer& c) {
   if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(c.pod_id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   absl::Status deleted =
       shim.ok() ? (*shim)->Delete(c.id).status() : shim.status();
   if (!deleted.ok() && !absl::IsNotFound(deleted)) {

@@ -1,5 +1,6 @@
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -8,6 +9,7 @@
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 #include "mount/mount.h"
 
 namespace cradle {
@@ -24,17 +26,18 @@ std::string NewContainerId() {
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  FILE* f = fopen(tmp.c_str(), "we");
-  if (f == nullptr) return absl::InternalError("write " + path);
-  bool ok = fwrite(data.data(), 1, data.size(), f) == data.size();
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
-    return absl::InternalError("write " + path);
+  if (int err = lite::WriteFileAtomic(path, data, 0644); err != 0)
+    return absl::InternalError(
+        absl::StrCat("write ", path, ": ", strerror(err)));
   return absl::OkStatus();
 }
 
 }  // namespace
+
+bool RuntimeService::Creating(const std::string& id) {
+  absl::MutexLock lock(&creating_mu_);
+  return creating_.count(id) > 0;
+}
 
 grpc::Status RuntimeService::FindReadyPod(const char* rpc,
                                           const std::string& id,
@@ -106,6 +109,15 @@ grpc::Status RuntimeService::CreateContainer(
   c.annotations.insert(config.annotations().begin(),
                        config.annotations().end());
   c.state = CriContainer::kCreated;
+  // Until the shim has it, its absence there is no sign of a lost create.
+  {
+    absl::MutexLock lock(&creating_mu_);
+    creating_.insert(c.id);
+  }
+  absl::Cleanup created = [&] {
+    absl::MutexLock lock(&creating_mu_);
+    creating_.erase(c.id);
+  };
   // The name is reserved and the snapshot named in metadata before the
   // snapshot exists, so the garbage collector never sees it unowned.
   if (absl::Status s = options_.containers->Add(c); !s.ok()) return ToGrpc(s);
@@ -160,7 +172,7 @@ grpc::Status RuntimeService::CreateContainer(
   if (!c.log_path.empty()) {
     fs::create_directories(fs::path(c.log_path).parent_path(), ec);
   }
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(pod.id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(pod.id);
   if (!shim.ok()) {
     return fail(absl::FailedPreconditionError(absl::StrCat(
         "the pod's shim is not running: ", shim.status().message())));

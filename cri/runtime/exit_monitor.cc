@@ -57,7 +57,7 @@ void ExitMonitor::Run(const std::string& pod_id, Watcher* w) {
     return w->stop;
   };
   while (!stopped()) {
-    absl::StatusOr<ShimClient*> shim = shims_->Get(pod_id);
+    absl::StatusOr<ShimRef> shim = shims_->Get(pod_id);
     absl::StatusOr<std::unique_ptr<ShimStream>> stream =
         shim.ok() ? (*shim)->Events()
                   : absl::StatusOr<std::unique_ptr<ShimStream>>(shim.status());
@@ -67,16 +67,17 @@ void ExitMonitor::Run(const std::string& pod_id, Watcher* w) {
         if (w->stop) break;
         w->stream = stream->get();
       }
-      backoff = absl::Milliseconds(100);
       // Subscribed first, then synced: an exit in between is seen twice,
-      // never missed, and applying an exit twice changes nothing.
-      handlers_.on_sync(pod_id, *shim);
+      // never missed, and applying an exit twice changes nothing. Until a
+      // sync succeeds the store is not current: no subscription.
+      bool synced = handlers_.on_sync(pod_id, shim->get());
       {
         absl::MutexLock lock(&mu_);
-        w->subscribed = !w->stop;
+        w->subscribed = synced && !w->stop;
       }
+      if (synced) backoff = absl::Milliseconds(100);
       ShimStream::Output out;
-      while ((*stream)->Read(&out)) {
+      while (synced && (*stream)->Read(&out)) {
         if (out.kind == ShimStream::Output::kEvent) {
           handlers_.on_exit(pod_id, out.event);
         }

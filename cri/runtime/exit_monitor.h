@@ -26,7 +26,8 @@ namespace cradle {
 struct ExitMonitorHandlers {
   std::function<void(const std::string& pod_id, const shim::ExitEvent&)>
       on_exit;
-  std::function<void(const std::string& pod_id, ShimClient* shim)> on_sync;
+  // False when the shim could not be read: the monitor resubscribes.
+  std::function<bool(const std::string& pod_id, ShimClient* shim)> on_sync;
   std::function<void(const std::string& pod_id)> on_dead;
 };
 
@@ -50,8 +51,8 @@ class ExitMonitor {
 
  private:
   struct Watcher {
-    bool stop = false;            // guarded by mu_
-    bool subscribed = false;      // guarded by mu_
+    bool stop = false;             // guarded by mu_
+    bool subscribed = false;       // guarded by mu_
     ShimStream* stream = nullptr;  // the open stream; guarded by mu_
     std::thread thread;
   };

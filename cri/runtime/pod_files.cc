@@ -1,26 +1,22 @@
 #include "cri/runtime/pod_files.h"
 
-#include <fstream>
-#include <sstream>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "lite/files.h"
 
 namespace cradle {
 namespace {
 
 std::string ReadHostFile(const char* path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return lite::ReadFileOrEmpty(path);
 }
 
 absl::Status Write(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::trunc);
-  out << data;
-  out.flush();
-  if (!out) return absl::InternalError(absl::StrCat("write ", path));
+  if (int err = lite::WriteFileAtomic(path, data, 0644); err != 0)
+    return absl::InternalError(
+        absl::StrCat("write ", path, ": ", strerror(err)));
   return absl::OkStatus();
 }
 

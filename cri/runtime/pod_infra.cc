@@ -2,12 +2,14 @@
 // containers. Other pods have none: their namespaces are pinned files.
 #include <signal.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "cri/runtime/container_spec.h"
 #include "cri/runtime/runtime_service.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 #include "runc_driver/spec/spec.h"
 
 namespace cradle {
@@ -50,12 +52,13 @@ absl::Status RuntimeService::StartInfra(
                         : CgroupfsPath(config.linux().cgroup_parent(), r.id);
   absl::StatusOr<std::string> spec = spec::BuildSpec(in);
   if (!spec.ok()) return spec.status();
-  FILE* f = fopen((bundle + "/config.json").c_str(), "we");
-  if (f == nullptr) return absl::InternalError("write the infra config");
-  fwrite(spec->data(), 1, spec->size(), f);
-  fclose(f);
+  if (int err = lite::WriteFileAtomic(bundle + "/config.json", *spec, 0644);
+      err != 0) {
+    return absl::InternalError(
+        absl::StrCat("write the infra config: ", strerror(err)));
+  }
 
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(r.id);
   if (!shim.ok()) return shim.status();
   shim::CreateRequest create;
   create.id = r.id;  // runc ids: a pod id never clashes with a container's
@@ -75,10 +78,13 @@ absl::Status RuntimeService::StartInfra(
 // Both run whatever the record says of infra_pid: a daemon killed between
 // starting the pause process and recording it leaves only the shim knowing.
 absl::Status RuntimeService::StopInfra(const PodRecord& r) {
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(r.id);
   if (!shim.ok()) {
-    if (options_.shims->Gone(r.id)) ReapDeadShim(r.id);
-    return absl::OkStatus();
+    if (options_.shims->Gone(r.id)) {
+      ReapDeadShim(r.id);
+      return absl::OkStatus();
+    }
+    return KillDirect(r.id);  // alive, not answering
   }
   absl::Status killed = (*shim)->Kill(r.id, SIGKILL, /*all=*/true);
   if (absl::IsNotFound(killed)) return absl::OkStatus();
@@ -90,8 +96,13 @@ absl::Status RuntimeService::StopInfra(const PodRecord& r) {
 }
 
 absl::Status RuntimeService::RemoveInfra(const PodRecord& r) {
-  absl::StatusOr<ShimClient*> shim = options_.shims->Get(r.id);
-  if (!shim.ok()) return absl::OkStatus();
+  absl::StatusOr<ShimRef> shim = options_.shims->Get(r.id);
+  if (!shim.ok()) {
+    if (options_.shims->Gone(r.id)) return absl::OkStatus();  // reaped
+    return absl::UnavailableError(
+        absl::StrCat("the pod's shim does not answer; try again: ",
+                     shim.status().message()));
+  }
   absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(r.id);
   if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
     return deleted.status();

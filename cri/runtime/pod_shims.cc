@@ -14,9 +14,9 @@ std::string PodShims::SocketPath(const std::string& pod_id) const {
   return absl::StrCat(state_dir_, "/s/", pod_id.substr(0, 24));
 }
 
-absl::StatusOr<ShimClient*> PodShims::Start(const std::string& pod_id,
-                                            const std::string& pod_dir,
-                                            const std::string& cgroup) {
+absl::StatusOr<ShimRef> PodShims::Start(const std::string& pod_id,
+                                        const std::string& pod_dir,
+                                        const std::string& cgroup) {
   ShimLaunchOptions o = base_;
   o.cgroup = cgroup;
   o.socket = SocketPath(pod_id);
@@ -26,23 +26,25 @@ absl::StatusOr<ShimClient*> PodShims::Start(const std::string& pod_id,
   mkdir((state_dir_ + "/s").c_str(), 0700);
   absl::StatusOr<std::unique_ptr<ShimClient>> shim = ShimClient::Launch(o);
   if (!shim.ok()) return shim.status();
+  ShimRef ref = std::move(*shim);
   absl::MutexLock lock(&mu_);
-  ShimClient* raw = shim->get();
-  shims_[pod_id] = std::move(*shim);
-  return raw;
+  shims_[pod_id] = ref;
+  return ref;
 }
 
-absl::StatusOr<ShimClient*> PodShims::Get(const std::string& pod_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = shims_.find(pod_id);
-  if (it != shims_.end()) return it->second.get();
+absl::StatusOr<ShimRef> PodShims::Get(const std::string& pod_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = shims_.find(pod_id);
+    if (it != shims_.end()) return it->second;
+  }
   absl::StatusOr<std::unique_ptr<ShimClient>> shim =
       ShimClient::Connect(SocketPath(pod_id));
   if (!shim.ok()) return shim.status();
-  LOG(INFO) << "pod=" << pod_id << " reconnected to its shim";
-  ShimClient* raw = shim->get();
-  shims_[pod_id] = std::move(*shim);
-  return raw;
+  absl::MutexLock lock(&mu_);
+  auto [it, fresh] = shims_.emplace(pod_id, std::move(*shim));
+  if (fresh) LOG(INFO) << "pod=" << pod_id << " reconnected to its shim";
+  return it->second;
 }
 
 bool PodShims::Gone(const std::string& pod_id) const {
@@ -60,11 +62,16 @@ void PodShims::Forget(const std::string& pod_id, const std::string& cgroup) {
 
 absl::Status PodShims::Stop(const std::string& pod_id,
                             const std::string& cgroup) {
-  absl::StatusOr<ShimClient*> shim = Get(pod_id);
+  absl::StatusOr<ShimRef> shim = Get(pod_id);
   if (shim.ok()) {
     if (absl::Status s = (*shim)->Shutdown(); !s.ok()) return s;
     absl::MutexLock lock(&mu_);
     shims_.erase(pod_id);
+  } else if (!Gone(pod_id)) {
+    // Alive but not answering: removing the pod now would orphan it.
+    return absl::UnavailableError(
+        absl::StrCat("the pod's shim does not answer; try again: ",
+                     shim.status().message()));
   }
   if (cgroup.empty()) return absl::OkStatus();
   // The shim leaves right after answering; its cgroup empties then.

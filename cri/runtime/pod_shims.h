@@ -14,6 +14,10 @@
 
 namespace cradle {
 
+// Shared: a client stays valid for a caller that holds it even while the
+// shim is forgotten (it died) by another thread.
+using ShimRef = std::shared_ptr<ShimClient>;
+
 class PodShims {
  public:
   // `base` carries the binaries and cgroup driver; paths come per pod.
@@ -21,11 +25,13 @@ class PodShims {
       : base_(std::move(base)), state_dir_(std::move(state_dir)) {}
 
   // `cgroup` is where the shim puts itself ("" to stay in cradled's).
-  absl::StatusOr<ShimClient*> Start(const std::string& pod_id,
-                                    const std::string& pod_dir,
-                                    const std::string& cgroup);
-  // The pod's shim; Unavailable when it is not running.
-  absl::StatusOr<ShimClient*> Get(const std::string& pod_id);
+  absl::StatusOr<ShimRef> Start(const std::string& pod_id,
+                                const std::string& pod_dir,
+                                const std::string& cgroup);
+  // The pod's shim; Unavailable when it does not answer (connecting to a
+  // shim not yet known happens outside the lock: a stopped shim must not
+  // stall calls for other pods).
+  absl::StatusOr<ShimRef> Get(const std::string& pod_id);
   // Asks the shim to exit (it refuses while it has containers), forgets
   // it and removes its cgroup. OK when it is already gone.
   absl::Status Stop(const std::string& pod_id, const std::string& cgroup);
@@ -42,8 +48,7 @@ class PodShims {
   const ShimLaunchOptions base_;
   const std::string state_dir_;
   absl::Mutex mu_;
-  std::map<std::string, std::unique_ptr<ShimClient>> shims_
-      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, ShimRef> shims_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cradle

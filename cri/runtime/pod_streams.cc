@@ -113,7 +113,7 @@ absl::StatusOr<int> ConnectLoopback(int32_t port) {
 absl::StatusOr<PodStreams::Target> PodStreams::Find(const std::string& id) {
   absl::StatusOr<CriContainer> c = containers_->Get(id);
   if (!c.ok()) return c.status();
-  absl::StatusOr<ShimClient*> shim = shims_->Get(c->pod_id);
+  absl::StatusOr<ShimRef> shim = shims_->Get(c->pod_id);
   if (!shim.ok()) return shim.status();
   return Target{*std::move(c), *shim};
 }

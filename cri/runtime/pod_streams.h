@@ -27,7 +27,7 @@ class PodStreams final : public streaming::StreamingRuntime {
  private:
   struct Target {
     CriContainer container;
-    ShimClient* shim;
+    ShimRef shim;
   };
   // The container and its pod's shim.
   absl::StatusOr<Target> Find(const std::string& id);

@@ -30,30 +30,37 @@ void RuntimeService::OnShimExit(const std::string& pod_id,
   if (e.id == pod_id) {
     // The pause process holds the pod's PID namespace: without it the pod
     // cannot run containers, as containerd marks a sandbox whose task left.
-    absl::Status s = options_.sandboxes->Mutate(pod_id, [](PodRecord& p) {
-      if (p.state == PodState::kReady) p.state = PodState::kNotReady;
-    });
+    // A pod still CREATING fails to become READY then.
+    absl::Status s = options_.sandboxes->Mutate(
+        pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
     if (!s.ok() && !absl::IsNotFound(s))
       LOG(WARNING) << "pod=" << pod_id << " infra exit not recorded: " << s;
     return;
   }
-  RecordExit(e.id, e.exit_code, absl::FromUnixNanos(e.exited_at),
-             e.oom_killed, "", "");
+  RecordExit(e.id, e.exit_code, absl::FromUnixNanos(e.exited_at), e.oom_killed,
+             "", "");
 }
 
-void RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
+bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
   absl::StatusOr<std::vector<shim::ContainerState>> listed = shim->List();
   if (!listed.ok()) {
     LOG(WARNING) << "pod=" << pod_id << " shim list: " << listed.status();
-    return;
+    return false;
   }
   std::map<std::string, shim::ContainerState> known;
   for (shim::ContainerState& s : *listed) known[s.id] = std::move(s);
+  // The pause process left while nobody listened.
+  if (auto infra = known.find(pod_id);
+      infra != known.end() &&
+      infra->second.status == shim::ContainerStatus::kStopped) {
+    OnShimExit(pod_id, {pod_id, infra->second.pid, infra->second.exit_code,
+                        infra->second.exited_at, false});
+  }
   std::set<std::string> ours = {pod_id};
   for (const CriContainer& c : options_.containers->List()) {
     if (c.pod_id != pod_id) continue;
     ours.insert(c.id);
-    if (c.state == CriContainer::kExited) continue;
+    if (c.state == CriContainer::kExited || Creating(c.id)) continue;
     auto it = known.find(c.id);
     if (it != known.end()) {
       Learn(c, it->second);
@@ -74,6 +81,7 @@ void RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
     (void)shim->Wait(id, absl::Seconds(10));
     (void)shim->Delete(id);
   }
+  return true;
 }
 
 void RuntimeService::ReapDeadShim(const std::string& pod_id) {
@@ -120,9 +128,8 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
                  "its shim died before recording an exit");
     }
   }
-  (void)options_.sandboxes->Mutate(pod_id, [](PodRecord& p) {
-    p.state = PodState::kNotReady;
-  });
+  (void)options_.sandboxes->Mutate(
+      pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
   options_.shims->Forget(pod_id, ShimCgroup(*pod));
 }
 
@@ -187,13 +194,17 @@ void RuntimeService::Recover() {
   }
   // Pod dirs no record owns (their record went first).
   std::error_code ec;
-  for (const auto& entry :
-       fs::directory_iterator(options_.state_dir + "/pods", ec)) {
-    std::string id = entry.path().filename().string();
+  for (auto it = fs::directory_iterator(options_.state_dir + "/pods", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string id = it->path().filename().string();
     if (known_ids.count(id)) continue;
     LOG(WARNING) << "pod=" << id << " dir without a record; removing it";
-    (void)UnmountBelow(entry.path().string());
-    fs::remove_all(entry.path(), ec);
+    if (absl::Status s = UnmountBelow(it->path().string()); !s.ok()) {
+      LOG(WARNING) << "pod=" << id << " left in place: " << s;
+      continue;
+    }
+    std::error_code removed;
+    fs::remove_all(it->path(), removed);
   }
 }
 

@@ -165,7 +165,7 @@ grpc::Status RuntimeService::RunPodSandbox(
     r.ips = result->ips;
   }
   failpoint::Hit("RunPodSandbox.network");
-  if (absl::StatusOr<ShimClient*> shim =
+  if (absl::StatusOr<ShimRef> shim =
           options_.shims->Start(r.id, r.pod_dir, ShimCgroup(r));
       !shim.ok()) {
     return fail(shim.status());

@@ -11,7 +11,7 @@ RuntimeService::RuntimeService(RuntimeServiceOptions options)
             OnShimExit(pod, e);
           },
           [this](const std::string& pod, ShimClient* shim) {
-            OnShimSync(pod, shim);
+            return OnShimSync(pod, shim);
           },
           [this](const std::string& pod) { ReapDeadShim(pod); }});
 }

@@ -6,9 +6,12 @@
 #ifndef CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 #define CRADLE_CRI_RUNTIME_RUNTIME_SERVICE_H_
 
+#include <signal.h>
+
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "cgroups/stats.h"
@@ -174,20 +177,21 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // Applies what the shim says of a container to its record.
   CriContainer Learn(const CriContainer& c, const shim::ContainerState& s);
   // Records an exit (no-op when one is recorded already).
-  void RecordExit(const std::string& id, int exit_code, absl::Time at,
-                  bool oom, const std::string& reason,
-                  const std::string& message);
+  void RecordExit(const std::string& id, int exit_code, absl::Time at, bool oom,
+                  const std::string& reason, const std::string& message);
   // The exit monitor's handlers.
   void OnShimExit(const std::string& pod_id, const shim::ExitEvent& e);
-  void OnShimSync(const std::string& pod_id, ShimClient* shim);
+  bool OnShimSync(const std::string& pod_id, ShimClient* shim);
   // What containerd's runtime-v2 does for a dead shim: kill what is left
   // through runc, runc delete --force (state, cgroups), unmount the
   // rootfs, record each container EXITED (its recorded exit when the shim
   // wrote one, else 255 "Unknown"), the pod NOTREADY. Idempotent.
   void ReapDeadShim(const std::string& pod_id);
-  // SIGKILLs everything in the container through runc and waits until
-  // its init is gone or a zombie; for a shim that does not answer.
-  absl::Status KillDirect(const std::string& id);
+  // Stops the container through runc, for a shim that does not answer:
+  // `signal` to its init and up to `grace` for it to end, then SIGKILL to
+  // everything in it; returns once its init is gone or a zombie.
+  absl::Status KillDirect(const std::string& id, int signal = SIGKILL,
+                          absl::Duration grace = absl::ZeroDuration());
   // The container `id` names, refreshed; NotFound, or FailedPrecondition
   // (naming `rpc`) when it is not running.
   grpc::Status FindRunning(const char* rpc, const std::string& id,
@@ -232,8 +236,14 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   void FillCpu(const std::string& key, uint64_t usage_ns, int64_t now,
                runtime::v1::CpuUsage* cpu);
 
+  // Whether CreateContainer is between writing the record and the shim's
+  // create: such a record is not yet missing from its shim.
+  bool Creating(const std::string& id);
+
   const RuntimeServiceOptions options_;
   absl::Mutex reap_mu_;  // one dead-shim cleanup at a time
+  absl::Mutex creating_mu_;
+  std::set<std::string> creating_ ABSL_GUARDED_BY(creating_mu_);
   const CgroupReader cgroups_ = CgroupReader::ForHost();
   struct CpuSample {
     uint64_t usage_ns = 0;

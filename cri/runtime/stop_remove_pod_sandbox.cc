@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "cgroups/membership.h"
+#include "cri/runtime/container_spec.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
@@ -29,8 +31,7 @@ absl::Status RuntimeService::StopSandbox(PodRecord& r) {
   if (!r.netns_path.empty()) {
     bool pinned = IsPinnedNamespace(r.netns_path);
     if (absl::Status s = options_.network->Teardown(
-            {r.id, pinned ? r.netns_path : "", r.name, r.pod_namespace,
-             r.uid});
+            {r.id, pinned ? r.netns_path : "", r.name, r.pod_namespace, r.uid});
         !s.ok()) {
       return s;
     }
@@ -54,6 +55,13 @@ absl::Status RuntimeService::RemoveSandboxFiles(const PodRecord& r) {
   monitor_->Unwatch(r.id);
   if (absl::Status s = options_.shims->Stop(r.id, ShimCgroup(r)); !s.ok())
     return s;
+  if (!options_.systemd_cgroup) {
+    // Where shims of cradle 0.1 lived, inside the pod's cgroup parent.
+    runtime::v1::PodSandboxConfig config;
+    config.ParseFromString(r.config);
+    (void)RemoveCgroup(CgroupfsPath(config.linux().cgroup_parent(),
+                                    "cradle-shim-" + r.id.substr(0, 12)));
+  }
   failpoint::Hit("RemovePodSandbox.shim");
   if (!r.shm_path.empty()) (void)UnmountAll(r.shm_path);
   for (const std::string& ns : {r.ipcns_path, r.utsns_path, r.netns_path}) {

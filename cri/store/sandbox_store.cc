@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 
 namespace cradle {
@@ -124,18 +125,9 @@ absl::StatusOr<std::unique_ptr<SandboxStore>> SandboxStore::Open(
 
 absl::Status SandboxStore::Persist(const PodRecord& r) {
   std::string path = absl::StrCat(dir_, "/", r.id, ".json");
-  std::string tmp = path + ".tmp";
-  std::string data = ToJson(r).dump();
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
+  if (int err = lite::WriteFileAtomic(path, ToJson(r).dump()); err != 0) {
     return absl::InternalError(
-        absl::StrCat("write ", tmp, ": ", strerror(errno)));
-  bool ok = write(fd, data.data(), data.size()) ==
-                static_cast<ssize_t>(data.size()) &&
-            fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("write sandbox record ", path));
+        absl::StrCat("write sandbox record ", path, ": ", strerror(err)));
   }
   return absl::OkStatus();
 }

@@ -40,8 +40,12 @@ const char* PodStateName(PodState s);
 bool PodTransitionAllowed(PodState from, PodState to);
 
 // CRI ContainerState numbers.
-enum class ContainerState { kCreated = 0, kRunning = 1, kExited = 2,
-                            kUnknown = 3 };
+enum class ContainerState {
+  kCreated = 0,
+  kRunning = 1,
+  kExited = 2,
+  kUnknown = 3
+};
 
 const char* ContainerStateName(ContainerState s);
 bool ContainerTransitionAllowed(ContainerState from, ContainerState to);

@@ -51,7 +51,8 @@ TEST(StateMachineTest, RefusedPodTransitionWritesNothing) {
     EXPECT_EQ((*store)->Get("p1")->state, PodState::kCreating)
         << "a new record says CREATING before anything is built";
     ASSERT_TRUE(
-        (*store)->Mutate("p1", [](PodRecord& p) { p.state = PodState::kNotReady; })
+        (*store)
+            ->Mutate("p1", [](PodRecord& p) { p.state = PodState::kNotReady; })
             .ok());
     absl::Status s = (*store)->Mutate(
         "p1", [](PodRecord& p) { p.state = PodState::kReady; });
@@ -91,7 +92,8 @@ TEST(StateMachineTest, ContainerMutateChecksAndPersists) {
                     .ok());
     EXPECT_EQ(now.exit_code, 7);
     c.state = CriContainer::kRunning;
-    EXPECT_EQ((*store)->Update(c).code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*store)->Update(c).code(),
+              absl::StatusCode::kFailedPrecondition);
     EXPECT_EQ((*store)->Mutate("gone", [](CriContainer&) {}).code(),
               absl::StatusCode::kNotFound);
   }

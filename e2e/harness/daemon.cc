@@ -168,8 +168,8 @@ absl::Status Daemon::Stop(int signal) {
 
 bool Daemon::WaitDied(int signal, int timeout_ms) {
   if (pid_ == 0) return false;
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(timeout_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {

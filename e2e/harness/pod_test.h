@@ -55,7 +55,8 @@ class PodTest : public CradleTest {
     fs::remove_all(logs_, ec);
   }
 
-  v1::PodSandboxConfig PodConfig(const std::string& name) {
+  // Suites that need more of every pod (a cgroup parent) override it.
+  virtual v1::PodSandboxConfig PodConfig(const std::string& name) {
     v1::PodSandboxConfig c;
     c.mutable_metadata()->set_name(name);
     c.mutable_metadata()->set_namespace_("e2e");
@@ -153,6 +154,13 @@ class PodTest : public CradleTest {
     for (const std::string& a : cmd) req.add_cmd(a);
     req.set_timeout(timeout);
     return daemon().runtime().ExecSync(&ctx, req, resp);
+  }
+  grpc::Status StopPod(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::StopPodSandboxRequest req;
+    req.set_pod_sandbox_id(id);
+    v1::StopPodSandboxResponse resp;
+    return daemon().runtime().StopPodSandbox(&ctx, req, &resp);
   }
   grpc::Status RemovePod(const std::string& id) {
     grpc::ClientContext ctx;

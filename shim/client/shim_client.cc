@@ -27,6 +27,8 @@ constexpr absl::Duration kCallTimeout = absl::Minutes(2);
 // A signal is quick to deliver: a shim that takes longer is stopped or
 // wedged, and the caller has runc to fall back on.
 constexpr absl::Duration kKillTimeout = absl::Seconds(5);
+// The exit monitor resubscribes on its own; it must not sit in one attempt.
+constexpr absl::Duration kEventsAcceptTimeout = absl::Seconds(5);
 // How long a timed-out exec may take to die and be reported.
 constexpr absl::Duration kExecKillGrace = absl::Seconds(10);
 constexpr int kReadyTimeoutMillis = 10000;
@@ -183,16 +185,20 @@ absl::StatusOr<int> ShimClient::Open(const nlohmann::json& request) {
   if (socket_.size() >= sizeof(address.sun_path))
     return absl::InvalidArgumentError("shim socket path too long: " + socket_);
   strncpy(address.sun_path, socket_.c_str(), sizeof(address.sun_path) - 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a stopped shim's full backlog makes a blocking connect
+  // wait forever; here it is EAGAIN, an answer of "not now".
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
       0) {
-    std::string why = strerror(errno);
+    std::string why =
+        errno == EAGAIN ? "its backlog is full (stopped?)" : strerror(errno);
     close(fd);
     return absl::UnavailableError(
         absl::StrCat("the shim at ", socket_, " does not answer: ", why));
   }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   absl::Status sent =
       lite::ToAbsl(shim::WriteFrame(fd, FrameType::kRequest, request.dump()));
   if (!sent.ok()) {
@@ -235,11 +241,11 @@ absl::StatusOr<ContainerState> ShimClient::StateCall(const char* method,
 }
 
 absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::OpenStream(
-    const nlohmann::json& request) {
+    const nlohmann::json& request, absl::Duration accept_timeout) {
   absl::StatusOr<int> fd = Open(request);
   if (!fd.ok()) return fd.status();
   auto stream = std::make_unique<ShimStream>(*fd);
-  if (!WaitReadable(*fd, kCallTimeout)) {
+  if (!WaitReadable(*fd, accept_timeout)) {
     return absl::DeadlineExceededError("the shim did not accept the stream");
   }
   lite::StatusOr<shim::Frame> reply = shim::ReadFrame(*fd);
@@ -362,7 +368,7 @@ absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::Attach(
 
 absl::StatusOr<std::unique_ptr<ShimStream>> ShimClient::Events() {
   absl::StatusOr<std::unique_ptr<ShimStream>> s =
-      OpenStream({{shim::kMethodKey, "Events"}});
+      OpenStream({{shim::kMethodKey, "Events"}}, kEventsAcceptTimeout);
   if (!s.ok()) return Named(s.status(), "events");
   return s;
 }

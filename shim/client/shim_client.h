@@ -126,7 +126,8 @@ class ShimClient {
                                                  const std::string& id,
                                                  absl::Duration timeout);
   absl::StatusOr<std::unique_ptr<ShimStream>> OpenStream(
-      const nlohmann::json& request);
+      const nlohmann::json& request,
+      absl::Duration accept_timeout = absl::Minutes(2));
 
   const std::string socket_;
 };
