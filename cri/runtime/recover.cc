@@ -104,19 +104,20 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
                << " shim is dead; cleaning up its containers through runc";
   std::vector<std::string> ids = {pod_id};
   for (const CriContainer& c : containers) ids.push_back(c.id);
+  // Processes the shim left are orphans now: end them before anything of
+  // theirs (rootfs, snapshot) goes.
   for (const std::string& id : ids) {
-    // Processes the shim left are orphans now: end them before anything
-    // of theirs (rootfs, snapshot) goes.
     (void)options_.runc->Kill(id, SIGKILL, /*all=*/true);
-    lite::Status deleted = options_.runc->Delete(id, /*force=*/true);
-    if (!deleted.ok() && !lite::IsNotFound(deleted)) {
-      LOG(WARNING) << "pod=" << pod_id << " container=" << id
-                   << " runc delete --force: " << deleted.message();
-    }
   }
   for (const CriContainer& c : containers) {
-    (void)UnmountAll(c.rootfs);
     if (c.state == CriContainer::kExited) continue;
+    // Proof before the record: runc calls an init stopped once it is a
+    // zombie. Its exit code went with the shim unless the shim wrote it.
+    for (int i = 0; i < 40; ++i) {
+      lite::StatusOr<RuncState> st = options_.runc->State(c.id);
+      if (!st.ok() || st->status == "stopped") break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
     shim::ContainerState recorded;
     if (ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
         recorded.status == shim::ContainerStatus::kStopped) {
@@ -130,6 +131,16 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
   }
   (void)options_.sandboxes->Mutate(
       pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
+  // The slow part last: delete --force waits until init has reaped the
+  // orphans, then removes runc's state and the cgroups.
+  for (const std::string& id : ids) {
+    lite::Status deleted = options_.runc->Delete(id, /*force=*/true);
+    if (!deleted.ok() && !lite::IsNotFound(deleted)) {
+      LOG(WARNING) << "pod=" << pod_id << " container=" << id
+                   << " runc delete --force: " << deleted.message();
+    }
+  }
+  for (const CriContainer& c : containers) (void)UnmountAll(c.rootfs);
   options_.shims->Forget(pod_id, ShimCgroup(*pod));
 }
 

@@ -26,7 +26,7 @@ using shim::FrameType;
 constexpr absl::Duration kCallTimeout = absl::Minutes(2);
 // A signal is quick to deliver: a shim that takes longer is stopped or
 // wedged, and the caller has runc to fall back on.
-constexpr absl::Duration kKillTimeout = absl::Seconds(5);
+constexpr absl::Duration kKillTimeout = absl::Seconds(1);
 // The exit monitor resubscribes on its own; it must not sit in one attempt.
 constexpr absl::Duration kEventsAcceptTimeout = absl::Seconds(5);
 // How long a timed-out exec may take to die and be reported.
