@@ -261,7 +261,7 @@ int Run(const Flags& flags) {
   // stopped or dead shim cannot.
   std::string runc_logs = config->state + "/runc-logs";
   if (absl::Status s = MakeDir(runc_logs, 0700); !s.ok()) return Fail(s);
-  cradle::lite::StatusOr<std::unique_ptr<Runc>> runc =
+  lite::StatusOr<std::unique_ptr<Runc>> runc =
       Runc::New({runc_binary, config->state + "/runc", runc_logs,
                  shim_options.systemd_cgroup, std::chrono::seconds(30)});
   if (!runc.ok()) return Fail(lite::ToAbsl(runc.status()));
