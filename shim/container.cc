@@ -114,6 +114,7 @@ void Container::Pump() {
     if (n == 0) break;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (abandoned_) break;  // a create that failed after runc create
       if (state_.status == ContainerStatus::kStopped &&
           drain_deadline == Clock::time_point::max()) {
         drain_deadline = Clock::now() + kDrainLimit;

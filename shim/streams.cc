@@ -216,7 +216,8 @@ void ShimService::Exec(const ExecStart& start, StreamConnection* client) {
   } catch (const std::system_error& e) {
     LogWarning(lite::StrCat("exec in container=", start.container_id,
                             " ended: no thread for its input: ", e.what()));
-    kill(pid, SIGKILL);
+    std::lock_guard<std::mutex> exec_lock(exec->mu);
+    if (!exec->exited) kill(pid, SIGKILL);  // never a reaped, reused pid
     return;
   }
 

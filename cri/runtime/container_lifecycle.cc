@@ -141,14 +141,18 @@ void RuntimeService::RecordExit(const std::string& id, int exit_code,
 
 CriContainer RuntimeService::Refresh(CriContainer c) {
   if (c.state == CriContainer::kExited) return c;  // final
-  // The monitor applies every exit as the shim records it.
-  if (monitor_->Subscribed(c.pod_id)) return c;
+  // The monitor applies every exit as the shim records it; a start it
+  // does not report (one answered too late) is asked for.
+  if (c.state != CriContainer::kCreated && monitor_->Subscribed(c.pod_id))
+    return c;
+  // Read before asking: a create that ends during the call still counts.
+  bool creating = Creating(c.id);
   absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   absl::StatusOr<shim::ContainerState> state =
       shim.ok() ? (*shim)->State(c.id, kStateTimeout)
                 : absl::StatusOr<shim::ContainerState>(shim.status());
   if (state.ok()) return Learn(c, *state);
-  if (absl::IsNotFound(state.status()) && !Creating(c.id)) {
+  if (absl::IsNotFound(state.status()) && !creating) {
     // The shim runs but does not know it: it never got there (a daemon
     // killed inside CreateContainer) or was deleted; what it recorded
     // wins, else nothing ran.
@@ -200,9 +204,17 @@ grpc::Status RuntimeService::StartContainer(
                                absl::StrCat("StartContainer ", c.id, ": ",
                                             started.status().message())));
   }
-  if (!started.ok()) {
+  if (absl::IsFailedPrecondition(started.status())) {
+    // Not CREATED in the shim: an earlier start it answered too late.
+    if (absl::StatusOr<shim::ContainerState> now = (*shim)->State(c.id);
+        now.ok()) {
+      Learn(c, *now);
+    }
+  } else if (!started.ok()) {
     RecordExit(c.id, 128, absl::Now(), false, "StartError",
                std::string(started.status().message()));
+  }
+  if (!started.ok()) {
     return ToGrpc(absl::Status(started.status().code(),
                                absl::StrCat("StartContainer ", c.id, ": ",
                                             started.status().message())));
@@ -254,10 +266,21 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
     return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
   };
   absl::Status reached = shim.status();
+  // UNKNOWN: judged by what was stored.
   bool graceful =
-      c.state == CriContainer::kRunning && timeout > absl::ZeroDuration();
+      found.state == CriContainer::kRunning && timeout > absl::ZeroDuration();
+  // A kill that is not answered in time reached a shim that is slow, not
+  // stopped, when the shim still answers a ping: the signal is taken as
+  // sent rather than sent twice.
+  auto kill = [&](int signal, bool all) {
+    absl::Status s = (*shim)->Kill(c.id, signal, all);
+    if (absl::IsDeadlineExceeded(s) && (*shim)->Ping().ok()) {
+      return absl::OkStatus();
+    }
+    return s;
+  };
   if (shim.ok() && graceful) {
-    reached = (*shim)->Kill(c.id, StopSignal(c.stop_signal));
+    reached = kill(StopSignal(c.stop_signal), false);
     if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
       return reached;
     if (reached.ok()) {
@@ -271,7 +294,7 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
     }
   }
   if (shim.ok() && !unreachable(reached)) {
-    reached = (*shim)->Kill(c.id, SIGKILL, /*all=*/true);
+    reached = kill(SIGKILL, /*all=*/true);
     if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
       return reached;
   }

@@ -103,10 +103,11 @@ absl::Status RuntimeService::RemoveInfra(const PodRecord& r) {
         absl::StrCat("the pod's shim does not answer; try again: ",
                      shim.status().message()));
   }
-  absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(r.id);
-  if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
-    return deleted.status();
-  return absl::OkStatus();
+  absl::Status deleted = (*shim)->Delete(r.id).status();
+  // A cached client of a shim that died since: nothing left to delete.
+  if (deleted.ok() || absl::IsNotFound(deleted) || options_.shims->Gone(r.id))
+    return absl::OkStatus();
+  return deleted;
 }
 
 }  // namespace cradle

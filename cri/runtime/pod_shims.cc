@@ -64,7 +64,9 @@ absl::Status PodShims::Stop(const std::string& pod_id,
                             const std::string& cgroup) {
   absl::StatusOr<ShimRef> shim = Get(pod_id);
   if (shim.ok()) {
-    if (absl::Status s = (*shim)->Shutdown(); !s.ok()) return s;
+    absl::Status s = (*shim)->Shutdown();
+    // A cached client of a shim that died since is no refusal.
+    if (!s.ok() && !Gone(pod_id)) return s;
     absl::MutexLock lock(&mu_);
     shims_.erase(pod_id);
   } else if (!Gone(pod_id)) {

@@ -42,6 +42,12 @@ void RuntimeService::OnShimExit(const std::string& pod_id,
 }
 
 bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
+  // What the store holds, and what is mid-create, before the shim is
+  // asked: a create that ends during List is not taken as lost.
+  std::vector<CriContainer> stored;
+  for (const CriContainer& c : options_.containers->List()) {
+    if (c.pod_id == pod_id && !Creating(c.id)) stored.push_back(c);
+  }
   absl::StatusOr<std::vector<shim::ContainerState>> listed = shim->List();
   if (!listed.ok()) {
     LOG(WARNING) << "pod=" << pod_id << " shim list: " << listed.status();
@@ -58,9 +64,10 @@ bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
   }
   std::set<std::string> ours = {pod_id};
   for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id != pod_id) continue;
-    ours.insert(c.id);
-    if (c.state == CriContainer::kExited || Creating(c.id)) continue;
+    if (c.pod_id == pod_id) ours.insert(c.id);
+  }
+  for (const CriContainer& c : stored) {
+    if (c.state == CriContainer::kExited) continue;
     auto it = known.find(c.id);
     if (it != known.end()) {
       Learn(c, it->second);

@@ -264,6 +264,10 @@ absl::StatusOr<int> ShimClient::ShimPid() {
   return r->value("pid", 0);
 }
 
+absl::Status ShimClient::Ping(absl::Duration timeout) {
+  return Call({{shim::kMethodKey, "Info"}}, timeout).status();
+}
+
 absl::StatusOr<int> ShimClient::Create(const shim::CreateRequest& request) {
   nlohmann::json j = request;
   j[shim::kMethodKey] = "Create";

@@ -112,6 +112,8 @@ class ShimClient {
   // Exits of this shim's containers as they are recorded.
   absl::StatusOr<std::unique_ptr<ShimStream>> Events();
   absl::StatusOr<int> ShimPid();
+  // OK when the shim answers a trivial call within `timeout`.
+  absl::Status Ping(absl::Duration timeout = absl::Milliseconds(500));
   // Asks the shim to exit; FailedPrecondition while it has containers.
   absl::Status Shutdown();
 
