@@ -376,8 +376,14 @@ TEST_F(RecoveryTest, AKilledShimIsCleanedUpAndRecordedExitsAreKept) {
   ASSERT_TRUE(Status(done, &st).ok());
   EXPECT_EQ(st.exit_code(), 3) << "a recorded exit survives its shim";
   EXPECT_EQ(PodState(pod), v1::SANDBOX_NOTREADY);
-  EXPECT_EQ(CountEntries(daemon().state() + "/runc"), 0)
-      << "runc's state goes with the dead shim";
+  // runc's delete --force comes after the exit is recorded: it waits for
+  // the host's init to reap the orphans.
+  int runc_left = CountEntries(daemon().state() + "/runc");
+  for (int i = 0; i < 200 && runc_left > 0; ++i) {
+    usleep(50 * 1000);
+    runc_left = CountEntries(daemon().state() + "/runc");
+  }
+  EXPECT_EQ(runc_left, 0) << "runc's state goes with the dead shim";
   RemoveEverything();
   EXPECT_EQ(SettlesTo(clean), clean) << daemon().Log();
 }

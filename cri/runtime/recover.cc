@@ -92,7 +92,9 @@ bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
 }
 
 void RuntimeService::ReapDeadShim(const std::string& pod_id) {
-  absl::MutexLock lock(&reap_mu_);
+  // The lock covers what callers wait for (the records); the slow runc
+  // deletes come after it, so status calls are not held behind them.
+  absl::ReleasableMutexLock lock(&reap_mu_);
   absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
   if (!pod.ok()) return;
   std::vector<CriContainer> containers;
@@ -138,6 +140,9 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
   }
   (void)options_.sandboxes->Mutate(
       pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
+  // Without its socket the pod counts as reaped (see above).
+  options_.shims->Forget(pod_id, ShimCgroup(*pod));
+  lock.Release();
   // The slow part last: delete --force waits until init has reaped the
   // orphans, then removes runc's state and the cgroups.
   for (const std::string& id : ids) {
@@ -148,7 +153,6 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
     }
   }
   for (const CriContainer& c : containers) (void)UnmountAll(c.rootfs);
-  options_.shims->Forget(pod_id, ShimCgroup(*pod));
 }
 
 void RuntimeService::Recover() {
