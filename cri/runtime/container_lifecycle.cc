@@ -139,6 +139,30 @@ void RuntimeService::RecordExit(const std::string& id, int exit_code,
   }
 }
 
+void RuntimeService::RecordLastExit(const PodRecord& pod, const CriContainer& c,
+                                    const std::string& why_unknown) {
+  shim::ContainerState recorded;
+  if (ReadRecordedState(pod.pod_dir, c.id, &recorded) &&
+      recorded.status == shim::ContainerStatus::kStopped) {
+    Learn(c, recorded);  // its code, times and OOM as the shim wrote them
+  } else {
+    RecordExit(c.id, 255, absl::Now(), false, "Unknown", why_unknown);
+  }
+}
+
+bool RuntimeService::RuncInitEnded(const std::string& id,
+                                   absl::Duration limit) {
+  // runc reports a zombie init as stopped: dead, its exit not yet reaped
+  // by a shim that cannot run.
+  absl::Time deadline = absl::Now() + limit;
+  do {
+    lite::StatusOr<RuncState> st = options_.runc->State(id);
+    if (!st.ok() || st->status == "stopped") return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  } while (absl::Now() < deadline);
+  return false;
+}
+
 CriContainer RuntimeService::Refresh(CriContainer c) {
   if (c.state == CriContainer::kExited) return c;  // final
   // The monitor applies every exit as the shim records it; a start it
@@ -156,14 +180,13 @@ CriContainer RuntimeService::Refresh(CriContainer c) {
     // The shim runs but does not know it: it never got there (a daemon
     // killed inside CreateContainer) or was deleted; what it recorded
     // wins, else nothing ran.
-    shim::ContainerState recorded;
     absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(c.pod_id);
-    if (pod.ok() && ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
-        recorded.status == shim::ContainerStatus::kStopped) {
-      return Learn(c, recorded);
+    if (pod.ok()) {
+      RecordLastExit(*pod, c, "the container's shim does not know it");
+    } else {
+      RecordExit(c.id, 255, absl::Now(), false, "Unknown",
+                 "the container's shim does not know it");
     }
-    RecordExit(c.id, 255, absl::Now(), false, "Unknown",
-               "the container's shim does not know it");
     return options_.containers->Get(c.id).value_or(c);
   }
   if (options_.shims->Gone(c.pod_id)) {
@@ -195,8 +218,7 @@ grpc::Status RuntimeService::StartContainer(
   absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
   absl::StatusOr<shim::ContainerState> started = (*shim)->Start(c.id);
-  if (!started.ok() && (absl::IsUnavailable(started.status()) ||
-                        absl::IsDeadlineExceeded(started.status()))) {
+  if (ShimUnreachable(started.status())) {
     // No answer is no failure: the shim may start it yet. Only a dead
     // shim settles it.
     if (options_.shims->Gone(c.pod_id)) ReapDeadShim(c.pod_id);
@@ -228,26 +250,15 @@ grpc::Status RuntimeService::StartContainer(
 
 absl::Status RuntimeService::KillDirect(const std::string& id, int signal,
                                         absl::Duration grace) {
-  // runc reports a zombie init as stopped: dead, its exit not yet reaped
-  // by a shim that cannot run.
-  auto ended_within = [&](absl::Duration limit) {
-    absl::Time deadline = absl::Now() + limit;
-    do {
-      lite::StatusOr<RuncState> st = options_.runc->State(id);
-      if (!st.ok() || st->status == "stopped") return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    } while (absl::Now() < deadline);
-    return false;
-  };
   if (signal != SIGKILL && grace > absl::ZeroDuration()) {
     absl::Status asked = lite::ToAbsl(options_.runc->Kill(id, signal));
     if (absl::IsNotFound(asked)) return absl::OkStatus();
-    if (asked.ok() && ended_within(grace)) return absl::OkStatus();
+    if (asked.ok() && RuncInitEnded(id, grace)) return absl::OkStatus();
   }
   absl::Status killed =
       lite::ToAbsl(options_.runc->Kill(id, SIGKILL, /*all=*/true));
   if (!killed.ok() && !absl::IsNotFound(killed)) return killed;
-  if (ended_within(absl::Seconds(10))) return absl::OkStatus();
+  if (RuncInitEnded(id, absl::Seconds(10))) return absl::OkStatus();
   return absl::DeadlineExceededError(
       absl::StrCat("container ", id, " still runs after SIGKILL"));
 }
@@ -262,9 +273,6 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
   }
   // RUNNING, or UNKNOWN: a shim that does not answer.
   absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
-  auto unreachable = [](const absl::Status& s) {
-    return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
-  };
   absl::Status reached = shim.status();
   // UNKNOWN: judged by what was stored.
   bool graceful =
@@ -281,7 +289,8 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
   };
   if (shim.ok() && graceful) {
     reached = kill(StopSignal(c.stop_signal), false);
-    if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
+    if (!reached.ok() && !absl::IsNotFound(reached) &&
+        !ShimUnreachable(reached))
       return reached;
     if (reached.ok()) {
       graceful = false;  // the grace period is spent below
@@ -293,12 +302,13 @@ absl::Status RuntimeService::Stop(const CriContainer& found,
       }
     }
   }
-  if (shim.ok() && !unreachable(reached)) {
+  if (shim.ok() && !ShimUnreachable(reached)) {
     reached = kill(SIGKILL, /*all=*/true);
-    if (!reached.ok() && !absl::IsNotFound(reached) && !unreachable(reached))
+    if (!reached.ok() && !absl::IsNotFound(reached) &&
+        !ShimUnreachable(reached))
       return reached;
   }
-  if (!shim.ok() || unreachable(reached)) {
+  if (!shim.ok() || ShimUnreachable(reached)) {
     if (options_.shims->Gone(c.pod_id)) {
       ReapDeadShim(c.pod_id);
       return absl::OkStatus();

@@ -88,7 +88,7 @@ absl::Status RuntimeService::StopInfra(const PodRecord& r) {
   }
   absl::Status killed = (*shim)->Kill(r.id, SIGKILL, /*all=*/true);
   if (absl::IsNotFound(killed)) return absl::OkStatus();
-  if (absl::IsDeadlineExceeded(killed) || absl::IsUnavailable(killed)) {
+  if (ShimUnreachable(killed)) {
     return KillDirect(r.id);  // a stopped shim
   }
   if (!killed.ok()) return killed;

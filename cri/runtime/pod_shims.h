@@ -18,6 +18,12 @@ namespace cradle {
 // shim is forgotten (it died) by another thread.
 using ShimRef = std::shared_ptr<ShimClient>;
 
+// A call the shim did not answer (refused, or not in time), as opposed to
+// an answer that refused the call.
+inline bool ShimUnreachable(const absl::Status& s) {
+  return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s);
+}
+
 class PodShims {
  public:
   // `base` carries the binaries and cgroup driver; paths come per pod.

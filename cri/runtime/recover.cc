@@ -45,8 +45,8 @@ bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
   // What the store holds, and what is mid-create, before the shim is
   // asked: a create that ends during List is not taken as lost.
   std::vector<CriContainer> stored;
-  for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id == pod_id && !Creating(c.id)) stored.push_back(c);
+  for (const CriContainer& c : options_.containers->ListInPod(pod_id)) {
+    if (!Creating(c.id)) stored.push_back(c);
   }
   absl::StatusOr<std::vector<shim::ContainerState>> listed = shim->List();
   if (!listed.ok()) {
@@ -63,8 +63,8 @@ bool RuntimeService::OnShimSync(const std::string& pod_id, ShimClient* shim) {
                         infra->second.exited_at, false});
   }
   std::set<std::string> ours = {pod_id};
-  for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id == pod_id) ours.insert(c.id);
+  for (const CriContainer& c : options_.containers->ListInPod(pod_id)) {
+    ours.insert(c.id);
   }
   for (const CriContainer& c : stored) {
     if (c.state == CriContainer::kExited) continue;
@@ -97,11 +97,9 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
   absl::ReleasableMutexLock lock(&reap_mu_);
   absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
   if (!pod.ok()) return;
-  std::vector<CriContainer> containers;
+  std::vector<CriContainer> containers = options_.containers->ListInPod(pod_id);
   bool all_exited = true;
-  for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id != pod_id) continue;
-    containers.push_back(c);
+  for (const CriContainer& c : containers) {
     all_exited = all_exited && c.state == CriContainer::kExited;
   }
   // Reaped already (Forget removed the socket): nothing left to do.
@@ -122,21 +120,8 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
     if (c.state == CriContainer::kExited) continue;
     // Proof before the record: runc calls an init stopped once it is a
     // zombie. Its exit code went with the shim unless the shim wrote it.
-    for (int i = 0; i < 40; ++i) {
-      lite::StatusOr<RuncState> st = options_.runc->State(c.id);
-      if (!st.ok() || st->status == "stopped") break;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    shim::ContainerState recorded;
-    if (ReadRecordedState(pod->pod_dir, c.id, &recorded) &&
-        recorded.status == shim::ContainerStatus::kStopped) {
-      RecordExit(c.id, recorded.exit_code,
-                 absl::FromUnixNanos(recorded.exited_at), recorded.oom_killed,
-                 "", "");
-    } else {
-      RecordExit(c.id, 255, absl::Now(), false, "Unknown",
-                 "its shim died before recording an exit");
-    }
+    (void)RuncInitEnded(c.id, absl::Seconds(2));
+    RecordLastExit(*pod, c, "its shim died before recording an exit");
   }
   (void)options_.sandboxes->Mutate(
       pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
@@ -165,8 +150,7 @@ void RuntimeService::Recover() {
       LOG(WARNING) << "pod=" << r.id
                    << " state dir is gone (reboot?); containers exited, "
                       "network released";
-      for (const CriContainer& c : options_.containers->List()) {
-        if (c.pod_id != r.id) continue;
+      for (const CriContainer& c : options_.containers->ListInPod(r.id)) {
         RecordExit(c.id, 255, absl::Now(), false, "Unknown",
                    "the node restarted");
       }

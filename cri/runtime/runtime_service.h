@@ -176,6 +176,13 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   CriContainer Refresh(CriContainer c);
   // Applies what the shim says of a container to its record.
   CriContainer Learn(const CriContainer& c, const shim::ContainerState& s);
+  // Records the exit the pod's shim wrote to its state file, else 255
+  // "Unknown" with `why_unknown`.
+  void RecordLastExit(const PodRecord& pod, const CriContainer& c,
+                      const std::string& why_unknown);
+  // Waits up to `limit` for runc to call the container's init stopped (or
+  // not know it); true when it did.
+  bool RuncInitEnded(const std::string& id, absl::Duration limit);
   // Records an exit (no-op when one is recorded already).
   void RecordExit(const std::string& id, int exit_code, absl::Time at, bool oom,
                   const std::string& reason, const std::string& message);

@@ -19,8 +19,7 @@ namespace cradle {
 absl::Status RuntimeService::StopSandbox(PodRecord& r) {
   // Containers first (the kubelet has stopped them gracefully already;
   // whatever still runs is killed), then the infra process.
-  for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id != r.id) continue;
+  for (const CriContainer& c : options_.containers->ListInPod(r.id)) {
     if (absl::Status s = Stop(c, absl::ZeroDuration()); !s.ok()) return s;
   }
   if (absl::Status s = StopInfra(r); !s.ok()) return s;
@@ -107,8 +106,7 @@ grpc::Status RuntimeService::RemovePodSandbox(
     return ToGrpc(absl::Status(
         s.code(), absl::StrCat("RemovePodSandbox ", r->id, ": ", s.message())));
   };
-  for (const CriContainer& c : options_.containers->List()) {
-    if (c.pod_id != r->id) continue;
+  for (const CriContainer& c : options_.containers->ListInPod(r->id)) {
     if (absl::Status s = Remove(c); !s.ok()) return failed(s);
   }
   failpoint::Hit("RemovePodSandbox.containers");

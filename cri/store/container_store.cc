@@ -187,4 +187,13 @@ std::vector<CriContainer> ContainerStore::List() {
   return all;
 }
 
+std::vector<CriContainer> ContainerStore::ListInPod(const std::string& pod_id) {
+  absl::MutexLock lock(&mu_);
+  std::vector<CriContainer> in_pod;
+  for (const auto& [id, c] : by_id_) {
+    if (c.pod_id == pod_id) in_pod.push_back(c);
+  }
+  return in_pod;
+}
+
 }  // namespace cradle

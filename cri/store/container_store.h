@@ -82,6 +82,8 @@ class ContainerStore {
   // NotFound, or InvalidArgument when a prefix is ambiguous.
   absl::StatusOr<CriContainer> Get(const std::string& id_or_prefix);
   std::vector<CriContainer> List();
+  // The containers of one pod sandbox.
+  std::vector<CriContainer> ListInPod(const std::string& pod_id);
 
  private:
   ContainerStore(MetadataStore* metadata, std::string ns)
