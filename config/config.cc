@@ -220,6 +220,14 @@ void ReadConfig(TableReader& top, Config& c) {
              OneOf({"overlayfs", "native"}));
     t.Int("max_concurrent_downloads", &c.images.max_concurrent_downloads, 1,
           64);
+    t.Int("unpack_max_ratio", &c.images.unpack_max_ratio, 0, 1000000);
+    t.Int("unpack_ratio_floor_mib", &c.images.unpack_ratio_floor_mib, 0,
+          int64_t{1} << 30);
+    t.Int("unpack_min_free_mib", &c.images.unpack_min_free_mib, 0,
+          int64_t{1} << 30);
+    t.Int("unpack_max_entries", &c.images.unpack_max_entries, 0,
+          int64_t{1} << 40);
+    t.Int("max_layers", &c.images.max_layers, 0, 4096);
   });
   top.Table("cni", [&](TableReader& t) {
     t.Strings("bin_dirs", &c.cni.bin_dirs);
@@ -233,6 +241,7 @@ void ReadConfig(TableReader& top, Config& c) {
   top.Table("registry", [&](TableReader& t) {
     t.Strings("plain_http", &c.registry.plain_http);
     t.Strings("insecure_skip_verify", &c.registry.insecure_skip_verify);
+    t.Strings("mirror_credentials", &c.registry.mirror_credentials);
     t.StringListMap("mirrors", &c.registry.mirrors);
   });
 }
@@ -302,7 +311,12 @@ std::string ConfigToJson(const Config& c) {
         {"sandbox_image", c.runtime.sandbox_image}}},
       {"images",
        {{"snapshotter", c.images.snapshotter},
-        {"max_concurrent_downloads", c.images.max_concurrent_downloads}}},
+        {"max_concurrent_downloads", c.images.max_concurrent_downloads},
+        {"unpack_max_ratio", c.images.unpack_max_ratio},
+        {"unpack_ratio_floor_mib", c.images.unpack_ratio_floor_mib},
+        {"unpack_min_free_mib", c.images.unpack_min_free_mib},
+        {"unpack_max_entries", c.images.unpack_max_entries},
+        {"max_layers", c.images.max_layers}}},
       {"cni", {{"bin_dirs", c.cni.bin_dirs}, {"conf_dir", c.cni.conf_dir}}},
       {"streaming",
        {{"address", c.streaming.address},
@@ -311,6 +325,7 @@ std::string ConfigToJson(const Config& c) {
       {"registry",
        {{"plain_http", c.registry.plain_http},
         {"insecure_skip_verify", c.registry.insecure_skip_verify},
+        {"mirror_credentials", c.registry.mirror_credentials},
         {"mirrors", c.registry.mirrors}}},
   };
   return j.dump(2);

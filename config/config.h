@@ -40,6 +40,12 @@ struct Config {
   struct Images {
     std::string snapshotter;
     int64_t max_concurrent_downloads = 0;
+    // Layer unpacking limits (snapshots/apply/apply.h); 0 turns one off.
+    int64_t unpack_max_ratio = 0;
+    int64_t unpack_ratio_floor_mib = 0;
+    int64_t unpack_min_free_mib = 0;
+    int64_t unpack_max_entries = 0;
+    int64_t max_layers = 0;
   } images;
 
   struct Cni {
@@ -58,6 +64,8 @@ struct Config {
     std::vector<std::string> insecure_skip_verify;
     // Registry host -> mirror endpoints, tried in order before the host.
     std::map<std::string, std::vector<std::string>> mirrors;
+    // Registry hosts whose pull credentials their mirrors also get.
+    std::vector<std::string> mirror_credentials;
   } registry;
 };
 

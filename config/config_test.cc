@@ -29,6 +29,7 @@ TEST(ConfigTest, EmbeddedDefaultHasContainerdStyleLayout) {
             (std::vector<std::string>{"/usr/lib/cni", "/opt/cni/bin"}));
   EXPECT_EQ(c.grpc.max_recv_message_size, 16 * 1024 * 1024);
   EXPECT_TRUE(c.registry.mirrors.empty());
+  EXPECT_TRUE(c.registry.mirror_credentials.empty());  // mirrors: anonymous
 }
 
 TEST(ConfigTest, FileOverridesOnlyWhatItNames) {
@@ -38,6 +39,7 @@ root = "/srv/cradle"
 snapshotter = "native"
 [registry]
 plain_http = ["127.0.0.1:5000"]
+mirror_credentials = ["docker.io"]
 [registry.mirrors]
 "docker.io" = ["http://127.0.0.1:5000", "https://mirror.example"]
 )",
@@ -50,6 +52,8 @@ plain_http = ["127.0.0.1:5000"]
   EXPECT_EQ(c->registry.plain_http, std::vector<std::string>{"127.0.0.1:5000"});
   ASSERT_EQ(c->registry.mirrors.count("docker.io"), 1u);
   EXPECT_EQ(c->registry.mirrors.at("docker.io").size(), 2u);
+  EXPECT_EQ(c->registry.mirror_credentials,
+            std::vector<std::string>{"docker.io"});
 }
 
 TEST(ConfigTest, UnknownTopLevelKeyNamesFileLineAndKey) {
@@ -125,6 +129,24 @@ TEST(ConfigTest, JsonCarriesTheEffectiveValues) {
   EXPECT_EQ(j["root"], "/var/lib/cradle");
   EXPECT_EQ(j["grpc"]["address"], "/run/cradle/cradle.sock");
   EXPECT_EQ(j["images"]["snapshotter"], "overlayfs");
+}
+
+TEST(ConfigTest, UnpackLimitsAreOnByDefaultAndCanBeTurnedOff) {
+  Config d = DefaultConfig();
+  EXPECT_EQ(d.images.unpack_max_ratio, 100);
+  EXPECT_EQ(d.images.unpack_ratio_floor_mib, 1024);
+  EXPECT_EQ(d.images.unpack_min_free_mib, 256);
+  EXPECT_EQ(d.images.unpack_max_entries, 1000000);
+  EXPECT_EQ(d.images.max_layers, 128);
+  absl::StatusOr<Config> c = ParseConfig(
+      "[images]\nunpack_max_ratio = 0\nunpack_min_free_mib = 0\n",
+      "test.toml", d);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images.unpack_max_ratio, 0);
+  EXPECT_EQ(c->images.unpack_min_free_mib, 0);
+  EXPECT_EQ(c->images.max_layers, 128);
+  EXPECT_THAT(ParseError("[images]\nmax_layers = -1\n").message(),
+              HasSubstr("images.max_layers"));
 }
 
 }  // namespace

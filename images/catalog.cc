@@ -3,26 +3,38 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "images/puller.h"
 #include "reference/reference.h"
+#include "registry/registry_client.h"
 
 namespace cradle {
 
-absl::StatusOr<std::string> ImageCatalog::ReadBlob(const Digest& digest) {
+absl::StatusOr<std::string> ImageCatalog::ReadBlob(const Digest& digest,
+                                                   int64_t max_size) {
   absl::StatusOr<std::unique_ptr<BlobReader>> blob = content_->Open(digest);
   if (!blob.ok()) return blob.status();
+  if ((*blob)->size() > max_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob ", digest.ToString(), " is ", (*blob)->size(),
+                     " bytes, more than the ", max_size, " allowed"));
+  }
   return (*blob)->ReadAt(0, (*blob)->size());
 }
 
-absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
-  const Digest& target = record.target.digest;
-  absl::StatusOr<std::string> doc = ReadBlob(target);
+absl::StatusOr<std::shared_ptr<const ImageCatalog::Resolved>>
+ImageCatalog::ResolveContent(const Descriptor& target) {
+  const std::string key = target.digest.ToString();
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
+  absl::StatusOr<std::string> doc = ReadBlob(target.digest, kMaxManifestSize);
   if (!doc.ok()) return doc.status();
-  CatalogImage image;
-  image.size = doc->size();
-  absl::StatusOr<std::string> kind =
-      oci::DocumentKind(record.target.media_type, *doc);
+  auto resolved = std::make_shared<Resolved>();
+  resolved->size = doc->size();
+  absl::StatusOr<std::string> kind = oci::DocumentKind(target.media_type, *doc);
   if (!kind.ok()) return kind.status();
   if (*kind == "index") {
     absl::StatusOr<oci::Index> index = oci::ParseIndex(*doc);
@@ -30,23 +42,41 @@ absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
     absl::StatusOr<oci::Descriptor> chosen =
         oci::ChoosePlatform(*index, oci::HostPlatform());
     if (!chosen.ok()) return chosen.status();
-    doc = ReadBlob(chosen->digest);
+    doc = ReadBlob(chosen->digest, kMaxManifestSize);
     if (!doc.ok()) return doc.status();
-    image.size += doc->size();
+    resolved->size += doc->size();
   }
   absl::StatusOr<oci::Manifest> manifest = oci::ParseManifest(*doc);
   if (!manifest.ok()) return manifest.status();
-  image.id = manifest->config.digest;
-  image.size += manifest->config.size;
+  resolved->id = manifest->config.digest;
+  resolved->size += manifest->config.size;
   for (const oci::Descriptor& layer : manifest->layers)
-    image.size += layer.size;
-  absl::StatusOr<std::string> config_text = ReadBlob(manifest->config.digest);
+    resolved->size += layer.size;
+  absl::StatusOr<std::string> config_text =
+      ReadBlob(manifest->config.digest, oci::kMaxConfigSize);
   if (!config_text.ok()) return config_text.status();
   absl::StatusOr<oci::ImageConfig> config = oci::ParseImageConfig(*config_text);
   if (!config.ok()) return config.status();
-  image.config = *std::move(config);
-  std::vector<Digest> chain = ChainIds(image.config.diff_ids);
-  if (!chain.empty()) image.top_chain_id = chain.back();
+  resolved->config = *std::move(config);
+  std::vector<Digest> chain = ChainIds(resolved->config.diff_ids);
+  if (!chain.empty()) resolved->top_chain_id = chain.back();
+  absl::MutexLock lock(&mu_);
+  cache_[key] = resolved;
+  return resolved;
+}
+
+absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
+  // A stat, not a read: a record whose content is gone is not an image.
+  if (absl::Status s = content_->Info(record.target.digest).status(); !s.ok())
+    return s;
+  absl::StatusOr<std::shared_ptr<const Resolved>> resolved =
+      ResolveContent(record.target);
+  if (!resolved.ok()) return resolved.status();
+  CatalogImage image;
+  image.id = (*resolved)->id;
+  image.size = (*resolved)->size;
+  image.config = (*resolved)->config;
+  image.top_chain_id = (*resolved)->top_chain_id;
 
   absl::StatusOr<ImageReference> ref = ImageReference::Parse(record.name);
   image.names.push_back(record.name);
@@ -62,6 +92,15 @@ absl::StatusOr<CatalogImage> ImageCatalog::Resolve(const Image& record) {
 absl::StatusOr<std::vector<CatalogImage>> ImageCatalog::List() {
   absl::StatusOr<std::vector<Image>> records = metadata_->ListImages(ns_);
   if (!records.ok()) return records.status();
+  {
+    // Forget what no record points to any more (removed images).
+    absl::flat_hash_set<std::string> live;
+    for (const Image& record : *records)
+      live.insert(record.target.digest.ToString());
+    absl::MutexLock lock(&mu_);
+    absl::erase_if(
+        cache_, [&](const auto& entry) { return !live.contains(entry.first); });
+  }
   std::map<std::string, CatalogImage> by_id;
   for (const Image& record : *records) {
     absl::StatusOr<CatalogImage> image = Resolve(record);

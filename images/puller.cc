@@ -1,6 +1,8 @@
 #include "images/puller.h"
 
 #include <atomic>
+#include <exception>
+#include <system_error>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -26,6 +28,21 @@ absl::Status Annotate(const absl::Status& s, absl::string_view context) {
 
 std::string ContentRef(absl::string_view what) {
   return absl::StrCat(kGcRefContentPrefix, ".", what);
+}
+
+// Runs `fn`, turning anything it throws into an Internal error of the pull:
+// no exception may leave a pull's thread (it would end cradled).
+template <typename Fn>
+auto CatchAll(const ImageReference& ref, Fn fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    LOG(ERROR) << "image=" << ref.String() << " pull threw: " << e.what();
+    return absl::InternalError(absl::StrCat("pull failed: ", e.what()));
+  } catch (...) {
+    LOG(ERROR) << "image=" << ref.String() << " pull threw";
+    return absl::InternalError("pull failed: unknown exception");
+  }
 }
 
 }  // namespace
@@ -113,7 +130,8 @@ absl::Status ImagePuller::FetchLayers(
   absl::Status first_error;
   auto worker = [&] {
     for (size_t i = next++; i < layers.size(); i = next++) {
-      absl::Status s = Fetch(session, ref, layers[i], creds, {});
+      absl::Status s = CatchAll(
+          ref, [&] { return Fetch(session, ref, layers[i], creds, {}); });
       if (!s.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) first_error = s;
@@ -124,7 +142,16 @@ absl::Status ImagePuller::FetchLayers(
   int n = std::max(
       1, std::min<int>(options_.max_concurrent_downloads, layers.size()));
   std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i) threads.emplace_back(worker);
+  for (int i = 1; i < n; ++i) {
+    // Out of threads (pids.max, memory): download with fewer.
+    try {
+      threads.emplace_back(worker);
+    } catch (const std::system_error& e) {
+      LOG(WARNING) << "image=" << ref.String() << " downloading with "
+                   << threads.size() + 1 << " threads: " << e.what();
+      break;
+    }
+  }
   worker();
   for (std::thread& t : threads) t.join();
   return first_error;
@@ -163,7 +190,8 @@ absl::StatusOr<std::string> ImagePuller::Unpack(Session& session,
     absl::StatusOr<ApplyResult> applied =
         !target.ok() ? target.status()
         : !blob.ok() ? blob.status()
-                     : ApplyLayer((*blob)->fd(), *target);
+                     : ApplyLayer((*blob)->fd(), *target,
+                                  options_.unpack_limits);
     if (applied.ok() && applied->diff_id != config.diff_ids[i]) {
       applied = absl::DataLossError(absl::StrCat(
           "layer ", manifest.layers[i].digest.ToString(), " unpacks to ",
@@ -201,7 +229,8 @@ absl::StatusOr<PulledImage> ImagePuller::Pull(
   Session session{created->id,
                   NamespacedContentStore::Create(content_, metadata_,
                                                  options_.ns, created->id)};
-  absl::StatusOr<PulledImage> pulled = PullWithLease(session, ref, creds);
+  absl::StatusOr<PulledImage> pulled =
+      CatchAll(ref, [&] { return PullWithLease(session, ref, creds); });
   // Done or failed, the lease goes: a pulled image is held by its record.
   if (absl::Status s = metadata_->DeleteLease(options_.ns, session.lease);
       !s.ok()) {
@@ -244,6 +273,14 @@ absl::StatusOr<PulledImage> ImagePuller::PullWithLease(
   absl::StatusOr<oci::Manifest> manifest =
       oci::ParseManifest(manifest_doc.bytes);
   if (!manifest.ok()) return manifest.status();
+  // The unpack would refuse the image anyway: refuse it before downloading.
+  int64_t max_layers = options_.unpack_limits.max_layers;
+  if (max_layers > 0 &&
+      static_cast<int64_t>(manifest->layers.size()) > max_layers) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "image ", ref.String(), " has ", manifest->layers.size(),
+        " layers; at most ", max_layers, " are allowed (images.max_layers)"));
+  }
   Labels refs = {{ContentRef("config"), manifest->config.digest.ToString()}};
   for (size_t i = 0; i < manifest->layers.size(); ++i) {
     refs[ContentRef(absl::StrCat("l.", i))] =
@@ -253,6 +290,13 @@ absl::StatusOr<PulledImage> ImagePuller::PullWithLease(
           StoreBytes(session, manifest_doc.bytes, manifest_doc.digest, refs);
       !s.ok()) {
     return s;
+  }
+  // The config is read whole, here and by every List: bound it first.
+  if (manifest->config.size > oci::kMaxConfigSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "image ", ref.String(), ": config ", manifest->config.digest.ToString(),
+        " is ", manifest->config.size, " bytes, more than the ",
+        oci::kMaxConfigSize >> 20, " MiB an image config may have"));
   }
   if (absl::Status s = Fetch(session, ref, manifest->config, creds, {});
       !s.ok())

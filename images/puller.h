@@ -21,6 +21,7 @@
 #include "oci/image.h"
 #include "reference/reference.h"
 #include "registry/registry_client.h"
+#include "snapshots/apply/apply.h"
 #include "snapshots/snapshotter.h"
 
 namespace cradle {
@@ -33,6 +34,7 @@ struct PullerOptions {
   std::string ns = "k8s.io";
   int max_concurrent_downloads = 3;
   std::string snapshotter = "overlayfs";  // its name in GC references
+  ApplyLimits unpack_limits;              // what one layer may cost
 };
 
 struct PulledImage {

@@ -71,7 +71,11 @@ int WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return errno;
   int err = 0;
-  if (!WriteFully(fd, data) || fsync(fd) != 0) err = errno ? errno : EIO;
+  // Exactly `mode`, whatever the umask: cradled runs with 077, and files
+  // shared with containers (resolv.conf, hosts) must stay readable.
+  if (fchmod(fd, mode) != 0) err = errno;
+  if (err == 0 && (!WriteFully(fd, data) || fsync(fd) != 0))
+    err = errno ? errno : EIO;
   close(fd);
   if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) unlink(tmp.c_str());

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,6 +22,28 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr absl::Duration kPluginTimeout = absl::Minutes(1);
+
+// CNI_ARGS is "K=V;K=V": a value with ';' or '=' would add or break pairs
+// (cradled's CRI entry refuses these already; this guards other callers).
+absl::Status CheckCniArgs(const PodNetworkRequest& r) {
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string&>{"K8S_POD_NAMESPACE",
+                                                   r.pod_namespace},
+        {"K8S_POD_NAME", r.pod_name},
+        {"K8S_POD_INFRA_CONTAINER_ID", r.pod_id},
+        {"K8S_POD_UID", r.pod_uid}}) {
+    for (char c : value) {
+      if (c == ';' || c == '=' || static_cast<unsigned char>(c) < 0x20 ||
+          c == 0x7f) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "pod ", key, " \"", absl::CHexEscape(value),
+            "\" must not contain ';', '=' or control characters: it is "
+            "passed to CNI plugins in CNI_ARGS"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 // A network list: the config handed to each plugin comes from here.
 struct NetworkList {
@@ -280,6 +303,8 @@ class CniNetwork : public PodNetwork {
                               const PodNetworkRequest& request,
                               const json& prev_result,
                               const std::string& ifname_override = "") {
+    // Here, where CNI_ARGS is built: ADD, CHECK and DEL alike.
+    if (absl::Status s = CheckCniArgs(request); !s.ok()) return s;
     std::string type = plugin["type"].get<std::string>();
     absl::StatusOr<std::string> binary = FindPlugin(type);
     if (!binary.ok()) return binary.status();

@@ -88,6 +88,19 @@ TEST_F(CniTest, NotReadyUntilAConfigAppears) {
   EXPECT_TRUE(net_->Ready().ok()) << net_->Ready();
 }
 
+TEST_F(CniTest, CniArgsSeparatorsInPodMetadataAreRefused) {
+  WriteConfig("10.231.9.0/24");
+  PodNetworkRequest r = Pod("sep");
+  r.pod_name = "web;K8S_POD_NAMESPACE=kube-system";
+  absl::StatusOr<PodNetworkResult> result = net_->Setup(r);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("CNI_ARGS"));
+  r = Pod("sep2");
+  r.pod_uid = "u=1";
+  EXPECT_EQ(net_->Setup(r).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CniTest, TwoPodsReachEachOtherAndAPortAndDetachCleanly) {
   WriteConfig("10.231.7.0/24");
   PodNetworkRequest a = Pod("a"), b = Pod("b");

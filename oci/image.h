@@ -73,6 +73,10 @@ struct Index {
   std::vector<Descriptor> manifests;
 };
 
+// Image configs larger than this are refused, as manifests are
+// (kMaxManifestSize): the daemon reads and parses them whole.
+inline constexpr int64_t kMaxConfigSize = 4 << 20;
+
 // What an image's config says about running it, and its layers' diff ids.
 struct ImageConfig {
   std::string os;

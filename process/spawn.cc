@@ -122,6 +122,7 @@ StatusOr<pid_t> Spawn(const SpawnOptions& options) {
       if (getppid() != parent) _exit(127);
     }
     if (options.new_session && setsid() < 0) ChildFail(report[1], errno);
+    umask(options.umask);
     int limit = 3 + static_cast<int>(options.extra_fds.size());
     int report_fd = Lift(report[1], limit);
     int in = Lift(options.stdin_fd < 0 ? null_fd : options.stdin_fd, limit);

@@ -35,6 +35,10 @@ struct SpawnOptions {
   std::vector<int> extra_fds;
   bool new_session = false;     // setsid(): own session and process group
   int parent_death_signal = 0;  // PR_SET_PDEATHSIG, 0 for none
+  // The child's umask. The conventional one by default, not the caller's:
+  // cradled and the shim keep 077 for their own files, but runc creates
+  // mount points inside the container's rootfs that its users must reach.
+  mode_t umask = 022;
 };
 
 struct ExitStatus {

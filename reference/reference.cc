@@ -59,8 +59,23 @@ bool ValidTag(absl::string_view tag) {
 // literal in brackets).
 bool ValidDomain(absl::string_view domain) {
   if (domain.empty()) return false;
-  if (domain.front() == '[') return domain.find(']') != absl::string_view::npos;
   absl::string_view host = domain;
+  if (domain.front() == '[') {
+    // An IPv6 literal: hex digits, ':' and '.' (embedded IPv4), then an
+    // optional port. Anything else would end up in a URL's authority.
+    size_t close = domain.find(']');
+    if (close == absl::string_view::npos || close == 1) return false;
+    for (char c : domain.substr(1, close - 1)) {
+      if (!(absl::ascii_isxdigit(c) || c == ':' || c == '.')) return false;
+    }
+    absl::string_view port = domain.substr(close + 1);
+    if (port.empty()) return true;
+    if (port.size() < 2 || port.front() != ':') return false;
+    for (char c : port.substr(1)) {
+      if (!absl::ascii_isdigit(c)) return false;
+    }
+    return true;
+  }
   if (size_t colon = domain.rfind(':'); colon != absl::string_view::npos) {
     absl::string_view port = domain.substr(colon + 1);
     if (port.empty()) return false;

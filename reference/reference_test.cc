@@ -58,6 +58,16 @@ TEST(ReferenceTest, RejectsMalformed) {
     absl::StatusOr<ImageReference> ref = ImageReference::Parse(bad);
     EXPECT_EQ(ref.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+  // An IPv6 host is hex, ':' and '.' in brackets, then an optional port:
+  // nothing else may reach the URL's authority.
+  EXPECT_EQ(Normalized("[::1]:5000/app"), "[::1]:5000/app:latest");
+  EXPECT_EQ(Normalized("[fe80::1]/app:v1"), "[fe80::1]/app:v1");
+  for (const char* bad : {"[]/app", "[evil.example#]/app", "[::1]x/app",
+                          "[::1]:/app", "[a?b]/app", "[::1]:50x/app"}) {
+    EXPECT_EQ(ImageReference::Parse(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
   EXPECT_THAT(ImageReference::Parse("Busybox").status().message(),
               ::testing::HasSubstr("\"Busybox\""));
 }

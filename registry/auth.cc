@@ -73,6 +73,8 @@ class ChallengeParser {
            (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == ','))
       ++pos_;
   }
+  // Every read below checks pos_ against the size first: the header comes
+  // from the registry, so the parser must be total (no throw, no overrun).
   std::string Token() {
     size_t start = pos_;
     while (pos_ < s_.size() && IsTokenChar(s_[pos_]) && s_[pos_] != '=') ++pos_;
@@ -87,7 +89,9 @@ class ChallengeParser {
         if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) ++pos_;
         value.push_back(s_[pos_++]);
       }
-      ++pos_;  // closing quote
+      // An unterminated quote ends at the end of the header: stepping past
+      // it would put every later read out of range.
+      if (pos_ < s_.size()) ++pos_;
       return value;
     }
     size_t start = pos_;

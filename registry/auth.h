@@ -34,7 +34,8 @@ struct AuthChallenge {
 };
 
 // Parses a WWW-Authenticate header value (RFC 7235 challenges with quoted or
-// token parameters). Unparseable input yields no challenges.
+// token parameters). Total: any input, however malformed, yields the
+// challenges read before the fault (possibly none); it never throws.
 std::vector<AuthChallenge> ParseAuthChallenges(absl::string_view header);
 
 }  // namespace cradle

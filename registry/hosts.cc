@@ -42,8 +42,11 @@ std::vector<RegistryEndpoint> RegistryHosts::Endpoints(
   std::vector<RegistryEndpoint> endpoints;
   if (auto it = options_.mirrors.find(std::string(domain));
       it != options_.mirrors.end()) {
-    for (const std::string& mirror : it->second)
+    bool trusted = Contains(options_.mirror_credentials, domain);
+    for (const std::string& mirror : it->second) {
       endpoints.push_back(Endpoint(mirror, true));
+      endpoints.back().send_credentials = trusted;
+    }
   }
   // Docker Hub's name and its API host differ.
   endpoints.push_back(

@@ -16,6 +16,9 @@ struct RegistryHostsOptions {
       insecure_skip_verify;  // hosts whose TLS is not verified
   // Registry host -> mirror endpoints ("http://127.0.0.1:5000", "mirror:443").
   std::map<std::string, std::vector<std::string>> mirrors;
+  // Registry hosts whose pull credentials are also sent to their mirrors.
+  // Others' mirrors are asked anonymously: a mirror is another party.
+  std::vector<std::string> mirror_credentials;
 };
 
 struct RegistryEndpoint {
@@ -23,6 +26,9 @@ struct RegistryEndpoint {
   std::string host;      // "registry-1.docker.io"
   bool skip_tls_verify = false;
   bool mirror = false;
+  // Whether the pull's credentials may be sent here: always to the registry
+  // itself, to a mirror only when the config opts in.
+  bool send_credentials = true;
 };
 
 // Immutable after construction; thread-safe.

@@ -62,6 +62,18 @@ std::string MediaTypeOf(const HttpResponse& response, const std::string& body) {
   }
 }
 
+// Names the credentials in a cache key without keeping the secret: the
+// sha256 of every field, each length-prefixed so fields cannot run together.
+std::string CredentialsKey(const RegistryCredentials& creds) {
+  if (creds.empty()) return "anonymous";
+  std::string text;
+  for (const std::string* f : {&creds.username, &creds.password,
+                               &creds.identity_token, &creds.registry_token}) {
+    absl::StrAppend(&text, f->size(), ":", *f, ";");
+  }
+  return Digest::OfBytes(text).ToString();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> RegistryClient::Authorize(
@@ -152,7 +164,11 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(
     const RegistryEndpoint& endpoint, const ImageReference& ref,
     HttpRequest request, const RegistryCredentials& creds, const BodySink& sink,
     int64_t max_body) {
-  std::string cache_key = absl::StrCat(endpoint.host, " ", ref.path());
+  static const RegistryCredentials kAnonymous;
+  const RegistryCredentials& given =
+      endpoint.send_credentials ? creds : kAnonymous;
+  std::string cache_key =
+      absl::StrCat(endpoint.host, " ", ref.path(), " ", CredentialsKey(given));
   request.skip_tls_verify = endpoint.skip_tls_verify;
   std::string authorization;
   {
@@ -168,7 +184,7 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(
     if (!response.ok() || response->status != 401 || attempt == 1)
       return response;
     absl::StatusOr<std::string> fresh =
-        Authorize(endpoint, ref, response->Header("www-authenticate"), creds);
+        Authorize(endpoint, ref, response->Header("www-authenticate"), given);
     if (!fresh.ok()) return fresh.status();
     authorization = *fresh;
     absl::MutexLock lock(&mu_);
@@ -260,6 +276,7 @@ absl::Status RegistryClient::FetchBlob(const ImageReference& ref,
     // A registry may ignore Range and answer 200 with the whole blob: then
     // the bytes the caller already has are skipped here.
     int64_t skipped = 0;
+    bool delivered = false;
     BodySink resuming_sink = [&](int status,
                                  absl::string_view chunk) -> absl::Status {
       if (status == 200 && offset > 0 && skipped < offset) {
@@ -268,14 +285,28 @@ absl::Status RegistryClient::FetchBlob(const ImageReference& ref,
         skipped += n;
         if (chunk.empty()) return absl::OkStatus();
       }
+      delivered = true;
       return sink(status, chunk);
     };
     absl::StatusOr<HttpResponse> response =
         Send(endpoint, ref, request, creds, resuming_sink, kMaxErrorBody);
     if (!response.ok()) {
       last = response.status();
-      if (last.code() != absl::StatusCode::kUnavailable) return last;
-      continue;
+      // Once the sink has taken bytes (or refused them), another endpoint
+      // would send them again from `offset`: stop, and let a later fetch
+      // resume from what was stored.
+      if (delivered) return last;
+      // A mirror asked anonymously may want credentials it is not given,
+      // or lack the repository: the next endpoint may still serve it.
+      switch (last.code()) {
+        case absl::StatusCode::kUnavailable:
+        case absl::StatusCode::kPermissionDenied:
+        case absl::StatusCode::kUnauthenticated:
+        case absl::StatusCode::kNotFound:
+          continue;
+        default:
+          return last;
+      }
     }
     if (response->status == 200 || response->status == 206)
       return absl::OkStatus();

@@ -28,7 +28,11 @@ struct FetchedManifest {
   std::string bytes;
 };
 
-// Thread-safe. Bearer tokens are cached per endpoint and repository.
+// Thread-safe. Authorization is cached per endpoint, repository and
+// credentials (by digest), so a pull never uses a token it was not given
+// credentials for. A mirror gets the credentials only when RegistryHosts
+// says so (RegistryEndpoint::send_credentials); otherwise it is asked
+// anonymously.
 class RegistryClient {
  public:
   // `http` is not owned and must outlive the client.
@@ -66,7 +70,7 @@ class RegistryClient {
   HttpClient* http_;
   RegistryHosts hosts_;
   absl::Mutex mu_;
-  // "<host> <repository>" -> Authorization header value.
+  // "<host> <repository> <credentials digest>" -> Authorization value.
   std::map<std::string, std::string> auth_cache_ ABSL_GUARDED_BY(mu_);
 };
 

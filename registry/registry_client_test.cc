@@ -10,66 +10,12 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "registry/testing/fake_http.h"
 
 namespace cradle {
 namespace {
 
 using ::testing::HasSubstr;
-
-class FakeHttp : public HttpClient {
- public:
-  using Handler = std::function<HttpResponse(const HttpRequest&)>;
-  // Requests are answered by the first handler whose URL prefix matches.
-  void On(std::string url_prefix, Handler handler) {
-    routes_.push_back({std::move(url_prefix), std::move(handler)});
-  }
-  absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
-                                  const BodySink& sink,
-                                  int64_t max_body) override {
-    requests.push_back(request);
-    for (auto& [prefix, handler] : routes_) {
-      if (!absl::StartsWith(request.url, prefix)) continue;
-      HttpResponse response = handler(request);
-      bool success = response.status >= 200 && response.status < 300;
-      if (success && sink) {
-        // Deliver in two chunks to exercise streaming.
-        absl::string_view body = response.body;
-        size_t half = body.size() / 2;
-        if (absl::Status s = sink(response.status, body.substr(0, half));
-            !s.ok())
-          return s;
-        if (absl::Status s = sink(response.status, body.substr(half)); !s.ok())
-          return s;
-        response.body.clear();
-      } else if (static_cast<int64_t>(response.body.size()) > max_body &&
-                 success) {
-        return absl::OutOfRangeError("too big");
-      }
-      return response;
-    }
-    return absl::UnavailableError("connection refused: " + request.url);
-  }
-  std::vector<HttpRequest> requests;
-
- private:
-  std::vector<std::pair<std::string, Handler>> routes_;
-};
-
-std::string HeaderOf(const HttpRequest& r, absl::string_view name) {
-  for (const auto& [k, v] : r.headers) {
-    if (k == name) return v;
-  }
-  return "";
-}
-
-HttpResponse Respond(int status, std::string body,
-                     std::multimap<std::string, std::string> headers = {}) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
 
 constexpr char kManifest[] =
     R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
@@ -93,6 +39,12 @@ TEST(RegistryHostsTest, MirrorsComeFirstAndDockerHubHasItsApiHost) {
   EXPECT_TRUE(eps[1].skip_tls_verify);
   EXPECT_EQ(eps[2].base_url, "https://registry-1.docker.io");
   EXPECT_FALSE(eps[2].mirror);
+  // Credentials go to the registry itself, to mirrors only when opted in.
+  EXPECT_FALSE(eps[0].send_credentials);
+  EXPECT_TRUE(eps[2].send_credentials);
+  options.mirror_credentials = {"docker.io"};
+  EXPECT_TRUE(
+      RegistryHosts(options).Endpoints("docker.io")[0].send_credentials);
   EXPECT_EQ(hosts.Endpoints("plain.local")[0].base_url, "http://plain.local");
 }
 
@@ -154,6 +106,134 @@ TEST(RegistryClientTest, AnonymousBearerTokenIsFetchedOnceAndReused) {
   EXPECT_EQ(m->bytes, kManifest);
   ASSERT_TRUE(client.GetManifest(Ref("busybox"), "latest", {}).ok());
   EXPECT_EQ(token_requests, 1);
+}
+
+// Before: `Bearer realm="x` (no closing quote) stepped past the end and
+// threw std::out_of_range on the pull's thread, taking cradled down.
+TEST(AuthTest, MalformedChallengesAreParsedWithoutReadingPastTheEnd) {
+  std::vector<AuthChallenge> c = ParseAuthChallenges(R"(Bearer realm="x)");
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].scheme, "bearer");
+  EXPECT_EQ(c[0].params["realm"], "x");
+
+  c = ParseAuthChallenges(R"(Bearer service="reg",realm="a\)");
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].params["service"], "reg");
+
+  for (const char* header :
+       {"", "\"", "=", ",,,", " \t ", "Bearer", "Bearer ", "Bearer realm",
+        "Bearer realm=", "Bearer realm=\"", "Bearer realm=\"\\",
+        "Bearer realm=\"x\\\"", "Bearer realm=\"x\" service=\"y",
+        "Bearer ,realm=\"a\",", "Bearer realm==x", "Basic realm=\"",
+        "Bearer realm=\"a\", Basic", "\"Bearer\" realm=\"x\""}) {
+    std::vector<AuthChallenge> parsed;
+    EXPECT_NO_THROW(parsed = ParseAuthChallenges(header)) << header;
+    for (const AuthChallenge& challenge : parsed)
+      EXPECT_FALSE(challenge.scheme.empty()) << header;
+  }
+}
+
+TEST(RegistryClientTest, UnterminatedRealmIsAnErrorOrAToken) {
+  FakeHttp http;
+  http.On("https://r.example/v2/app/manifests/v1", [](const HttpRequest&) {
+    return Respond(
+        401, "", {{"www-authenticate", R"(Bearer realm="https://t.example)"}});
+  });
+  http.On("https://t.example",
+          [](const HttpRequest&) { return Respond(401, ""); });
+  RegistryClient client(&http, RegistryHosts({}));
+  absl::StatusOr<FetchedManifest> m;
+  ASSERT_NO_THROW(m = client.GetManifest(Ref("r.example/app"), "v1", {}));
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// A registry whose token service grants tokens by credentials: only
+// "alice:pw" gets "tok-alice", and only tok-alice reads the manifest.
+class PrivateRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    http_.On("https://auth.example/token", [this](const HttpRequest& r) {
+      ++token_requests_;
+      if (HeaderOf(r, "Authorization") ==
+          "Basic " + absl::Base64Escape("alice:pw")) {
+        return Respond(200, R"({"token":"tok-alice"})");
+      }
+      return Respond(200, R"({"token":"tok-anonymous"})");
+    });
+    auto serve = [](const HttpRequest& r) {
+      if (HeaderOf(r, "Authorization") == "Bearer tok-alice")
+        return Respond(200, kManifest);
+      return Respond(
+          401, R"({"errors":[{"code":"UNAUTHORIZED","message":"no"}]})",
+          {{"www-authenticate",
+            R"(Bearer realm="https://auth.example/token",service="reg")"}});
+    };
+    http_.On("https://private.example/v2/", serve);
+    http_.On("https://mirror.example/v2/", serve);
+  }
+  FakeHttp http_;
+  int token_requests_ = 0;
+};
+
+TEST_F(PrivateRegistryTest, APullWithoutCredentialsDoesNotReuseAnothersToken) {
+  RegistryClient client(&http_, RegistryHosts({}));
+  RegistryCredentials alice{"alice", "pw", "", ""};
+  ASSERT_TRUE(
+      client.GetManifest(Ref("private.example/secret"), "v1", alice).ok());
+  absl::Status anonymous =
+      client.GetManifest(Ref("private.example/secret"), "v1", {}).status();
+  EXPECT_EQ(anonymous.code(), absl::StatusCode::kPermissionDenied) << anonymous;
+  absl::Status wrong = client
+                           .GetManifest(Ref("private.example/secret"), "v1",
+                                        {"alice", "guess", "", ""})
+                           .status();
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kPermissionDenied) << wrong;
+  // Alice's token is still cached for alice.
+  int before = token_requests_;
+  ASSERT_TRUE(
+      client.GetManifest(Ref("private.example/secret"), "v1", alice).ok());
+  EXPECT_EQ(token_requests_, before);
+}
+
+TEST_F(PrivateRegistryTest, MirrorsGetCredentialsOnlyWhenConfigured) {
+  RegistryCredentials alice{"alice", "pw", "", ""};
+  std::string alice_basic = "Basic " + absl::Base64Escape("alice:pw");
+  auto sent_to_mirror = [&](const FakeHttp& http) {
+    // Whether anything sent while pulling from the mirror carried alice's
+    // secret (the token request a mirror's challenge causes included).
+    bool sent = false;
+    bool after_mirror = false;
+    for (const HttpRequest& r : http.requests) {
+      if (absl::StartsWith(r.url, "https://mirror.example/")) {
+        after_mirror = true;
+        sent |= HeaderOf(r, "Authorization") == "Bearer tok-alice";
+      } else if (absl::StartsWith(r.url, "https://private.example/")) {
+        after_mirror = false;
+      } else if (after_mirror) {
+        sent |= HeaderOf(r, "Authorization") == alice_basic;
+      }
+    }
+    return sent;
+  };
+  RegistryHostsOptions options;
+  options.mirrors["private.example"] = {"https://mirror.example"};
+  {
+    RegistryClient client(&http_, RegistryHosts(options));
+    // The mirror refuses the anonymous pull; the registry itself serves.
+    ASSERT_TRUE(
+        client.GetManifest(Ref("private.example/secret"), "v1", alice).ok());
+    EXPECT_FALSE(sent_to_mirror(http_));
+    EXPECT_TRUE(absl::StartsWith(http_.requests.back().url,
+                                 "https://private.example/"));
+  }
+  http_.requests.clear();
+  options.mirror_credentials = {"private.example"};
+  RegistryClient client(&http_, RegistryHosts(options));
+  ASSERT_TRUE(
+      client.GetManifest(Ref("private.example/secret"), "v1", alice).ok());
+  EXPECT_TRUE(sent_to_mirror(http_));
+  EXPECT_TRUE(
+      absl::StartsWith(http_.requests.back().url, "https://mirror.example/"));
 }
 
 TEST(RegistryClientTest, BasicAuthUsesCredentialsOrExplainsWhatIsMissing) {
@@ -271,6 +351,49 @@ TEST(RegistryClientTest, BlobResumeSkipsPrefixWhenRangeIsIgnored) {
     EXPECT_EQ(got, blob.substr(5)) << "range honoured: " << honour;
   }
   EXPECT_EQ(http.requests.back().range_start, 5);
+}
+
+// Mirrors are asked anonymously: one that wants credentials, or refuses
+// them at its token service, must not stop the blob coming from upstream.
+TEST(RegistryClientTest, BlobFallsBackToUpstreamWhenMirrorsWantAuth) {
+  FakeHttp http;
+  const std::string blob = "layer bytes";
+  Digest digest = Digest::OfBytes(blob);
+  http.On("https://basic-mirror.example/v2/", [](const HttpRequest& r) {
+    if (!HeaderOf(r, "Authorization").empty()) return Respond(200, "leaked");
+    return Respond(401, "", {{"www-authenticate", R"(Basic realm="m")"}});
+  });
+  http.On("https://token-mirror.example/v2/", [](const HttpRequest&) {
+    return Respond(401, "",
+                   {{"www-authenticate",
+                     R"(Bearer realm="https://mirror-auth.example")"}});
+  });
+  http.On("https://mirror-auth.example",
+          [](const HttpRequest&) { return Respond(403, ""); });
+  http.On("https://r.example/v2/app/blobs/" + digest.ToString(),
+          [&](const HttpRequest&) { return Respond(200, blob); });
+  RegistryHostsOptions options;
+  options.mirrors["r.example"] = {"https://basic-mirror.example",
+                                  "https://token-mirror.example"};
+  RegistryClient client(&http, RegistryHosts(options));
+  std::string got;
+  absl::Status s =
+      client.FetchBlob(Ref("r.example/app"), digest, 0, {"alice", "pw", "", ""},
+                       [&](int, absl::string_view chunk) {
+                         got.append(chunk.data(), chunk.size());
+                         return absl::OkStatus();
+                       });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(got, blob);
+  EXPECT_TRUE(absl::StartsWith(http.requests.back().url, "https://r.example/"));
+  int mirror_requests = 0;
+  for (const HttpRequest& r : http.requests) {
+    if (absl::StartsWith(r.url, "https://basic-mirror.example/")) {
+      ++mirror_requests;
+      EXPECT_EQ(HeaderOf(r, "Authorization"), "") << "credentials to a mirror";
+    }
+  }
+  EXPECT_EQ(mirror_requests, 1);
 }
 
 TEST(RegistryClientTest, UnreachableRegistryIsUnavailable) {

@@ -21,6 +21,16 @@ namespace {
 // most this long: a daemonized grandchild may keep the pipe open forever.
 constexpr std::chrono::seconds kDrainLimit(2);
 
+// Never throws: it runs where an exception was just caught, often for
+// want of memory.
+void LogThreadFailure(const std::string& id, const char* what,
+                      const char* why) {
+  try {
+    LogError(lite::StrCat("container=", id, " ", what, " failed: ", why));
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 int64_t NowNanos() {
@@ -55,6 +65,84 @@ Container::~Container() {
   unlink(state_file_.c_str());
 }
 
+template <typename F, typename OnFailure>
+bool Container::Guarded(const char* what, F run, OnFailure on_failure) {
+  // Out of memory, in practice: the container loses its output or the
+  // record of its exit, the shim and its other containers go on. The state
+  // others wait on is put right before logging, which allocates and may
+  // throw again.
+  try {
+    run();
+    return true;
+  } catch (const std::exception& e) {
+    on_failure();
+    LogThreadFailure(id(), what, e.what());
+  } catch (...) {
+    on_failure();
+    LogThreadFailure(id(), what, "unknown exception");
+  }
+  return false;
+}
+
+void Container::PumpFailed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  pump_done_ = true;
+  changed_.notify_all();
+}
+
+void Container::RecorderFailed() {
+  ContainerState state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (recorded_) return;  // only what came after the record failed
+    if (!exit_pending_) {
+      // The exit is not known; Wait, attaches and the daemon still need
+      // an answer rather than waiting forever.
+      state_.status = ContainerStatus::kStopped;
+      state_.exit_code = 255;
+      state_.exited_at = NowNanos();
+    }
+    try {
+      Persist();
+    } catch (...) {
+      // Known to this shim only, then; it is still reported below.
+    }
+    recorded_ = true;
+    state = state_;
+    changed_.notify_all();
+  }
+  try {
+    if (on_recorded_) on_recorded_(state);
+  } catch (...) {
+    // Callers of Wait and State still see the exit.
+  }
+}
+
+void Container::DiscardOutput() {
+  int fds[2] = {io_->master >= 0 ? io_->master : io_->stdout_fd,
+                io_->master >= 0 ? -1 : io_->stderr_fd};
+  char buf[4096];
+  for (;;) {
+    pollfd p[2];
+    int n = 0;
+    for (int fd : fds) {
+      if (fd >= 0) p[n++] = {fd, POLLIN, 0};
+    }
+    if (n == 0) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (abandoned_) return;
+    }
+    if (poll(p, n, 200) <= 0) continue;
+    for (int i = 0; i < n; ++i) {
+      if (p[i].revents == 0) continue;
+      ssize_t r = read(p[i].fd, buf, sizeof(buf));
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r <= 0) fds[p[i].fd == fds[0] ? 0 : 1] = -1;
+    }
+  }
+}
+
 lite::Status Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
                                 std::unique_ptr<CriLogWriter> log) {
   io_ = std::move(io);
@@ -68,8 +156,17 @@ lite::Status Container::Created(pid_t pid, std::unique_ptr<ProcessIo> io,
   // Both threads exist before the container can run, so an exit never
   // needs a thread that a pids limit could refuse (the reaper cannot wait).
   try {
-    pump_ = std::thread([this] { Pump(); });
-    finisher_ = std::thread([this] { AwaitExit(); });
+    pump_ = std::thread([this] {
+      // A pipe nobody reads would block the workload once it fills.
+      if (!Guarded(
+              "output pump", [this] { Pump(); }, [this] { PumpFailed(); }))
+        DiscardOutput();
+    });
+    finisher_ = std::thread([this] {
+      Guarded(
+          "exit recorder", [this] { AwaitExit(); },
+          [this] { RecorderFailed(); });
+    });
   } catch (const std::system_error& e) {
     std::lock_guard<std::mutex> lock(mu_);
     pump_done_ = pump_.joinable() ? pump_done_ : true;

@@ -67,6 +67,16 @@ class Container {
   lite::Status ReopenLog();
 
  private:
+  // Runs a thread's body; an exception ends that thread, not the shim:
+  // `on_failure` (which must not throw) then releases whoever waits on
+  // the thread. False when `run` threw.
+  template <typename F, typename OnFailure>
+  bool Guarded(const char* what, F run, OnFailure on_failure);
+  void PumpFailed();      // marks the pump done
+  void RecorderFailed();  // records the exit as far as it is known
+  // Reads and drops the output until EOF or destruction: the pump's
+  // stand-in once it has failed.
+  void DiscardOutput();
   void Pump();
   void AwaitExit();  // the finisher thread: records the exit when it comes
   void Finish(int exit_code);

@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   if (child > 0) _exit(0);
   setsid();
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  // The shim's records and the containers' logs are root's alone; runc
+  // gets 022 back through SpawnOptions::umask.
+  umask(077);
   // One malloc arena: a thread per call would otherwise grow an arena per
   // core, each with pages of its own.
   mallopt(M_ARENA_MAX, 1);

@@ -19,6 +19,7 @@ namespace cradle::shim {
 namespace {
 
 constexpr int kRequestTimeoutSeconds = 10;
+constexpr int kAcceptBackoffMillis = 100;
 
 // A request's "id" (a container id); empty when absent.
 std::string IdOf(const nlohmann::json& request) {
@@ -82,9 +83,22 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
                       lite::StrCat("the shim has no method \"", method, "\""));
 }
 
+// Closes a connection's fd however its call ends, exceptions included.
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+  ~FdCloser() { close(fd_); }
+
+ private:
+  const int fd_;
+};
+
 }  // namespace
 
 void ShimServer::Handle(int fd) {
+  FdCloser closer(fd);
   ShimService* service = service_;
   StreamConnection client(fd);
   // A connection that never sends its request must not hold a thread
@@ -104,7 +118,6 @@ void ShimServer::Handle(int fd) {
       client.Reply(lite::InvalidArgumentError(
           "a call starts with a request frame: JSON with a \"method\""));
     }
-    close(fd);
     return;
   }
   std::string method = request[kMethodKey];
@@ -125,17 +138,27 @@ void ShimServer::Handle(int fd) {
       }
     }
   } catch (const nlohmann::json::exception& e) {
-    // Only argument decoding throws, before anything ran.
-    client.Reply(lite::InvalidArgumentError(
-        lite::StrCat("bad arguments to ", method, ": ", e.what())));
+    // Argument decoding, before anything ran, in practice. A stream that
+    // answered already ends without a second reply.
+    if (!client.replied()) {
+      client.Reply(lite::InvalidArgumentError(
+          lite::StrCat("bad arguments to ", method, ": ", e.what())));
+    }
   } catch (const std::system_error& e) {
     // A stream that could not get its thread (a pids limit): the call
     // fails, the shim and its other calls go on.
-    client.Reply(
-        lite::Status(lite::StatusCode::kResourceExhausted,
-                     lite::StrCat(method, ": out of threads: ", e.what())));
+    if (!client.replied()) {
+      client.Reply(
+          lite::Status(lite::StatusCode::kResourceExhausted,
+                       lite::StrCat(method, ": out of threads: ", e.what())));
+    }
+  } catch (const std::exception& e) {
+    // Anything else (out of memory): this call fails, nothing else.
+    LogError(lite::StrCat(method, " failed: ", e.what()));
+    if (!client.replied()) {
+      client.Reply(lite::InternalError(lite::StrCat(method, ": ", e.what())));
+    }
   }
-  close(fd);
 }
 
 lite::StatusOr<std::unique_ptr<ShimServer>> ShimServer::Listen(
@@ -181,13 +204,24 @@ void ShimServer::Serve() {
     if (fd < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
         LogError(lite::StrCat("accept: ", strerror(errno)));
+        // Out of fds or memory: the listener stays readable, so waiting
+        // a little keeps the loop from spinning until a call ends.
+        poll(&p[1], 1, kAcceptBackoffMillis);
       }
       continue;
     }
     // Calls are few and short, or streams that live as long as a process:
     // a thread each keeps the shim simple.
     try {
-      std::thread([this, fd] { Handle(fd); }).detach();
+      std::thread([this, fd] {
+        try {
+          Handle(fd);
+        } catch (...) {
+          // Handle answers its own errors; whatever is left (a failed
+          // reply) ends this call only, never the process.
+          LogError("a call ended with an unexpected exception");
+        }
+      }).detach();
     } catch (const std::system_error& e) {
       // Out of threads: this call is refused, the shim lives on.
       StreamConnection client(fd);

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,8 +33,12 @@ class StreamConnection {
   bool Send(FrameType type, std::string_view payload);
   bool Reply(const lite::Status& status,
              const nlohmann::json& result = nlohmann::json()) {
-    return Send(FrameType::kReply, EncodeReply(status, result));
+    std::string reply = EncodeReply(status, result);
+    replied_ = true;
+    return Send(FrameType::kReply, reply);
   }
+  // A call is answered once: after a stream's reply, its frames follow.
+  bool replied() const { return replied_; }
   // True when the client has closed its end (checked without blocking).
   bool ClientClosed() const;
   // Makes a blocked ReadFrame on fd() return; the fd stays open.
@@ -42,6 +47,7 @@ class StreamConnection {
  private:
   const int fd_;
   std::mutex write_mu_;
+  std::atomic<bool> replied_{false};
 };
 
 class ShimService {

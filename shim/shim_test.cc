@@ -364,5 +364,144 @@ TEST_F(ShimTest, BadCallsGetClearErrors) {
   EXPECT_TRUE(shim_->ShimPid().ok());
 }
 
+TEST_F(ShimTest, AStalledAttachClientDoesNotFreezeTheLog) {
+  // 40000 lines of 100 bytes: far more than a socket buffer and the
+  // client's backlog.
+  std::string line(99, 'x');
+  shim::CreateRequest req;
+  req.id = "noisy";
+  req.bundle = Bundle(
+      "noisy", {"sh", "-c",
+                absl::StrCat("yes ", line,
+                             " | head -n 40000; echo done; exec sleep 1000")});
+  req.log_path = LogPath("noisy");
+  ASSERT_TRUE(shim_->Create(req).ok());
+  // Attaches, then never reads again.
+  int stalled = ConnectRaw();
+  ASSERT_GE(stalled, 0);
+  ASSERT_TRUE(shim::WriteFrame(stalled, shim::FrameType::kRequest,
+                               R"({"method":"Attach","id":"noisy"})")
+                  .ok());
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(stalled);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(shim::DecodeReply(reply->payload).ok());
+  ASSERT_TRUE(shim_->Start("noisy").ok());
+  bool done = false;
+  for (int i = 0; i < 600 && !done; ++i) {  // at most 60 s
+    std::string log = ReadFile(LogPath("noisy"));
+    done = log.find("stdout F done\n") != std::string::npos;
+    if (!done) usleep(100 * 1000);
+  }
+  EXPECT_TRUE(done) << "the log stopped at "
+                    << fs::file_size(LogPath("noisy")) << " bytes";
+  // Other calls are answered meanwhile.
+  EXPECT_TRUE(shim_->State("noisy").ok());
+  // The stalled client was detached: what it was sent, then end of stream.
+  bool detached = false;
+  char buf[64 * 1024];
+  for (int i = 0; i < 300 && !detached; ++i) {  // at most 30 s
+    pollfd p{stalled, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    detached = read(stalled, buf, sizeof(buf)) <= 0;
+  }
+  EXPECT_TRUE(detached) << "the stalled client is still attached";
+  close(stalled);
+}
+
+TEST_F(ShimTest, AnAttachClientThatStopsReadingIsDetachedWhenQuietToo) {
+  // Less than the backlog limit, more than the socket holds: the shim's
+  // send blocks, and only its deadline can end the attach.
+  shim::CreateRequest req;
+  req.id = "quiet";
+  req.bundle = Bundle("quiet", {"sh", "-c",
+                                "head -c 600000 /dev/zero | tr '\\0' x; "
+                                "exec sleep 1000"});
+  req.log_path = LogPath("quiet");
+  ASSERT_TRUE(shim_->Create(req).ok());
+  int stalled = ConnectRaw();
+  ASSERT_GE(stalled, 0);
+  ASSERT_TRUE(shim::WriteFrame(stalled, shim::FrameType::kRequest,
+                               R"({"method":"Attach","id":"quiet"})")
+                  .ok());
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(stalled);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(shim::DecodeReply(reply->payload).ok());
+  ASSERT_TRUE(shim_->Start("quiet").ok());
+  // Never read: a hang-up is seen without draining what was sent.
+  pollfd p{stalled, POLLRDHUP, 0};
+  int ready = poll(&p, 1, 40 * 1000);
+  EXPECT_EQ(ready, 1) << "the stalled client is still attached after 40 s";
+  EXPECT_NE(p.revents & (POLLRDHUP | POLLHUP), 0);
+  close(stalled);
+}
+
+TEST_F(ShimTest, AnAttachedClientGetsAllOutputThenTheExit) {
+  shim::CreateRequest req;
+  req.id = "counter";
+  req.bundle = Bundle("counter", {"sh", "-c", "seq 1 20000; exit 7"});
+  req.log_path = LogPath("counter");
+  ASSERT_TRUE(shim_->Create(req).ok());
+  int fd = ConnectRaw();
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(shim::WriteFrame(fd, shim::FrameType::kRequest,
+                               R"({"method":"Attach","id":"counter"})")
+                  .ok());
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(fd);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(shim::DecodeReply(reply->payload).ok());
+  ASSERT_TRUE(shim_->Start("counter").ok());
+  std::string expected;
+  for (int i = 1; i <= 20000; ++i) absl::StrAppend(&expected, i, "\n");
+  std::string out;
+  int exit_code = -1;
+  bool output_after_exit = false;
+  for (;;) {
+    lite::StatusOr<shim::Frame> frame = shim::ReadFrame(fd);
+    if (!frame.ok()) break;
+    if (frame->type == shim::FrameType::kStdout) {
+      output_after_exit = output_after_exit || exit_code != -1;
+      out += frame->payload;
+    } else if (frame->type == shim::FrameType::kExit) {
+      exit_code = nlohmann::json::parse(frame->payload).value("exitCode", -1);
+    }
+  }
+  close(fd);
+  EXPECT_EQ(exit_code, 7);
+  EXPECT_FALSE(output_after_exit);
+  EXPECT_EQ(out.size(), expected.size());
+  EXPECT_TRUE(out == expected) << "the output differs from seq's";
+}
+
+TEST_F(ShimTest, AStreamFrameTheShimCannotHandleEndsOnlyThatStream) {
+  ASSERT_TRUE(Run("c8", {"sleep", "1000"}).ok());
+  int fd = ConnectRaw();
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(shim::WriteFrame(
+                  fd, shim::FrameType::kRequest,
+                  R"({"method":"Exec","containerId":"c8","args":["sleep","99"]})")
+                  .ok());
+  lite::StatusOr<shim::Frame> reply = shim::ReadFrame(fd);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(shim::DecodeReply(reply->payload).ok());
+  // A signal that is not a number is ignored; the next one is taken.
+  ASSERT_TRUE(shim::WriteFrame(fd, shim::FrameType::kKill,
+                               R"({"signal":"TERM"})")
+                  .ok());
+  ASSERT_TRUE(
+      shim::WriteFrame(fd, shim::FrameType::kKill, R"({"signal":9})").ok());
+  int exit_code = -1;
+  for (;;) {
+    lite::StatusOr<shim::Frame> frame = shim::ReadFrame(fd);
+    if (!frame.ok()) break;
+    if (frame->type == shim::FrameType::kExit) {
+      exit_code = nlohmann::json::parse(frame->payload).value("exitCode", -1);
+      break;
+    }
+  }
+  close(fd);
+  EXPECT_EQ(exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(shim_->ShimPid().ok()) << "the shim died";
+}
+
 }  // namespace
 }  // namespace cradle

@@ -2,11 +2,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <system_error>
 #include <thread>
@@ -29,10 +34,15 @@ class InputPump {
  public:
   InputPump(StreamConnection* client, std::function<void(const Frame&)> handle)
       : client_(client), thread_([this, handle] {
-          for (;;) {
-            lite::StatusOr<Frame> frame = ReadFrame(client_->fd());
-            if (!frame.ok()) break;
-            handle(*frame);
+          // A frame that cannot be handled ends this stream, not the shim.
+          try {
+            for (;;) {
+              lite::StatusOr<Frame> frame = ReadFrame(client_->fd());
+              if (!frame.ok()) break;
+              handle(*frame);
+            }
+          } catch (const std::exception& e) {
+            LogWarning(lite::StrCat("stream input ended: ", e.what()));
           }
           gone_ = true;
         }) {}
@@ -47,6 +57,101 @@ class InputPump {
   StreamConnection* const client_;
   std::atomic<bool> gone_{false};
   std::thread thread_;
+};
+
+// How far an attached client may fall behind the container's output before
+// it is detached.
+constexpr size_t kMaxAttachBacklog = 1 << 20;
+
+// Output for one attached client. The container's pump queues it and never
+// waits for a client (its log must go on); the attach's own thread writes
+// it out. A client that falls kMaxAttachBacklog behind is disconnected.
+class AttachBacklog {
+ public:
+  explicit AttachBacklog(StreamConnection* client) : client_(client) {}
+
+  // From the pump: returns at once, and never throws (the pump must go on).
+  void Push(OutputStream stream, std::string_view data) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (overflowed_) return;
+    if (bytes_ + data.size() > kMaxAttachBacklog) {
+      Overflow();
+      return;
+    }
+    try {
+      frames_.push_back({stream == OutputStream::kStdout ? FrameType::kStdout
+                                                         : FrameType::kStderr,
+                         std::string(data)});
+    } catch (const std::exception&) {
+      // No memory for the copy: this client loses output, so it is
+      // detached as if it had fallen behind.
+      Overflow();
+      return;
+    }
+    bytes_ += data.size();
+    ready_.notify_all();
+  }
+
+  // Sends what is queued, waiting up to `wait` for something to come.
+  // False once the client is gone or was left behind.
+  bool Flush(std::chrono::milliseconds wait) {
+    std::deque<Frame> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ready_.wait_for(lock, wait,
+                      [this] { return !frames_.empty() || overflowed_; });
+      if (overflowed_) return false;
+      batch.swap(frames_);
+    }
+    // A frame counts against the limit until it is sent: a client stuck
+    // in Send falls behind like one that never reads.
+    for (const Frame& f : batch) {
+      if (!client_->Send(f.type, f.payload)) return false;
+      std::lock_guard<std::mutex> lock(mu_);
+      bytes_ -= f.payload.size();
+    }
+    return true;
+  }
+
+  bool overflowed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return overflowed_;
+  }
+
+ private:
+  // With mu_ held.
+  void Overflow() {
+    overflowed_ = true;
+    client_->Shutdown();  // also ends a Send blocked in Flush
+    ready_.notify_all();
+  }
+
+  StreamConnection* const client_;
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<Frame> frames_;  // guarded by mu_
+  size_t bytes_ = 0;          // queued or being sent; guarded by mu_
+  bool overflowed_ = false;   // guarded by mu_
+};
+
+// A send to an attached client that makes no progress for this long
+// detaches it, even while the container is quiet and the backlog small.
+constexpr int kAttachSendTimeoutSeconds = 10;
+
+// Ends a container subscription when it goes out of scope. Declared after
+// the AttachBacklog its sink points to, so the sink is gone before it is,
+// whichever way Attach returns.
+class Subscription {
+ public:
+  Subscription(Container* container, int token)
+      : container_(container), token_(token) {}
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+  ~Subscription() { container_->Unsubscribe(token_); }
+
+ private:
+  Container* const container_;
+  const int token_;
 };
 
 // {"width", "height"} of a kResize frame; false when malformed.
@@ -125,7 +230,15 @@ lite::StatusOr<pid_t> ShimService::StartExec(
   std::thread receive;
   lite::StatusOr<int> master = lite::UnknownError("no terminal");
   if (console != nullptr) {
-    receive = std::thread([&] { master = console->ReceiveMaster(); });
+    try {
+      receive = std::thread([&] { master = console->ReceiveMaster(); });
+    } catch (const std::system_error& e) {
+      unlink(process->c_str());
+      return lite::Status(
+          lite::StatusCode::kResourceExhausted,
+          lite::StrCat("exec in ", start.container_id,
+                       ": no thread for its terminal: ", e.what()));
+    }
   }
   lite::StatusOr<int> ran = runc_->Exec(start.container_id, options);
   for (int fd : {options.stdio.in, options.stdio.out, options.stdio.err}) {
@@ -190,7 +303,9 @@ void ShimService::Exec(const ExecStart& start, StreamConnection* client) {
           break;
         case FrameType::kKill: {
           nlohmann::json j = nlohmann::json::parse(in.payload, nullptr, false);
-          int signal = j.is_object() ? j.value("signal", 0) : 0;
+          auto it = j.is_object() ? j.find("signal") : j.end();
+          int signal =
+              it != j.end() && it->is_number_integer() ? it->get<int>() : 0;
           std::lock_guard<std::mutex> exec_lock(exec->mu);
           if (signal > 0 && !exec->exited) kill(pid, signal);
           break;
@@ -283,14 +398,25 @@ void ShimService::Attach(const std::string& id, StreamConnection* client) {
   lite::StatusOr<std::shared_ptr<Container>> c =
       id.empty() ? lite::InvalidArgumentError("attach needs a container id")
                  : Find(id);
-  if (!client->Reply(c.status()) || !c.ok()) return;
+  if (!c.ok()) {
+    client->Reply(c.status());
+    return;
+  }
   std::shared_ptr<Container> container = *c;
-  int token =
-      container->Subscribe([client](OutputStream s, std::string_view d) {
-        client->Send(s == OutputStream::kStdout ? FrameType::kStdout
-                                                : FrameType::kStderr,
-                     d);
-      });
+  // Output goes out from this thread only; SO_SNDTIMEO bounds each send so
+  // a client that stops reading is detached (Send fails) rather than holding
+  // the stream forever. Bounds the reply too.
+  timeval send_limit{kAttachSendTimeoutSeconds, 0};
+  setsockopt(client->fd(), SOL_SOCKET, SO_SNDTIMEO, &send_limit,
+             sizeof(send_limit));
+  // Subscribed before the reply, so output after the reply is never missed.
+  AttachBacklog backlog(client);
+  Subscription subscription(
+      container.get(),
+      container->Subscribe([&backlog](OutputStream s, std::string_view d) {
+        backlog.Push(s, d);
+      }));
+  if (!client->Reply(lite::OkStatus())) return;
   bool used_stdin = false;
   {
     std::optional<InputPump> input;
@@ -309,7 +435,6 @@ void ShimService::Attach(const std::string& id, StreamConnection* client) {
       });
     } catch (const std::system_error& e) {
       // No thread for its input: the client is detached at once.
-      container->Unsubscribe(token);
       LogWarning(lite::StrCat("attach to container=", id,
                               " refused: no thread: ", e.what()));
       return;
@@ -317,11 +442,18 @@ void ShimService::Attach(const std::string& id, StreamConnection* client) {
     ContainerState state;
     bool recorded = false;
     while (!input->client_gone() &&
-           !(recorded =
-                 container->WaitFor(std::chrono::milliseconds(100), &state))) {
+           backlog.Flush(std::chrono::milliseconds(100))) {
+      // Recorded only after the pump is done: all output is queued by then.
+      if ((recorded = container->WaitFor(std::chrono::milliseconds(0), &state)))
+        break;
     }
-    container->Unsubscribe(token);
-    if (recorded) client->Send(FrameType::kExit, ExitPayload(state.exit_code));
+    if (backlog.overflowed()) {
+      LogWarning(lite::StrCat("attach to container=", id, ": the client fell ",
+                              kMaxAttachBacklog, " bytes behind; detached"));
+    }
+    if (recorded && backlog.Flush(std::chrono::milliseconds(0))) {
+      client->Send(FrameType::kExit, ExitPayload(state.exit_code));
+    }
   }
   if (used_stdin && container->request().stdin_once) container->CloseStdin();
 }

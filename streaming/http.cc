@@ -1,8 +1,12 @@
 #include "streaming/http.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,11 +16,6 @@
 #include "lite/files.h"
 
 namespace cradle::streaming {
-namespace {
-
-constexpr size_t kMaxHead = 64 * 1024;
-
-}  // namespace
 
 std::string HttpRequest::Header(absl::string_view name) const {
   std::string lower = absl::AsciiStrToLower(name);
@@ -78,19 +77,35 @@ absl::StatusOr<HttpRequest> ParseHttpRequest(absl::string_view head) {
   return request;
 }
 
-absl::StatusOr<HttpRequest> ReadHttpRequest(int fd) {
+absl::StatusOr<HttpRequest> ReadHttpRequest(int fd, absl::Time deadline) {
   std::string buffer;
   char chunk[4096];
   size_t end;
   while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
-    if (buffer.size() > kMaxHead) {
-      return absl::InvalidArgumentError("request head too large");
+    if (buffer.size() >= kMaxHttpHead) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("request head larger than ", kMaxHttpHead, " bytes"));
     }
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return absl::DeadlineExceededError("no request within the time limit");
+    // One deadline for the whole head, not per read: a byte every few
+    // seconds must not keep the connection (and its thread) forever.
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          "no whole request head within the time limit");
     }
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1,
+                     static_cast<int>(absl::ToInt64Milliseconds(
+                         left + absl::Milliseconds(1))));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;  // the deadline check above answers
+    if (ready < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("poll on the connection: ", strerror(errno)));
+    }
+    size_t room = std::min(sizeof(chunk), kMaxHttpHead - buffer.size());
+    ssize_t n = read(fd, chunk, room);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
       return absl::UnavailableError("connection closed before a request");
     }
@@ -100,6 +115,17 @@ absl::StatusOr<HttpRequest> ReadHttpRequest(int fd) {
       ParseHttpRequest(absl::string_view(buffer).substr(0, end));
   if (request.ok()) request->rest = buffer.substr(end + 4);
   return request;
+}
+
+std::pair<int, const char*> HttpErrorFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+      return {408, "Request Timeout"};
+    case absl::StatusCode::kResourceExhausted:
+      return {431, "Request Header Fields Too Large"};
+    default:
+      return {400, "Bad Request"};
+  }
 }
 
 bool WriteAll(int fd, absl::string_view data) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace cradle::streaming {
 
@@ -30,10 +31,18 @@ struct HttpRequest {
   bool HeaderHasToken(absl::string_view name, absl::string_view token) const;
 };
 
-// Reads a request head from `fd` (blocking, at most 64 KiB).
-absl::StatusOr<HttpRequest> ReadHttpRequest(int fd);
-// Parses a head already in memory; exposed for tests.
+// The largest request head accepted, CRLFCRLF included.
+inline constexpr size_t kMaxHttpHead = 64 * 1024;
+
+// Reads a request head from `fd`, which must all arrive by `deadline`: a
+// client trickling bytes cannot hold the connection past it. Errors:
+// DeadlineExceeded (late), ResourceExhausted (over kMaxHttpHead),
+// Unavailable (the peer hung up), InvalidArgument (not HTTP/1.x).
+absl::StatusOr<HttpRequest> ReadHttpRequest(int fd, absl::Time deadline);
+// Parses a head already in memory (without its final CRLFCRLF).
 absl::StatusOr<HttpRequest> ParseHttpRequest(absl::string_view head);
+// The status line an error of ReadHttpRequest is answered with.
+std::pair<int, const char*> HttpErrorFor(const absl::Status& status);
 
 // Writes a whole response with a text body and Connection: close.
 void WriteHttpResponse(int fd, int code, absl::string_view reason,

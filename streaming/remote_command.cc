@@ -3,6 +3,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,9 +16,6 @@
 namespace cradle::streaming {
 namespace {
 
-// How long a client has to open the streams its request promised (the
-// kubelet's default too).
-constexpr absl::Duration kStreamCreationTimeout = absl::Seconds(30);
 // After the result is sent, how long the client gets to hang up.
 constexpr absl::Duration kLinger = absl::Seconds(5);
 
@@ -36,8 +34,10 @@ bool NextSize(std::string* buffer, TerminalSize* size) {
 class SpdyCommandIo final : public CommandIo {
  public:
   // The streams the request promises the client will open.
-  explicit SpdyCommandIo(const CommandRequest& request, bool resize)
-      : expected_(1 + request.stdin() + request.stdout() +
+  SpdyCommandIo(const CommandRequest& request, bool resize,
+                absl::Duration creation_timeout)
+      : creation_timeout_(creation_timeout),
+        expected_(1 + request.stdin() + request.stdout() +
                   (request.stderr() && !request.tty()) +
                   (request.tty() && resize)) {}
 
@@ -67,7 +67,7 @@ class SpdyCommandIo final : public CommandIo {
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return received_ >= expected_ || gone_;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&ready), kStreamCreationTimeout);
+    mu_.AwaitWithTimeout(absl::Condition(&ready), creation_timeout_);
     return received_ >= expected_ && error_ != nullptr;
   }
 
@@ -129,6 +129,7 @@ class SpdyCommandIo final : public CommandIo {
   }
 
  private:
+  const absl::Duration creation_timeout_;
   const int expected_;
   GoneCallback on_gone_;
   absl::Mutex mu_;
@@ -150,18 +151,32 @@ const std::vector<std::string>& SpdyCommandProtocols() {
 
 absl::StatusOr<int> RunCommand(const CommandRequest& request,
                                StreamingRuntime* runtime, CommandIo* io) {
-  if (request.is_exec) return runtime->Exec(request.exec, io);
-  absl::Status attached = runtime->Attach(request.attach, io);
-  if (!attached.ok()) return attached;
-  return 0;
+  // This runs on a thread of its own: a throw would end the daemon.
+  try {
+    if (request.is_exec) return runtime->Exec(request.exec, io);
+    absl::Status attached = runtime->Attach(request.attach, io);
+    if (!attached.ok()) return attached;
+    return 0;
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("the runtime failed: ", e.what()));
+  }
 }
 
 bool ParseTerminalSize(absl::string_view json, TerminalSize* size) {
   nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
-  if (!j.is_object() || j.value("Width", 0) <= 0 || j.value("Height", 0) <= 0)
-    return false;
-  size->width = j.value("Width", 0);
-  size->height = j.value("Height", 0);
+  if (!j.is_object()) return false;
+  // Checked by hand, not with value<int>(): that throws on a string and
+  // wraps a huge number, and this runs on a command's thread.
+  auto dimension = [&j](const char* key) -> int {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer()) return 0;
+    int64_t v = it->get<int64_t>();
+    return v >= 1 && v <= 65535 ? static_cast<int>(v) : 0;
+  };
+  int width = dimension("Width"), height = dimension("Height");
+  if (width == 0 || height == 0) return false;
+  size->width = width;
+  size->height = height;
   return true;
 }
 
@@ -198,32 +213,49 @@ std::string CommandResultMessage(const std::string& protocol,
     status["code"] = 500;
     status["details"] = {{"causes", {{{"message", message}}}}};
   }
-  return status.dump();
+  // The message may quote runtime output that is not UTF-8; strict dump()
+  // would throw on it.
+  return status.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void ServeCommandOverSpdy(int fd, std::string pending,
                           const std::string& protocol,
                           const CommandRequest& request,
-                          StreamingRuntime* runtime) {
+                          StreamingRuntime* runtime,
+                          const StreamTimeouts& timeouts,
+                          std::function<void()> before_close) {
   spdy::Session session(fd, /*is_server=*/true, std::move(pending));
-  SpdyCommandIo io(request, /*resize=*/protocol != kStreamProtocolV2);
-  std::thread command([&] {
-    if (!io.WaitForStreams()) {
-      LOG(WARNING) << "streaming: the client did not open its streams";
-      io.Finish(CommandResultMessage(
-          protocol, request,
-          absl::DeadlineExceededError(
-              "timed out waiting for the client to create streams")));
-      session.Abort();
-      return;
-    }
-    absl::StatusOr<int> result = RunCommand(request, runtime, &io);
-    io.CommandDone();
-    io.Finish(CommandResultMessage(protocol, request, result));
-    session.Shutdown(kLinger);
-  });
+  // Destroyed before the session, which closes fd, however this returns.
+  absl::Cleanup closing = [&before_close] {
+    if (before_close) before_close();
+  };
+  SpdyCommandIo io(request, /*resize=*/protocol != kStreamProtocolV2,
+                   timeouts.creation);
+  std::thread command;
+  try {
+    command = std::thread([&] {
+      if (!io.WaitForStreams()) {
+        LOG(WARNING) << "streaming: the client did not open its streams";
+        io.Finish(CommandResultMessage(
+            protocol, request,
+            absl::DeadlineExceededError(
+                "timed out waiting for the client to create streams")));
+        session.Abort();
+        return;
+      }
+      absl::StatusOr<int> result = RunCommand(request, runtime, &io);
+      io.CommandDone();
+      io.Finish(CommandResultMessage(protocol, request, result));
+      session.Shutdown(kLinger);
+    });
+  } catch (...) {  // std::thread throws system_error or bad_alloc
+    LOG(WARNING) << "streaming: cannot start the command's thread; closing "
+                    "the connection";
+    return;  // the session closes fd
+  }
   session.Serve(
-      [&](std::shared_ptr<spdy::Stream> s) { io.AddStream(std::move(s)); });
+      [&](std::shared_ptr<spdy::Stream> s) { io.AddStream(std::move(s)); },
+      timeouts.idle);
   io.ClientGone();
   command.join();
 }

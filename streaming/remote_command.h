@@ -4,11 +4,13 @@
 #ifndef CRADLE_STREAMING_REMOTE_COMMAND_H_
 #define CRADLE_STREAMING_REMOTE_COMMAND_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "streaming/runtime.h"
+#include "streaming/stream_timeouts.h"
 
 namespace cradle::streaming {
 
@@ -37,7 +39,8 @@ absl::StatusOr<int> RunCommand(const CommandRequest& request,
                                StreamingRuntime* runtime, CommandIo* io);
 
 // A terminal size from one resize message ({"Width":W,"Height":H});
-// false for anything else, or a zero dimension.
+// false for anything else: not an object, a dimension that is not a whole
+// number in 1..65535.
 bool ParseTerminalSize(absl::string_view json, TerminalSize* size);
 
 // What the error stream carries at the end. v4 sends a Kubernetes Status
@@ -49,11 +52,13 @@ std::string CommandResultMessage(const std::string& protocol,
 
 // Runs the command over a SPDY connection on `fd` (after the 101 answer;
 // `pending` holds bytes already read). Returns when the connection is over;
-// closes `fd`.
+// closes `fd`, calling `before_close` (if any) just before.
 void ServeCommandOverSpdy(int fd, std::string pending,
                           const std::string& protocol,
                           const CommandRequest& request,
-                          StreamingRuntime* runtime);
+                          StreamingRuntime* runtime,
+                          const StreamTimeouts& timeouts,
+                          std::function<void()> before_close = nullptr);
 
 }  // namespace cradle::streaming
 

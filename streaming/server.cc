@@ -4,11 +4,11 @@
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +44,36 @@ std::string Negotiate(const HttpRequest& http,
   return "";
 }
 
+// Whether accept failed for want of a resource that comes back by itself:
+// retrying at once would only spin.
+bool OutOfResources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS ||
+         error == ENOMEM;
+}
+
+// Best effort and never blocking: the acceptor must not wait on a client.
+// Leaves `fd` open.
+void SayUnavailable(int fd, absl::string_view why) {
+  std::string body = absl::StrCat(why, "\n");
+  std::string text = absl::StrCat(
+      "HTTP/1.1 503 Service Unavailable\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "Content-Length: ",
+      body.size(), "\r\nConnection: close\r\n\r\n", body);
+  (void)!send(fd, text.data(), text.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// What the exception being handled says; call only inside a catch.
+std::string CurrentError() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an unknown exception";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(
@@ -76,6 +106,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           "streaming address '", options.address, "' is not an IP address"));
     }
   }
+  if (options.max_connections < 1 || options.max_pending_heads < 1) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "streaming max_connections and max_pending_heads must be at least 1, "
+        "not ",
+        options.max_connections, " and ", options.max_pending_heads));
+  }
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
       listen(fd, 64) != 0) {
     std::string why = strerror(errno);
@@ -99,14 +136,15 @@ Server::~Server() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    for (int fd : connections_) shutdown(fd, SHUT_RDWR);
+    // Every fd here is still open: threads forget theirs before closing.
+    for (const auto& [id, c] : connections_) shutdown(c.fd, SHUT_RDWR);
   }
   shutdown(listener_, SHUT_RDWR);
   acceptor_.join();
   close(listener_);
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
-      +[](int* active) { return *active == 0; }, &active_));
+      +[](int* threads) { return *threads == 0; }, &threads_));
 }
 
 std::string Server::Issue(const std::string& kind, Request request) {
@@ -150,44 +188,146 @@ absl::StatusOr<Server::Request> Server::Redeem(const std::string& token) {
 }
 
 void Server::AcceptLoop() {
+  absl::Time last_warning = absl::InfinitePast();
   for (;;) {
-    int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-      LOG(WARNING) << "streaming: accept: " << strerror(errno);
+    int fd = options_.hooks.accept
+                 ? options_.hooks.accept(listener_)
+                 : accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      // Nothing may escape the acceptor: it would end the daemon.
+      try {
+        Dispatch(fd);
+      } catch (...) {
+        LOG(WARNING) << "streaming: cannot take a connection: "
+                     << CurrentError();
+      }
       continue;
     }
+    int error = errno;
+    if (error == EINTR || error == ECONNABORTED) continue;
     absl::MutexLock lock(&mu_);
-    if (stopping_) {
-      close(fd);
-      return;
+    if (stopping_) return;
+    // Out of fds (or any other failure): a retry at once fails the same
+    // way, so wait a little, waking early when the server stops.
+    if (absl::Now() - last_warning > absl::Seconds(10)) {
+      last_warning = absl::Now();
+      LOG(WARNING) << "streaming: accept: " << strerror(error)
+                   << (OutOfResources(error) ? "; out of resources, backing off"
+                                             : "; retrying");
     }
-    ++active_;
-    connections_.insert(fd);
-    std::thread([this, fd] {
-      HandleConnection(fd);
-      absl::MutexLock lock(&mu_);
-      connections_.erase(fd);
-      --active_;
-    }).detach();
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.accept_backoff);
+    if (stopping_) return;
   }
 }
 
-void Server::HandleConnection(int fd) {
-  // A client gets a while to send its request; then the upgraded protocol
-  // has timeouts of its own.
-  int64_t micros = absl::ToInt64Microseconds(options_.request_timeout);
-  timeval limit{static_cast<time_t>(micros / 1000000),
-                static_cast<suseconds_t>(micros % 1000000)};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
-  absl::StatusOr<HttpRequest> http = ReadHttpRequest(fd);
-  timeval none{0, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-  if (!http.ok()) {
-    WriteHttpResponse(fd, 400, "Bad Request", http.status().message());
+void Server::EvictOldestHead() {
+  for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+    if (!it->second.head) continue;
+    VLOG(1) << "streaming: " << pending_heads_
+            << " connections still sending their request head; dropping "
+               "the oldest";
+    SayUnavailable(it->second.fd,
+                   "too many connections are sending their request head; "
+                   "this one waited longest");
+    // Its thread, reading the head, wakes and closes the fd.
+    shutdown(it->second.fd, SHUT_RDWR);
+    connections_.erase(it);
+    --pending_heads_;
+    return;
+  }
+}
+
+void Server::Forget(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  if (it->second.head) {
+    --pending_heads_;
+  } else {
+    --served_;
+  }
+  connections_.erase(it);
+}
+
+void Server::Dispatch(int fd) {
+  // The fd is closed here, whatever throws, until a thread has it.
+  absl::Cleanup close_fd = [fd] { close(fd); };
+  uint64_t id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (pending_heads_ >= options_.max_pending_heads) EvictOldestHead();
+    id = next_id_++;
+    connections_.emplace(id, Connection{fd});
+    ++pending_heads_;
+    ++threads_;
+  }
+  auto done = [this] {
+    absl::MutexLock lock(&mu_);
+    --threads_;
+  };
+  try {
+    std::function<void()> work = [this, id, fd, done] {
+      // Nothing may escape a connection thread: it would end the daemon.
+      try {
+        HandleConnection(id, fd);
+      } catch (...) {
+        LOG(ERROR) << "streaming: connection fd=" << fd
+                   << " failed: " << CurrentError();
+      }
+      Forget(id);
+      done();
+    };
+    if (options_.hooks.start_thread) {
+      options_.hooks.start_thread(std::move(work));
+    } else {
+      std::thread(std::move(work)).detach();
+    }
+  } catch (...) {
+    LOG(WARNING) << "streaming: cannot start a connection thread: "
+                 << CurrentError() << "; refusing the connection";
+    Forget(id);
+    done();
+    SayUnavailable(fd, "the streaming server cannot take a connection now");
+    return;
+  }
+  std::move(close_fd).Cancel();
+}
+
+void Server::HandleConnection(uint64_t id, int fd) {
+  // Until a session takes the fd, leaving by any path closes it, after the
+  // server has forgotten it.
+  absl::Cleanup close_fd = [this, id, fd] {
+    Forget(id);
     close(fd);
+  };
+  absl::StatusOr<HttpRequest> http =
+      ReadHttpRequest(fd, absl::Now() + options_.request_timeout);
+  if (!http.ok()) {
+    auto [code, reason] = HttpErrorFor(http.status());
+    WriteHttpResponse(fd, code, reason, http.status().message());
+    return;
+  }
+  // The head is in: from here the connection counts against
+  // max_connections.
+  int served;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;  // evicted as its head came in
+    served = served_;
+    if (served_ < options_.max_connections) {
+      it->second.head = false;
+      --pending_heads_;
+      ++served_;
+    }
+  }
+  if (served >= options_.max_connections) {
+    VLOG(1) << "streaming: " << served << " connections open; refusing";
+    SayUnavailable(fd, absl::StrCat(
+                           "the streaming server is serving its limit of ",
+                           options_.max_connections,
+                           " connections; try again later"));
     return;
   }
   std::string kind, token;
@@ -203,26 +343,30 @@ void Server::HandleConnection(int fd) {
                    : Redeem(token);
   if (!request.ok()) {
     WriteHttpResponse(fd, 404, "Not Found", request.status().message());
-    close(fd);
     return;
   }
   const bool forward = std::holds_alternative<PortForwardRequest>(*request);
   const bool upgrade = http->HeaderHasToken("Connection", "upgrade");
+  // The session closes the fd; the server must forget it first.
+  std::function<void()> forget = [this, id] { Forget(id); };
   if (upgrade && http->HeaderHasToken("Upgrade", "websocket")) {
     if (forward) {
       WriteHttpResponse(fd, 400, "Bad Request",
                         "port forwarding is served over SPDY/3.1 only");
-      close(fd);
       return;
     }
-    ServeWebSocket(fd, *std::move(http), std::get<CommandRequest>(*request));
+    std::string protocol = AcceptWebSocket(fd, *http);
+    if (protocol.empty()) return;
+    std::move(close_fd).Cancel();
+    ServeCommandOverWebSocket(fd, std::move(http->rest), protocol,
+                              std::get<CommandRequest>(*request), runtime_,
+                              options_.stream_timeouts, std::move(forget));
     return;
   }
   if (!upgrade || !http->HeaderHasToken("Upgrade", "SPDY/3.1")) {
     WriteHttpResponse(fd, 400, "Bad Request",
                       "this endpoint needs an upgrade to SPDY/3.1 or "
                       "websocket");
-    close(fd);
     return;
   }
   std::vector<std::string> ours =
@@ -235,34 +379,33 @@ void Server::HandleConnection(int fd) {
         absl::StrCat("none of the offered stream protocols is supported; "
                      "supported: ",
                      absl::StrJoin(ours, ", ")));
-    close(fd);
     return;
   }
   if (!WriteHttpHead(fd, 101, "Switching Protocols",
                      {{"Connection", "Upgrade"},
                       {"Upgrade", "SPDY/3.1"},
                       {"X-Stream-Protocol-Version", protocol}})) {
-    close(fd);
     return;
   }
+  std::move(close_fd).Cancel();
   if (forward) {
     ServePortForwardOverSpdy(fd, std::move(http->rest),
-                             std::get<PortForwardRequest>(*request), runtime_);
+                             std::get<PortForwardRequest>(*request), runtime_,
+                             options_.stream_timeouts, std::move(forget));
   } else {
     ServeCommandOverSpdy(fd, std::move(http->rest), protocol,
-                         std::get<CommandRequest>(*request), runtime_);
+                         std::get<CommandRequest>(*request), runtime_,
+                         options_.stream_timeouts, std::move(forget));
   }
 }
 
-void Server::ServeWebSocket(int fd, HttpRequest http,
-                            const CommandRequest& request) {
+std::string Server::AcceptWebSocket(int fd, const HttpRequest& http) {
   std::string key = http.Header("Sec-WebSocket-Key");
   if (key.empty() || http.Header("Sec-WebSocket-Version") != "13") {
     WriteHttpResponse(fd, 400, "Bad Request",
                       "a websocket upgrade needs Sec-WebSocket-Key and "
                       "Sec-WebSocket-Version: 13");
-    close(fd);
-    return;
+    return "";
   }
   std::string protocol = "";
   for (const std::string& ours : WebSocketCommandProtocols()) {
@@ -277,19 +420,16 @@ void Server::ServeWebSocket(int fd, HttpRequest http,
         absl::StrCat("none of the offered websocket protocols is supported; "
                      "supported: ",
                      absl::StrJoin(WebSocketCommandProtocols(), ", ")));
-    close(fd);
-    return;
+    return "";
   }
   if (!WriteHttpHead(fd, 101, "Switching Protocols",
                      {{"Upgrade", "websocket"},
                       {"Connection", "Upgrade"},
                       {"Sec-WebSocket-Accept", WebSocketAccept(key)},
                       {"Sec-WebSocket-Protocol", protocol}})) {
-    close(fd);
-    return;
+    return "";
   }
-  ServeCommandOverWebSocket(fd, std::move(http.rest), protocol, request,
-                            runtime_);
+  return protocol;
 }
 
 }  // namespace cradle::streaming

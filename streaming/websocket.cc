@@ -2,13 +2,14 @@
 
 #include <errno.h>
 #include <openssl/sha.h>
-#include <sys/random.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <deque>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
@@ -19,7 +20,6 @@ namespace {
 
 // RFC 6455's fixed GUID for the accept hash.
 constexpr char kAcceptGuid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-constexpr uint64_t kMaxMessage = 16 << 20;
 constexpr absl::Duration kLinger = absl::Seconds(5);
 
 enum Channel : uint8_t {
@@ -47,65 +47,66 @@ std::string WebSocketAccept(absl::string_view key) {
       absl::string_view(reinterpret_cast<char*>(hash), sizeof(hash)));
 }
 
-WebSocket::WebSocket(int fd, bool is_server, std::string pending)
-    : fd_(fd), is_server_(is_server), buffer_(std::move(pending)) {}
+WebSocket::WebSocket(int fd, bool is_server, std::string pending,
+                     absl::Duration idle)
+    : fd_(fd),
+      is_server_(is_server),
+      idle_(idle),
+      buffer_(std::move(pending)),
+      last_active_(absl::ToUnixNanos(absl::Now())) {}
 
 WebSocket::~WebSocket() { close(fd_); }
 
-bool WebSocket::Fill(size_t n) {
+bool WebSocket::Fill() {
   char chunk[64 * 1024];
-  while (buffer_.size() < n) {
+  for (;;) {
+    absl::Duration left =
+        idle_ - (absl::Now() - absl::FromUnixNanos(last_active_.load()));
+    if (left <= absl::ZeroDuration()) {
+      LOG(INFO) << "websocket: nothing for " << absl::FormatDuration(idle_)
+                << "; closing the idle connection";
+      // Also frees a writer stuck on a peer that stopped reading.
+      shutdown(fd_, SHUT_RDWR);
+      return false;
+    }
+    int timeout = left >= absl::Hours(24)
+                      ? -1
+                      : static_cast<int>(absl::ToInt64Milliseconds(
+                            left + absl::Milliseconds(1)));
+    pollfd p{fd_, POLLIN, 0};
+    int ready = poll(&p, 1, timeout);
+    if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
     ssize_t got = read(fd_, chunk, sizeof(chunk));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return false;
     buffer_.append(chunk, got);
+    last_active_ = absl::ToUnixNanos(absl::Now());
+    return true;
   }
-  return true;
 }
 
-bool WebSocket::ReadFrame(bool* fin, WsOpcode* opcode, std::string* payload) {
-  if (!Fill(2)) return false;
-  auto byte = [this](size_t i) { return static_cast<uint8_t>(buffer_[i]); };
-  *fin = (byte(0) & 0x80) != 0;
-  *opcode = static_cast<WsOpcode>(byte(0) & 0x0f);
-  bool masked = (byte(1) & 0x80) != 0;
-  uint64_t length = byte(1) & 0x7f;
-  size_t at = 2;
-  if (length == 126) {
-    if (!Fill(4)) return false;
-    length = (uint64_t{byte(2)} << 8) | byte(3);
-    at = 4;
-  } else if (length == 127) {
-    if (!Fill(10)) return false;
-    length = 0;
-    for (int i = 0; i < 8; ++i) length = (length << 8) | byte(2 + i);
-    at = 10;
+std::optional<WsFrame> WebSocket::ReadFrame() {
+  for (;;) {
+    absl::StatusOr<std::optional<WsFrame>> frame =
+        ParseWsFrame(&buffer_, /*masked=*/is_server_);
+    if (!frame.ok()) {
+      LOG(WARNING) << "websocket: " << frame.status().message()
+                   << "; closing the connection";
+      Close(WsCloseCodeFor(frame.status()));
+      return std::nullopt;
+    }
+    if (frame->has_value()) return *std::move(*frame);
+    if (!Fill()) return std::nullopt;
   }
-  if (length > kMaxMessage || masked != is_server_) return false;
-  uint8_t mask[4] = {0, 0, 0, 0};
-  if (masked) {
-    if (!Fill(at + 4)) return false;
-    for (int i = 0; i < 4; ++i) mask[i] = byte(at + i);
-    at += 4;
-  }
-  if (!Fill(at + length)) return false;
-  payload->assign(buffer_, at, length);
-  for (size_t i = 0; masked && i < payload->size(); ++i) {
-    (*payload)[i] = static_cast<char>((*payload)[i] ^ mask[i % 4]);
-  }
-  buffer_.erase(0, at + length);
-  return true;
 }
 
 bool WebSocket::Read(std::string* message) {
   message->clear();
-  bool fin = false;
-  WsOpcode opcode;
-  std::string payload;
-  while (ReadFrame(&fin, &opcode, &payload)) {
-    switch (opcode) {
+  bool in_message = false;
+  while (std::optional<WsFrame> frame = ReadFrame()) {
+    switch (frame->opcode) {
       case WsOpcode::kPing:
-        (void)Write(WsOpcode::kPong, payload);
+        (void)Write(WsOpcode::kPong, frame->payload);
         continue;
       case WsOpcode::kPong:
         continue;
@@ -113,41 +114,30 @@ bool WebSocket::Read(std::string* message) {
         Close();
         return false;
       default:
-        *message += payload;
-        if (message->size() > kMaxMessage) return false;
-        if (fin) return true;
+        break;
     }
+    // A continuation belongs to a message begun; a new message must not
+    // start inside one.
+    if ((frame->opcode == WsOpcode::kContinuation) != in_message) {
+      LOG(WARNING) << "websocket: fragments out of order; closing";
+      Close(kWsCloseProtocolError);
+      return false;
+    }
+    if (message->size() + frame->payload.size() > kMaxWsMessage) {
+      LOG(WARNING) << "websocket: a message over " << kMaxWsMessage
+                   << " bytes; closing";
+      Close(kWsCloseTooBig);
+      return false;
+    }
+    *message += frame->payload;
+    if (frame->fin) return true;
+    in_message = true;
   }
   return false;
 }
 
 absl::Status WebSocket::Write(WsOpcode opcode, absl::string_view payload) {
-  std::string frame;
-  frame.push_back(static_cast<char>(0x80 | static_cast<uint8_t>(opcode)));
-  uint8_t mask_bit = is_server_ ? 0 : 0x80;
-  if (payload.size() < 126) {
-    frame.push_back(static_cast<char>(mask_bit | payload.size()));
-  } else if (payload.size() <= 0xffff) {
-    frame.push_back(static_cast<char>(mask_bit | 126));
-    frame.push_back(static_cast<char>(payload.size() >> 8));
-    frame.push_back(static_cast<char>(payload.size() & 0xff));
-  } else {
-    frame.push_back(static_cast<char>(mask_bit | 127));
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      frame.push_back(
-          static_cast<char>((uint64_t{payload.size()} >> shift) & 0xff));
-    }
-  }
-  if (is_server_) {
-    frame.append(payload.data(), payload.size());
-  } else {
-    char mask[4];
-    (void)!getrandom(mask, sizeof(mask), 0);
-    frame.append(mask, 4);
-    for (size_t i = 0; i < payload.size(); ++i) {
-      frame.push_back(static_cast<char>(payload[i] ^ mask[i % 4]));
-    }
-  }
+  std::string frame = EncodeWsFrame(opcode, payload, /*mask=*/!is_server_);
   absl::MutexLock lock(&write_mu_);
   if (close_sent_) return absl::UnavailableError("the websocket is closed");
   if (opcode == WsOpcode::kClose) close_sent_ = true;
@@ -155,6 +145,7 @@ absl::Status WebSocket::Write(WsOpcode opcode, absl::string_view payload) {
     close_sent_ = true;
     return absl::UnavailableError("the websocket connection broke");
   }
+  last_active_ = absl::ToUnixNanos(absl::Now());
   return absl::OkStatus();
 }
 
@@ -271,20 +262,33 @@ class WebSocketCommandIo final : public CommandIo {
 void ServeCommandOverWebSocket(int fd, std::string pending,
                                const std::string& protocol,
                                const CommandRequest& request,
-                               StreamingRuntime* runtime) {
-  WebSocket ws(fd, /*is_server=*/true, std::move(pending));
+                               StreamingRuntime* runtime,
+                               const StreamTimeouts& timeouts,
+                               std::function<void()> before_close) {
+  WebSocket ws(fd, /*is_server=*/true, std::move(pending), timeouts.idle);
+  // Destroyed before ws, which closes fd, however this returns.
+  absl::Cleanup closing = [&before_close] {
+    if (before_close) before_close();
+  };
   WebSocketCommandIo io(&ws, protocol == kWebSocketProtocolV5);
-  std::thread command([&] {
-    absl::StatusOr<int> result = RunCommand(request, runtime, &io);
-    io.CommandDone();
-    // v1 of the channel protocol has plain-text errors, like SPDY's v2/v3.
-    io.SendResult(CommandResultMessage(protocol == kWebSocketProtocolV1
-                                           ? kStreamProtocolV2
-                                           : kStreamProtocolV4,
-                                       request, result));
-    ws.Close();
-    if (!io.WaitGone(kLinger)) ws.Abort();
-  });
+  std::thread command;
+  try {
+    command = std::thread([&] {
+      absl::StatusOr<int> result = RunCommand(request, runtime, &io);
+      io.CommandDone();
+      // v1 of the channel protocol has plain-text errors, like SPDY's v2/v3.
+      io.SendResult(CommandResultMessage(protocol == kWebSocketProtocolV1
+                                             ? kStreamProtocolV2
+                                             : kStreamProtocolV4,
+                                         request, result));
+      ws.Close();
+      if (!io.WaitGone(kLinger)) ws.Abort();
+    });
+  } catch (...) {  // std::thread throws system_error or bad_alloc
+    LOG(WARNING) << "websocket: cannot start the command's thread; closing "
+                    "the connection";
+    return;  // ws closes fd
+  }
   io.ReadUntilGone();
   command.join();
 }

@@ -5,6 +5,8 @@
 #ifndef CRADLE_STREAMING_WEBSOCKET_H_
 #define CRADLE_STREAMING_WEBSOCKET_H_
 
+#include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@
 #include "streaming/http.h"
 #include "streaming/remote_command.h"
 #include "streaming/runtime.h"
+#include "streaming/stream_timeouts.h"
+#include "streaming/websocket_frame.h"
 
 namespace cradle::streaming {
 
@@ -26,49 +30,51 @@ const std::vector<std::string>& WebSocketCommandProtocols();
 // Sec-WebSocket-Accept for a client's Sec-WebSocket-Key.
 std::string WebSocketAccept(absl::string_view key);
 
-enum class WsOpcode : uint8_t {
-  kContinuation = 0,
-  kText = 1,
-  kBinary = 2,
-  kClose = 8,
-  kPing = 9,
-  kPong = 10,
-};
-
 // One end of a WebSocket connection. A server sends unmasked frames and
 // expects masked ones; a client the other way round.
 class WebSocket {
  public:
-  WebSocket(int fd, bool is_server, std::string pending = "");
+  // A connection with no byte either way for `idle` is closed.
+  WebSocket(int fd, bool is_server, std::string pending = "",
+            absl::Duration idle = absl::InfiniteDuration());
   ~WebSocket();  // closes fd
 
   // The next data message (pings answered, fragments joined); false once
-  // the peer closed or the connection broke.
+  // the peer closed, broke the protocol (answered with a close frame
+  // naming why), went idle, or the connection broke.
   bool Read(std::string* message);
   absl::Status Write(WsOpcode opcode, absl::string_view payload);
   // Sends a close frame (once).
-  void Close(uint16_t code = 1000);
+  void Close(uint16_t code = kWsCloseNormal);
   // Cuts the connection.
   void Abort();
   int fd() const { return fd_; }
 
  private:
-  bool ReadFrame(bool* fin, WsOpcode* opcode, std::string* payload);
-  bool Fill(size_t n);
+  // The next frame; nullopt when the connection ended or failed.
+  std::optional<WsFrame> ReadFrame();
+  // Reads more bytes; false at the end, on an error or when idle.
+  bool Fill();
 
   const int fd_;
   const bool is_server_;
+  const absl::Duration idle_;
   std::string buffer_;  // reading thread only
+  // When a byte last passed either way (absl::ToUnixNanos).
+  std::atomic<int64_t> last_active_;
   absl::Mutex write_mu_;
   bool close_sent_ ABSL_GUARDED_BY(write_mu_) = false;
 };
 
 // Runs the command over an upgraded WebSocket on `fd`; returns when the
-// connection is over and closes `fd`.
+// connection is over and closes `fd`, calling `before_close` (if any) just
+// before.
 void ServeCommandOverWebSocket(int fd, std::string pending,
                                const std::string& protocol,
                                const CommandRequest& request,
-                               StreamingRuntime* runtime);
+                               StreamingRuntime* runtime,
+                               const StreamTimeouts& timeouts,
+                               std::function<void()> before_close = nullptr);
 
 }  // namespace cradle::streaming
 

@@ -202,15 +202,22 @@ int Run(const Flags& flags) {
 
   // Images: registry client, puller, catalog.
   std::unique_ptr<HttpClient> http = NewCurlHttpClient();
-  RegistryClient registry(http.get(),
-                          RegistryHosts({config->registry.plain_http,
-                                         config->registry.insecure_skip_verify,
-                                         config->registry.mirrors}));
-  ImagePuller puller(
-      &registry, content->get(), metadata->get(), snapshotter->get(),
-      snapshotter->get(),
-      {kCriNamespace, static_cast<int>(config->images.max_concurrent_downloads),
-       config->images.snapshotter});
+  RegistryClient registry(
+      http.get(),
+      RegistryHosts(
+          {config->registry.plain_http, config->registry.insecure_skip_verify,
+           config->registry.mirrors, config->registry.mirror_credentials}));
+  PullerOptions puller_options{
+      kCriNamespace, static_cast<int>(config->images.max_concurrent_downloads),
+      config->images.snapshotter};
+  ApplyLimits& unpack = puller_options.unpack_limits;
+  unpack.max_expansion_ratio = config->images.unpack_max_ratio;
+  unpack.expansion_floor_bytes = config->images.unpack_ratio_floor_mib << 20;
+  unpack.min_free_bytes = config->images.unpack_min_free_mib << 20;
+  unpack.max_entries = config->images.unpack_max_entries;
+  unpack.max_layers = config->images.max_layers;
+  ImagePuller puller(&registry, content->get(), metadata->get(),
+                     snapshotter->get(), snapshotter->get(), puller_options);
   ImageGarbageCollector gc(metadata->get(), content->get(), snapshotter->get(),
                            config->images.snapshotter);
   // Leftovers of pulls that died with an earlier daemon, once their lease
@@ -338,6 +345,10 @@ int Run(const Flags& flags) {
 }  // namespace cradle
 
 int main(int argc, char** argv) {
+  // Everything cradled writes (metadata, blobs, bundles with the pods'
+  // secrets) is root's alone unless it says otherwise; the processes it
+  // starts get the conventional 022 back (SpawnOptions::umask).
+  umask(077);
   cradle::Flags flags;
   if (std::optional<int> done = cradle::ParseFlags(argc, argv, &flags))
     return *done;

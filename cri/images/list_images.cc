@@ -1,6 +1,6 @@
-#include "absl/strings/numbers.h"
 #include "cri/images/image_service.h"
 #include "cri/server/grpc_status.h"
+#include "oci/user.h"
 
 namespace cradle {
 
@@ -9,13 +9,13 @@ void ToCriImage(const CatalogImage& image, runtime::v1::Image* out) {
   for (const std::string& t : image.repo_tags) out->add_repo_tags(t);
   for (const std::string& d : image.repo_digests) out->add_repo_digests(d);
   out->set_size(image.size);
-  // The image's default user: a numeric uid, or a name.
-  std::string user = image.config.user.substr(0, image.config.user.find(':'));
-  int64_t uid = 0;
-  if (!user.empty() && absl::SimpleAtoi(user, &uid)) {
-    out->mutable_uid()->set_value(uid);
-  } else if (!user.empty()) {
-    out->set_username(user);
+  // The image's default user, read as the spec builder reads it: the
+  // kubelet's runAsNonRoot check sees the uid the container runs as.
+  oci::ReportedUser user = oci::ReportImageUser(image.config.user);
+  if (user.uid) {
+    out->mutable_uid()->set_value(*user.uid);
+  } else if (!user.username.empty()) {
+    out->set_username(user.username);
   }
   out->mutable_spec()->set_image(image.id.ToString());
 }

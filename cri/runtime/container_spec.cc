@@ -1,12 +1,12 @@
 #include "cri/runtime/container_spec.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cri/runtime/cri_input.h"
 #include "nlohmann/json.hpp"
 #include "openssl/sha.h"
 
@@ -93,16 +93,10 @@ absl::Status SetSeccomp(const runtime::v1::LinuxContainerSecurityContext& sc,
     }
     localhost = path.substr(strlen("localhost/"));
   }
-  std::ifstream in(localhost);
-  if (localhost.empty() || localhost[0] != '/' || !in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seccomp: the Localhost profile \"", localhost,
-                     "\" must be an absolute path of a readable file"));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = ReadSeccompProfile(localhost);
+  if (!text.ok()) return text.status();
   security->seccomp = spec::SeccompMode::kLocalhost;
-  security->seccomp_profile_json = text.str();
+  security->seccomp_profile_json = *std::move(text);
   return absl::OkStatus();
 }
 
@@ -122,6 +116,19 @@ spec::Resources ResourcesFrom(const runtime::v1::LinuxContainerResources& r) {
 }
 
 }  // namespace
+
+std::string CleanContainerPath(absl::string_view path) {
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();  // "/.." is "/"
+      continue;
+    }
+    parts.push_back(part);
+  }
+  return absl::StrCat("/", absl::StrJoin(parts, "/"));
+}
 
 std::string CgroupfsPath(const std::string& cgroup_parent,
                          const std::string& name) {
@@ -183,8 +190,10 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
   for (const char* file : {"hosts", "resolv.conf", "hostname"}) {
     std::string host_path = absl::StrCat(pod.pod_dir, "/", file);
     bool overridden = false;
-    for (const auto& m : config.mounts())
-      overridden |= m.container_path() == absl::StrCat("/etc/", file);
+    for (const auto& m : config.mounts()) {
+      overridden |=
+          CleanContainerPath(m.container_path()) == absl::StrCat("/etc/", file);
+    }
     if (!overridden && fs::exists(host_path))
       in.mounts.push_back({absl::StrCat("/etc/", file), host_path, false});
   }
@@ -202,6 +211,8 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     if (!fs::exists(m.host_path(), ec)) {
       // As the kubelet and containerd do for a missing source: make it.
       fs::create_directories(m.host_path(), ec);
+      // 0755 as containerd makes it, not cradled's private umask.
+      if (!ec) fs::permissions(m.host_path(), fs::perms(0755), ec);
       if (ec) {
         return absl::InvalidArgumentError(
             absl::StrCat("mount source ", m.host_path(),
@@ -216,13 +227,18 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     in.mounts.push_back(b);
   }
   // Image VOLUMEs without a CRI mount get a directory of their own.
-  for (const std::string& volume : image.volumes) {
+  // Compared cleaned: a VOLUME "/data/" must not hide a CRI mount at /data.
+  for (const std::string& image_volume : image.volumes) {
+    std::string volume = CleanContainerPath(image_volume);
     bool mounted = false;
-    for (const auto& m : in.mounts) mounted |= m.container_path == volume;
+    for (const auto& m : in.mounts)
+      mounted |= CleanContainerPath(m.container_path) == volume;
     if (mounted) continue;
     std::string dir = absl::StrCat(ctx.volumes_dir, "/", VolumeDirName(volume));
     std::error_code ec;
     fs::create_directories(dir, ec);
+    // Seen by the container as the volume itself: usable by its user.
+    fs::permissions(dir, fs::perms(0755), ec);
     in.mounts.push_back({volume, dir, false});
   }
   in.shm_path = pod.shm_path;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cri/api/runtime/v1/cri.h"
 #include "cri/store/sandbox_store.h"
 #include "oci/image.h"
@@ -37,6 +38,10 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
 
 // The OCI LinuxResources JSON for UpdateContainerResources.
 std::string ResourcesJson(const runtime::v1::LinuxContainerResources& r);
+
+// A container path in one spelling: absolute, no empty, "." or ".."
+// components, no trailing slash ("/data/", "//data", "data/." are "/data").
+std::string CleanContainerPath(absl::string_view path);
 
 // The cgroupfs path of `name` (a container, the pause process, the shim)
 // under the pod's cgroup parent, or under "/cradle" when it has none.

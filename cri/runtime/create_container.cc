@@ -2,9 +2,11 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cri/runtime/container_spec.h"
+#include "cri/runtime/cri_input.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
@@ -25,8 +27,10 @@ std::string NewContainerId() {
   return id;
 }
 
+// The bundle's config.json carries the container's environment, secrets
+// included: root only.
 absl::Status WriteFile(const std::string& path, const std::string& data) {
-  if (int err = lite::WriteFileAtomic(path, data, 0644); err != 0)
+  if (int err = lite::WriteFileAtomic(path, data, 0600); err != 0)
     return absl::InternalError(
         absl::StrCat("write ", path, ": ", strerror(err)));
   return absl::OkStatus();
@@ -65,6 +69,12 @@ grpc::Status RuntimeService::CreateContainer(
   if (config.image().image().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "CreateContainer: config.image.image is empty");
+  }
+  if (absl::Status s = ValidateContainerConfig(config); !s.ok()) {
+    return ToGrpc(absl::Status(
+        s.code(), absl::StrCat("CreateContainer ",
+                               absl::CHexEscape(config.metadata().name()), ": ",
+                               s.message())));
   }
   PodRecord pod;
   if (grpc::Status s =
@@ -170,7 +180,10 @@ grpc::Status RuntimeService::CreateContainer(
     return fail(s);
   }
   if (!c.log_path.empty()) {
-    fs::create_directories(fs::path(c.log_path).parent_path(), ec);
+    // The kubelet's log directory: 0755 as the kubelet itself makes it.
+    fs::path dir = fs::path(c.log_path).parent_path();
+    fs::create_directories(dir, ec);
+    fs::permissions(dir, fs::perms(0755), ec);
   }
   absl::StatusOr<ShimRef> shim = options_.shims->Get(pod.id);
   if (!shim.ok()) {

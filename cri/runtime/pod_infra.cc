@@ -30,6 +30,8 @@ absl::Status RuntimeService::StartInfra(
   std::string rootfs = bundle + "/rootfs";
   std::error_code ec;
   fs::create_directories(rootfs, ec);
+  // The pod may run pause as a non-root user: it must reach its own "/".
+  fs::permissions(rootfs, fs::perms(0755), ec);
   fs::copy_file(options_.pause_binary, rootfs + "/pause",
                 fs::copy_options::overwrite_existing, ec);
   if (ec) {
@@ -52,7 +54,7 @@ absl::Status RuntimeService::StartInfra(
                         : CgroupfsPath(config.linux().cgroup_parent(), r.id);
   absl::StatusOr<std::string> spec = spec::BuildSpec(in);
   if (!spec.ok()) return spec.status();
-  if (int err = lite::WriteFileAtomic(bundle + "/config.json", *spec, 0644);
+  if (int err = lite::WriteFileAtomic(bundle + "/config.json", *spec, 0600);
       err != 0) {
     return absl::InternalError(
         absl::StrCat("write the infra config: ", strerror(err)));

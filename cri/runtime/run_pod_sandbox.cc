@@ -3,9 +3,11 @@
 #include <filesystem>
 
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cri/runtime/container_spec.h"
+#include "cri/runtime/cri_input.h"
 #include "cri/runtime/pod_files.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
@@ -48,6 +50,12 @@ grpc::Status RuntimeService::RunPodSandbox(
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
         "RunPodSandbox: metadata needs name, namespace and uid");
+  }
+  if (absl::Status s = ValidatePodSandboxConfig(config); !s.ok()) {
+    return ToGrpc(absl::Status(
+        s.code(),
+        absl::StrCat("RunPodSandbox ", absl::CHexEscape(meta.namespace_()), "/",
+                     absl::CHexEscape(meta.name()), ": ", s.message())));
   }
   const runtime::v1::NamespaceOption& ns_options =
       config.linux().security_context().namespace_options();

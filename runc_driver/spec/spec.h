@@ -126,6 +126,8 @@ const std::vector<std::string>& DefaultCapabilities();
 // Resolves an image or CRI user ("", "name", "uid", "name:group", "uid:gid")
 // against <rootfs>/etc/passwd and /etc/group, read without following any
 // link out of the rootfs. Supplementary groups are those listing the user.
+// The text is read by oci::ParseUserSpec, as ImageStatus reads it:
+// InvalidArgument when a part is neither a valid id nor a valid name;
 // NotFound names the user or group that has no entry.
 absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
                                  absl::string_view user);

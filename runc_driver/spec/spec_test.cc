@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <seccomp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,7 +90,9 @@ TEST(SpecTest, NamespacesJoinThePodAndCreateTheRest) {
   EXPECT_EQ(Build(in)["hostname"], "web-0");
   // Host network: no network namespace at all.
   in.namespaces.network.reset();
-  for (const json& n : Build(in)["linux"]["namespaces"])
+  // Named: a range-for over a member of a temporary reads freed memory.
+  json spec = Build(in);
+  for (const json& n : spec["linux"]["namespaces"])
     EXPECT_NE(n["type"], "network");
 }
 
@@ -204,6 +207,39 @@ TEST(SpecTest, SeccompProfiles) {
   EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Every call the profile allows, whatever entry allows it.
+std::vector<std::string> AllowedCalls(const json& seccomp) {
+  std::vector<std::string> all;
+  for (const json& rule : seccomp["syscalls"]) {
+    if (rule["action"] != "SCMP_ACT_ALLOW") continue;
+    for (const json& name : rule["names"]) all.push_back(name);
+  }
+  return all;
+}
+
+TEST(SpecTest, RuntimeDefaultSeccompLeavesOutIoUringAndGatesPidfdGetfd) {
+  ContainerSpecInput in = Basic();
+  in.security.seccomp = SeccompMode::kRuntimeDefault;
+  // The profile leaves out what libseccomp cannot name, so the checks
+  // below would pass by default were these unknown to it.
+  for (const char* call : {"io_uring_setup", "io_uring_enter",
+                           "io_uring_register", "pidfd_getfd"}) {
+    ASSERT_NE(seccomp_syscall_resolve_name(call), __NR_SCMP_ERROR)
+        << "libseccomp does not know " << call;
+  }
+  std::vector<std::string> allowed = AllowedCalls(Build(in)["linux"]["seccomp"]);
+  EXPECT_THAT(allowed, Contains("pidfd_open"));
+  for (const char* call : {"io_uring_setup", "io_uring_enter",
+                           "io_uring_register", "pidfd_getfd"}) {
+    EXPECT_THAT(allowed, Not(Contains(call)));
+  }
+  // CAP_SYS_PTRACE makes pidfd_getfd legitimate; nothing makes io_uring so.
+  in.security.add_capabilities = {"SYS_PTRACE", "SYS_ADMIN"};
+  allowed = AllowedCalls(Build(in)["linux"]["seccomp"]);
+  EXPECT_THAT(allowed, Contains("pidfd_getfd"));
+  EXPECT_THAT(allowed, Not(Contains("io_uring_setup")));
+}
+
 TEST(SpecTest, UserEnvAndTerminal) {
   ContainerSpecInput in = Basic();
   in.user = {1000, 1000, {10, 20}, "app", "/home/app"};
@@ -258,6 +294,28 @@ TEST_F(UserTest, ResolvesNamesIdsAndGroups) {
   EXPECT_THAT(missing.message(), HasSubstr("\"ghost\""));
   EXPECT_THAT(ResolveUser(root_, "app:nogroup").status().message(),
               HasSubstr("\"nogroup\""));
+}
+
+// An image with USER -1 and a passwd line "-1:x:0:0" ran as root while
+// ImageStatus told the kubelet uid -1. A user that is not a valid id is a
+// name only if it is a valid name; otherwise nothing runs.
+TEST_F(UserTest, MalformedIdsNeverFallBackToANameLookup) {
+  std::ofstream(root_ + "/etc/passwd", std::ios::app)
+      << "-1:x:0:0::/root:/bin/sh\n"
+         "+5:x:0:0::/root:/bin/sh\n"
+         " 7:x:0:0::/root:/bin/sh\n"
+         "4294967295:x:0:0::/root:/bin/sh\n"
+         "0x10:x:0:0::/root:/bin/sh\n";
+  for (const char* user : {"-1", "+5", " 7", "4294967295", "-1:0", "0:-1"}) {
+    absl::StatusOr<User> u = ResolveUser(root_, user);
+    EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument)
+        << "\"" << user << "\" resolved to uid " << (u.ok() ? u->uid : 0);
+  }
+  // A valid name is looked up as a name (ImageStatus reports it as a
+  // username, so runAsNonRoot refuses it before it runs).
+  EXPECT_EQ(ResolveUser(root_, "0x10")->uid, 0u);
+  EXPECT_EQ(ResolveUser(root_, "app:1000")->gid, 1000u);
+  EXPECT_EQ(ResolveUser(root_, "4294967294")->uid, 4294967294u);
 }
 
 TEST_F(UserTest, AHostileSymlinkIsResolvedInsideTheRoot) {

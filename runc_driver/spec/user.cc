@@ -1,5 +1,7 @@
 // User and group resolution against an image's own /etc/passwd and
 // /etc/group (the container's view, not the host's).
+#include "oci/user.h"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -8,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "runc_driver/spec/spec.h"
@@ -37,10 +38,13 @@ std::vector<PasswdEntry> ParsePasswd(absl::string_view text) {
     if (line.front() == '#') continue;
     std::vector<absl::string_view> f = absl::StrSplit(line, ':');
     PasswdEntry e;
-    if (f.size() < 7 || !absl::SimpleAtoi(f[2], &e.uid) ||
-        !absl::SimpleAtoi(f[3], &e.gid)) {
-      continue;
-    }
+    std::optional<uint32_t> uid =
+        f.size() >= 7 ? oci::ParseId(f[2]) : std::nullopt;
+    std::optional<uint32_t> gid =
+        f.size() >= 7 ? oci::ParseId(f[3]) : std::nullopt;
+    if (!uid || !gid) continue;
+    e.uid = *uid;
+    e.gid = *gid;
     e.name = std::string(f[0]);
     e.home = std::string(f[5]);
     entries.push_back(std::move(e));
@@ -54,7 +58,10 @@ std::vector<GroupEntry> ParseGroup(absl::string_view text) {
     if (line.front() == '#') continue;
     std::vector<absl::string_view> f = absl::StrSplit(line, ':');
     GroupEntry e;
-    if (f.size() < 4 || !absl::SimpleAtoi(f[2], &e.gid)) continue;
+    std::optional<uint32_t> gid =
+        f.size() >= 4 ? oci::ParseId(f[2]) : std::nullopt;
+    if (!gid) continue;
+    e.gid = *gid;
     e.name = std::string(f[0]);
     for (absl::string_view m : absl::StrSplit(f[3], ',', absl::SkipEmpty())) {
       e.members.emplace_back(m);
@@ -113,6 +120,10 @@ absl::StatusOr<std::string> ReadFileInRoot(absl::string_view root,
 
 absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
                                  absl::string_view spec) {
+  // Parsed before anything is read: a malformed user never falls back to a
+  // name lookup (a passwd line "-1:x:0:0" would make "-1" root).
+  absl::StatusOr<oci::UserSpec> parsed = oci::ParseUserSpec(spec);
+  if (!parsed.ok()) return parsed.status();
   absl::StatusOr<std::string> passwd_text = Database(rootfs, "/etc/passwd");
   if (!passwd_text.ok()) return passwd_text.status();
   absl::StatusOr<std::string> group_text = Database(rootfs, "/etc/group");
@@ -120,34 +131,27 @@ absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
   std::vector<PasswdEntry> passwd = ParsePasswd(*passwd_text);
   std::vector<GroupEntry> groups = ParseGroup(*group_text);
 
-  std::string user_part(spec.substr(0, spec.find(':')));
-  std::string group_part;
-  if (size_t colon = spec.find(':'); colon != absl::string_view::npos) {
-    group_part = std::string(spec.substr(colon + 1));
-  }
-  if (user_part.empty()) user_part = "0";
-
   User user;
   const PasswdEntry* entry = nullptr;
-  uint32_t uid = 0;
-  if (absl::SimpleAtoi(user_part, &uid)) {
-    user.uid = uid;
+  if (parsed->uid) {
+    user.uid = *parsed->uid;
     for (const PasswdEntry& e : passwd) {
-      if (e.uid == uid) {
+      if (e.uid == user.uid) {
         entry = &e;
         break;
       }
     }
   } else {
     for (const PasswdEntry& e : passwd) {
-      if (e.name == user_part) {
+      if (e.name == parsed->name) {
         entry = &e;
         break;
       }
     }
     if (entry == nullptr) {
-      return absl::NotFoundError(absl::StrCat(
-          "user \"", user_part, "\" has no entry in the image's /etc/passwd"));
+      return absl::NotFoundError(
+          absl::StrCat("user \"", parsed->name,
+                       "\" has no entry in the image's /etc/passwd"));
     }
     user.uid = entry->uid;
   }
@@ -156,22 +160,19 @@ absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
     user.username = entry->name;
     user.home = entry->home;
   }
-  if (!group_part.empty()) {
-    uint32_t gid = 0;
-    if (absl::SimpleAtoi(group_part, &gid)) {
-      user.gid = gid;
-    } else {
-      const GroupEntry* group = nullptr;
-      for (const GroupEntry& g : groups) {
-        if (g.name == group_part) group = &g;
-      }
-      if (group == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat("group \"", group_part,
-                         "\" has no entry in the image's /etc/group"));
-      }
-      user.gid = group->gid;
+  if (parsed->gid) {
+    user.gid = *parsed->gid;
+  } else if (!parsed->group.empty()) {
+    const GroupEntry* group = nullptr;
+    for (const GroupEntry& g : groups) {
+      if (g.name == parsed->group) group = &g;
     }
+    if (group == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("group \"", parsed->group,
+                       "\" has no entry in the image's /etc/group"));
+    }
+    user.gid = group->gid;
   }
   if (!user.username.empty()) {
     for (const GroupEntry& g : groups) {

@@ -78,7 +78,9 @@ std::string EncodeReply(const lite::Status& status,
   nlohmann::json reply = {{"code", static_cast<int>(status.code())}};
   if (!status.ok()) reply["message"] = status.message();
   if (status.ok() && !result.is_null()) reply["result"] = result;
-  return reply.dump();
+  // A message may quote runc's output: bytes that are not UTF-8 are
+  // replaced rather than thrown at the caller.
+  return reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 lite::StatusOr<nlohmann::json> DecodeReply(std::string_view payload) {
@@ -87,12 +89,18 @@ lite::StatusOr<nlohmann::json> DecodeReply(std::string_view payload) {
       !reply["code"].is_number_integer()) {
     return lite::InternalError("the shim's reply is not a reply");
   }
-  int code = reply["code"];
-  if (code != 0) {
-    std::string message;
-    Get(reply, "message", &message);
-    return lite::Status(static_cast<lite::StatusCode>(code), message);
+  // Never throws, whatever the peer sent: an out-of-range code or a
+  // message that is not a string makes an Internal error.
+  int64_t code = reply["code"].get<int64_t>();
+  auto message = reply.find("message");
+  std::string text = message != reply.end() && message->is_string()
+                         ? message->get<std::string>()
+                         : "";
+  if (code < 0 || code > static_cast<int64_t>(lite::StatusCode::kUnauthenticated)) {
+    return lite::InternalError(
+        lite::StrCat("the shim answered code ", code, ": ", text));
   }
+  if (code != 0) return lite::Status(static_cast<lite::StatusCode>(code), text);
   auto it = reply.find("result");
   return it == reply.end() ? nlohmann::json::object() : *it;
 }

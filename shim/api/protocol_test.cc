@@ -116,5 +116,21 @@ TEST(Messages, BadJsonIsInvalidArgument) {
   EXPECT_NE(wrong_type.status().message().find("create"), std::string::npos);
 }
 
+TEST(Messages, RepliesNeverThrowWhateverTheirBytes) {
+  // runc's messages may carry bytes that are not UTF-8.
+  std::string encoded;
+  ASSERT_NO_THROW(encoded = EncodeReply(
+                      lite::InvalidArgumentError("no such file \xff\xfe")));
+  lite::StatusOr<nlohmann::json> back = DecodeReply(encoded);
+  EXPECT_EQ(back.status().code(), lite::StatusCode::kInvalidArgument);
+  EXPECT_NE(back.status().message().find("no such file"), std::string::npos);
+  // A peer's malformed reply is an error, not an exception.
+  lite::StatusOr<nlohmann::json> odd = lite::InternalError("unset");
+  ASSERT_NO_THROW(odd = DecodeReply(R"({"code":5,"message":7})"));
+  EXPECT_EQ(odd.status().code(), lite::StatusCode::kNotFound);
+  ASSERT_NO_THROW(odd = DecodeReply(R"({"code":4000000000})"));
+  EXPECT_EQ(odd.status().code(), lite::StatusCode::kInternal);
+}
+
 }  // namespace
 }  // namespace cradle::shim

@@ -4,13 +4,12 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -22,59 +21,35 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "snapshots/apply/budget.h"
+#include "snapshots/apply/paths.h"
 
 namespace cradle {
 namespace {
 
+using apply_internal::Budget;
+using apply_internal::CleanPath;
+using apply_internal::Fd;
+using apply_internal::kMaxPathBytes;
+using apply_internal::OpenInRoot;
+
 constexpr char kWhiteoutPrefix[] = ".wh.";
 constexpr char kOpaqueMarker[] = ".wh..wh..opq";
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Opens `path` (relative, clean) inside the tree at `root_fd`, as if the
-// tree were "/": symlinks on the way resolve inside it.
-int OpenInRoot(int root_fd, const std::string& path, int flags) {
-  open_how how{};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  return static_cast<int>(syscall(SYS_openat2, root_fd,
-                                  path.empty() ? "." : path.c_str(), &how,
-                                  sizeof(how)));
-}
-
-// Splits a layer path into clean components; false if it climbs with "..".
-bool CleanPath(const char* raw, std::vector<std::string>* parts) {
-  parts->clear();
-  for (absl::string_view c : absl::StrSplit(raw ? raw : "", '/')) {
-    if (c.empty() || c == ".") continue;
-    if (c == "..") return false;
-    parts->emplace_back(c);
-  }
-  return true;
-}
 
 class Applier {
  public:
   explicit Applier(const DirectApplier::Target& target) : target_(target) {}
 
-  absl::Status Open() {
+  // Opens the target and its lower layers (one fd each, so bounded).
+  absl::Status Open(const ApplyLimits& limits) {
     root_ = Fd(open(target_.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (root_.get() < 0) return Errno("open layer target " + target_.dir);
+    int64_t layers = static_cast<int64_t>(target_.lower_dirs.size()) + 1;
+    if (limits.max_layers > 0 && layers > limits.max_layers) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("layer is layer ", layers, " of its image; at most ",
+                       limits.max_layers, " are allowed (images.max_layers)"));
+    }
     for (const std::string& lower : target_.lower_dirs) {
       lowers_.emplace_back(
           open(lower.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -82,8 +57,27 @@ class Applier {
     return absl::OkStatus();
   }
 
-  absl::Status Entry(archive* a, archive_entry* e) {
-    entry_ = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+  // The root's fd, for the free-space checks.
+  int root_fd() const { return root_.get(); }
+
+  absl::Status Entry(archive* a, archive_entry* e, Budget& budget) {
+    const char* raw =
+        archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
+    size_t raw_len = strlen(raw);
+    // Error messages quote the entry: keep them readable.
+    entry_ = raw_len > 256 ? absl::StrCat(absl::string_view(raw, 256), "...")
+                           : std::string(raw);
+    budget_ = &budget;
+    if (absl::Status s = budget.Entry(); !s.ok()) return s;
+    // Each entry costs at least its header block on disk (an inode).
+    if (absl::Status s = budget.Write(512); !s.ok()) return s;
+    const char* link = archive_entry_hardlink(e)  ? archive_entry_hardlink(e)
+                       : archive_entry_symlink(e) ? archive_entry_symlink(e)
+                                                  : "";
+    if (raw_len > kMaxPathBytes || strlen(link) > kMaxPathBytes) {
+      return Hostile(absl::StrCat("path or link target longer than ",
+                                  kMaxPathBytes, " bytes"));
+    }
     std::vector<std::string> parts;
     if (!CleanPath(archive_entry_pathname(e), &parts)) {
       return Hostile("path climbs out of the layer with \"..\"");
@@ -174,11 +168,13 @@ class Applier {
                                        ": ", strerror(err));
     if (err == ENOSPC || err == EDQUOT)
       return absl::ResourceExhaustedError(message);
+    if (err == ENAMETOOLONG) return absl::InvalidArgumentError(message);
     return absl::InternalError(message);
   }
 
-  // The directory that holds an entry, created (copying a lower layer's
-  // owner and mode when it has one) if this layer did not list it.
+  // The directory that holds an entry, created (with a lower layer's owner
+  // and mode when it has one, else root's 0755) if this layer did not list
+  // it.
   absl::StatusOr<Fd> Parent(const std::string& path) {
     Fd fd(OpenInRoot(root_.get(), path, O_PATH | O_DIRECTORY));
     if (fd.get() >= 0) return fd;
@@ -193,16 +189,21 @@ class Applier {
         if (up.get() < 0) return Errno("open parent directory");
         struct stat lower {};
         bool in_lower = LowerStat(next, &lower) && S_ISDIR(lower.st_mode);
-        bool created = mkdirat(up.get(), part.c_str(),
-                               in_lower ? (lower.st_mode & 07777) : 0755) == 0;
+        bool created = mkdirat(up.get(), part.c_str(), 0700) == 0;
         if (!created && errno != EEXIST)
           return Errno("create parent directory");
-        // Only a directory made just now gets the lower's owner and mode: an
-        // existing name may be a symlink, which fchmodat would follow.
-        if (created && in_lower) {
-          fchownat(up.get(), part.c_str(), lower.st_uid, lower.st_gid,
-                   AT_SYMLINK_NOFOLLOW);
-          fchmodat(up.get(), part.c_str(), lower.st_mode & 07777, 0);
+        // Only a directory made just now gets an owner and mode: an existing
+        // name may be a symlink, which fchmodat would follow. The mode is
+        // set explicitly because cradled's umask would cut mkdirat's.
+        if (created) {
+          if (in_lower && fchownat(up.get(), part.c_str(), lower.st_uid,
+                                   lower.st_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+            return Errno("chown parent directory");
+          }
+          // Mode after owner: chown clears set-id bits.
+          mode_t mode = in_lower ? (lower.st_mode & 07777) : 0755;
+          if (fchmodat(up.get(), part.c_str(), mode, 0) != 0)
+            return Errno("chmod parent directory");
         }
         Fd check(OpenInRoot(root_.get(), next, O_PATH | O_DIRECTORY));
         if (check.get() < 0) {
@@ -306,6 +307,7 @@ class Applier {
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) return Hostile(archive_error_string(a));
+      if (absl::Status s = budget_->Write(size); !s.ok()) return s;
       const char* p = static_cast<const char*>(buf);
       while (size > 0) {
         ssize_t w = pwrite(out.get(), p, size, offset);
@@ -348,14 +350,23 @@ class Applier {
     return absl::OkStatus();
   }
 
+  // Copies a lower layer's `path` into this layer, as overlayfs would before
+  // linking to it. The lower file is only ever opened with O_PATH until it
+  // is known to be a regular file: a FIFO would block, a device node would
+  // open the host's device.
   absl::Status CopyUp(const std::string& path) {
     for (const Fd& lower : lowers_) {
       if (lower.get() < 0) continue;
-      Fd src(OpenInRoot(lower.get(), path, O_RDONLY | O_NOFOLLOW));
+      Fd src(OpenInRoot(lower.get(), path, O_PATH | O_NOFOLLOW));
       struct stat st;
       if (src.get() < 0 || fstat(src.get(), &st) != 0) continue;
-      if (!S_ISREG(st.st_mode))
-        return Hostile("hardlink target in a lower layer is not a file");
+      // A whiteout in a newer layer hides the older layers' file.
+      if (target_.whiteouts == WhiteoutStyle::kOverlay && S_ISCHR(st.st_mode) &&
+          st.st_rdev == makedev(0, 0)) {
+        break;
+      }
+      if (S_ISDIR(st.st_mode))
+        return Hostile("hardlink target in a lower layer is a directory");
       size_t slash = path.rfind('/');
       std::string parent =
           slash == std::string::npos ? "" : path.substr(0, slash);
@@ -363,20 +374,91 @@ class Applier {
           slash == std::string::npos ? path : path.substr(slash + 1);
       absl::StatusOr<Fd> dir = Parent(parent);
       if (!dir.ok()) return dir.status();
-      Fd dst(openat(dir->get(), name.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    st.st_mode & 07777));
-      if (dst.get() < 0) return Errno("copy up " + path);
-      char buf[1 << 16];
-      ssize_t n;
-      while ((n = read(src.get(), buf, sizeof(buf))) > 0) {
-        if (write(dst.get(), buf, n) != n) return Errno("copy up " + path);
+      if (absl::Status s = CopyNode(src.get(), st, dir->get(), name); !s.ok())
+        return Annotated(s, "copy up " + path);
+      if (fchownat(dir->get(), name.c_str(), st.st_uid, st.st_gid,
+                   AT_SYMLINK_NOFOLLOW) != 0) {
+        return Errno("copy up " + path + ": chown");
       }
-      fchown(dst.get(), st.st_uid, st.st_gid);
-      fchmod(dst.get(), st.st_mode & 07777);
+      // Mode after owner: chown clears set-id bits. fchmodat follows
+      // symlinks, and a symlink has no mode of its own.
+      if (!S_ISLNK(st.st_mode) &&
+          fchmodat(dir->get(), name.c_str(), st.st_mode & 07777, 0) != 0) {
+        return Errno("copy up " + path + ": chmod");
+      }
+      timespec ts[2] = {st.st_atim, st.st_mtim};
+      utimensat(dir->get(), name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
       return absl::OkStatus();
     }
     return Hostile("hardlink target is neither in this layer nor below it");
+  }
+
+  absl::Status Annotated(const absl::Status& s, absl::string_view what) const {
+    return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+  }
+
+  // Recreates the node `src` (an O_PATH fd, stat `st`) as `name` in `dir`:
+  // special files by mknod, symlinks by their target, regular files by
+  // their data with the holes kept as holes.
+  absl::Status CopyNode(int src, const struct stat& st, int dir,
+                        const std::string& name) {
+    if (S_ISLNK(st.st_mode)) {
+      char to[kMaxPathBytes + 1];
+      ssize_t n = readlinkat(src, "", to, sizeof(to));
+      if (n < 0 || n > static_cast<ssize_t>(kMaxPathBytes))
+        return Errno("read symlink");
+      to[n] = '\0';
+      if (symlinkat(to, dir, name.c_str()) != 0) return Errno("symlink");
+      return absl::OkStatus();
+    }
+    if (!S_ISREG(st.st_mode)) {
+      if (mknodat(dir, name.c_str(), st.st_mode & (S_IFMT | 07777),
+                  st.st_rdev) != 0) {
+        return Errno("mknod");
+      }
+      return absl::OkStatus();
+    }
+    // A regular file (checked on the pinned inode): reopening it for
+    // reading has no side effects.
+    Fd in(open(absl::StrCat("/proc/self/fd/", src).c_str(),
+               O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (in.get() < 0) return Errno("open");
+    Fd out(openat(dir, name.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (out.get() < 0) return Errno("create");
+    return CopyData(in.get(), out.get(), st.st_size);
+  }
+
+  // Copies the data extents of `in` only, so a sparse file stays sparse.
+  absl::Status CopyData(int in, int out, off_t size) {
+    char buf[1 << 16];
+    off_t pos = 0;
+    while (pos < size) {
+      off_t data = lseek(in, pos, SEEK_DATA);
+      if (data < 0 && errno == ENXIO) break;  // only a hole is left
+      off_t hole = data < 0 ? size : lseek(in, data, SEEK_HOLE);
+      if (data < 0) data = pos;  // no SEEK_DATA here: copy it all
+      if (hole < 0) return Errno("seek");
+      for (off_t off = data; off < hole;) {
+        size_t want = static_cast<size_t>(
+            std::min<off_t>(static_cast<off_t>(sizeof(buf)), hole - off));
+        ssize_t n = pread(in, buf, want, off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Errno("read");
+        if (n == 0) return absl::OkStatus();  // shorter than it said
+        if (absl::Status s = budget_->Write(n); !s.ok()) return s;
+        for (ssize_t done = 0; done < n;) {
+          ssize_t w = pwrite(out, buf + done, n - done, off + done);
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0) return Errno("write");
+          done += w;
+        }
+        off += n;
+      }
+      pos = hole;
+    }
+    if (ftruncate(out, size) != 0) return Errno("truncate");
+    return absl::OkStatus();
   }
 
   absl::Status Metadata(archive_entry* e, int pfd, const std::string& base,
@@ -419,17 +501,20 @@ class Applier {
   Fd root_;
   std::vector<Fd> lowers_;
   std::string entry_;
+  Budget* budget_ = nullptr;  // the current entry's
   std::set<std::string> written_;
   std::vector<DirTime> dirs_;
 };
 
-// The decompressed stream, hashed as the tar reader pulls it.
+// The decompressed stream, hashed and measured as the tar reader pulls it.
 struct Decompressed {
   archive* raw = nullptr;
+  Budget* budget = nullptr;
   Sha256Hasher hasher;
   int64_t size = 0;
   bool failed = false;
   bool padded = false;
+  absl::Status limit;  // why the stream was cut off, if a limit did
 };
 
 la_ssize_t ReadDecompressed(archive*, void* data, const void** buf) {
@@ -454,70 +539,103 @@ la_ssize_t ReadDecompressed(archive*, void* data, const void** buf) {
   }
   d->hasher.Update(block, n);
   d->size += n;
+  if (absl::Status s = d->budget->Expanded(d->size); !s.ok()) {
+    d->limit = s;
+    d->failed = true;
+    return -1;
+  }
   *buf = block;
   return n;
 }
 
-}  // namespace
+// Only the layer media types' own compressions, and only built in:
+// libarchive's other filters include ones that run external programs.
+absl::Status SupportLayerFilters(archive* a) {
+  if (archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+      archive_read_support_filter_zstd(a) != ARCHIVE_OK) {
+    return absl::FailedPreconditionError(
+        "this libarchive has no built-in gzip or zstd (it would run an "
+        "external program): rebuild it with zlib and libzstd");
+  }
+  return absl::OkStatus();
+}
 
-absl::StatusOr<ApplyResult> ApplyLayer(int fd,
-                                       const DirectApplier::Target& target) {
+// The layer's size from `start` on (0 when it is not a file).
+int64_t CompressedSize(int fd, off_t start) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  return st.st_size - (start > 0 ? start : 0);
+}
+
+absl::StatusOr<ApplyResult> Apply(int fd, const DirectApplier::Target& target,
+                                  const ApplyLimits& limits, archive* raw,
+                                  archive* tar) {
   Decompressed d;
-  d.raw = archive_read_new();
-  archive_read_support_filter_all(d.raw);
-  archive_read_support_format_raw(d.raw);
-  archive* tar = archive_read_new();
+  d.raw = raw;
+  if (absl::Status s = SupportLayerFilters(raw); !s.ok()) return s;
+  archive_read_support_format_raw(raw);
   archive_read_support_format_tar(tar);
-  auto cleanup = [&] {
-    archive_read_free(tar);
-    archive_read_free(d.raw);
-  };
+  Applier applier(target);
+  if (absl::Status s = applier.Open(limits); !s.ok()) return s;
+  off_t start = lseek(fd, 0, SEEK_CUR);  // -1 for a pipe
+  Budget budget(limits, CompressedSize(fd, start), applier.root_fd());
+  d.budget = &budget;
   archive_entry* raw_entry;
-  if (archive_read_open_fd(d.raw, fd, 1 << 16) != ARCHIVE_OK ||
-      archive_read_next_header(d.raw, &raw_entry) != ARCHIVE_OK) {
-    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
-        "layer is not a readable stream: ", archive_error_string(d.raw)));
-    cleanup();
-    return s;
+  if (archive_read_open_fd(raw, fd, 1 << 16) != ARCHIVE_OK ||
+      archive_read_next_header(raw, &raw_entry) != ARCHIVE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer is not a readable stream: ", archive_error_string(raw)));
   }
   if (archive_read_open(tar, &d, nullptr, ReadDecompressed, nullptr) !=
       ARCHIVE_OK) {
-    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
+    if (!d.limit.ok()) return d.limit;
+    std::string other = apply_internal::RefusedCompression(fd, start);
+    if (!other.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer is compressed with ", other,
+          "; only gzip, zstd and uncompressed layers are accepted"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
         "layer is not a tar archive: ", archive_error_string(tar)));
-    cleanup();
-    return s;
-  }
-  Applier applier(target);
-  if (absl::Status s = applier.Open(); !s.ok()) {
-    cleanup();
-    return s;
   }
   archive_entry* entry;
   int r;
   while ((r = archive_read_next_header(tar, &entry)) == ARCHIVE_OK ||
          r == ARCHIVE_WARN) {
-    if (absl::Status s = applier.Entry(tar, entry); !s.ok()) {
-      cleanup();
-      return s;
+    if (absl::Status s = applier.Entry(tar, entry, budget); !s.ok()) {
+      return d.limit.ok() ? s : d.limit;
     }
   }
+  if (!d.limit.ok()) return d.limit;
   if (r != ARCHIVE_EOF || d.failed) {
-    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
-        "layer is corrupt: ", archive_error_string(d.failed ? d.raw : tar)));
-    cleanup();
-    return s;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer is corrupt: ", archive_error_string(d.failed ? raw : tar)));
   }
-  // The tar reader may stop at the end-of-archive blocks: hash the rest too.
+  // The tar reader may stop at the end-of-archive blocks: hash the rest too
+  // (bounded like the rest: a bomb can hide after the end blocks).
   char rest[1 << 16];
   la_ssize_t n;
-  while ((n = archive_read_data(d.raw, rest, sizeof(rest))) > 0) {
+  while ((n = archive_read_data(raw, rest, sizeof(rest))) > 0) {
     d.hasher.Update(rest, n);
     d.size += n;
+    if (absl::Status s = budget.Expanded(d.size); !s.ok()) return s;
   }
-  cleanup();
   if (n < 0) return absl::InvalidArgumentError("layer stream is truncated");
   if (absl::Status s = applier.Finish(); !s.ok()) return s;
   return ApplyResult{d.hasher.Current(), d.size};
+}
+
+}  // namespace
+
+absl::StatusOr<ApplyResult> ApplyLayer(int fd,
+                                       const DirectApplier::Target& target,
+                                       const ApplyLimits& limits) {
+  archive* raw = archive_read_new();
+  archive* tar = archive_read_new();
+  absl::StatusOr<ApplyResult> result = Apply(fd, target, limits, raw, tar);
+  archive_read_free(tar);
+  archive_read_free(raw);
+  return result;
 }
 
 }  // namespace cradle

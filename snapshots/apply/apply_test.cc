@@ -3,17 +3,23 @@
 // touch is untouched.
 #include "snapshots/apply/apply.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "snapshots/testing/tar_builder.h"
 
 namespace cradle {
@@ -57,12 +63,23 @@ class ApplyTest : public ::testing::Test {
       const std::vector<TarEntry>& entries,
       WhiteoutStyle style = WhiteoutStyle::kDelete,
       std::vector<std::string> lowers = {}, Compression c = Compression::kNone,
-      std::string dir = "") {
+      std::string dir = "", const ApplyLimits& limits = {}) {
     int fd = testing::TempFd(MakeTar(entries, c));
-    absl::StatusOr<ApplyResult> r =
-        ApplyLayer(fd, {dir.empty() ? root_ : dir, std::move(lowers), style});
+    absl::StatusOr<ApplyResult> r = ApplyLayer(
+        fd, {dir.empty() ? root_ : dir, std::move(lowers), style}, limits);
     close(fd);
     return r;
+  }
+  absl::StatusOr<ApplyResult> ApplyWithLimits(
+      const std::vector<TarEntry>& entries, const ApplyLimits& limits,
+      Compression c = Compression::kNone) {
+    return Apply(entries, WhiteoutStyle::kDelete, {}, c, "", limits);
+  }
+  // A lower layer dir, for copy-up tests.
+  std::string Lower() {
+    std::string lower = base_ + "/lower";
+    fs::create_directories(lower);
+    return lower;
   }
   std::string base_, root_, outside_, canary_;
 };
@@ -104,6 +121,35 @@ TEST_F(ApplyTest, FilesDirsLinksOwnersModesXattrsAndDiffId) {
       getxattr((root_ + "/data/x").c_str(), "user.note", value, sizeof(value)),
       5);
   EXPECT_STREQ(value, "hello");
+}
+
+// cradled runs with umask 077: modes a layer gets must not depend on it.
+TEST_F(ApplyTest, ModesIgnoreTheUmask) {
+  mode_t old_umask = umask(077);
+  absl::Cleanup restore = [old_umask] { umask(old_umask); };
+  std::string lower = Lower();
+  fs::create_directories(lower + "/shared");
+  ASSERT_EQ(chmod((lower + "/shared").c_str(), 0775), 0);
+  // No directory entries: usr, usr/bin and shared are implicit parents.
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"usr/bin/tool", 'f', "#!/bin/sh\n", 0755},
+             {"usr/bin/conf", 'f', "x", 0664},
+             {"shared/f", 'f', "y", 0644},
+             {"open", 'd', "", 0777}},
+            WhiteoutStyle::kOverlay, {lower});
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto mode = [&](const std::string& path) -> mode_t {
+    struct stat st;
+    if (lstat((root_ + "/" + path).c_str(), &st) != 0) return 01000000;
+    return st.st_mode & 07777;
+  };
+  EXPECT_EQ(mode("usr"), 0755u);
+  EXPECT_EQ(mode("usr/bin"), 0755u);
+  EXPECT_EQ(mode("shared"), 0775u) << "the lower layer's mode";
+  EXPECT_EQ(mode("usr/bin/tool"), 0755u);
+  EXPECT_EQ(mode("usr/bin/conf"), 0664u);
+  EXPECT_EQ(mode("shared/f"), 0644u);
+  EXPECT_EQ(mode("open"), 0777u);
 }
 
 TEST_F(ApplyTest, ALayerEndingRightAfterItsLastFileApplies) {
@@ -276,6 +322,199 @@ TEST_F(ApplyTest, GarbageIsRefused) {
   r = ApplyLayer(fd, {root_, {}, WhiteoutStyle::kDelete});
   close(fd);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Copy-up must never open a lower special file: opening a FIFO blocks the
+// pull for good. The apply runs on a thread so a hang fails the test.
+TEST_F(ApplyTest, AHardlinkToALowerFifoRecreatesItWithoutBlocking) {
+  std::string lower = Lower();
+  std::string fifo = lower + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0640), 0);
+  std::promise<absl::StatusOr<ApplyResult>> done;
+  std::future<absl::StatusOr<ApplyResult>> result = done.get_future();
+  std::thread applying([&] {
+    done.set_value(
+        Apply({{"link", 'h', "fifo"}}, WhiteoutStyle::kOverlay, {lower}));
+  });
+  bool finished =
+      result.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+  if (!finished) {
+    // Give the blocked open a writer so the thread can end, then fail.
+    int w = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (w >= 0) close(w);
+  }
+  applying.join();
+  ASSERT_TRUE(finished) << "copy-up of a FIFO blocked";
+  absl::StatusOr<ApplyResult> r = result.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  struct stat st;
+  ASSERT_EQ(lstat((root_ + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_nlink, 2u) << "the copy in the upper layer and the link";
+}
+
+TEST_F(ApplyTest, AHardlinkToALowerCharDeviceRecreatesItWithoutOpeningIt) {
+  std::string lower = Lower();
+  // /dev/null's numbers: harmless if a broken applier opens it, and the
+  // watch below sees that it did.
+  ASSERT_EQ(mknod((lower + "/dev").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
+  int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(inotify_add_watch(watch, lower.c_str(), IN_OPEN), 0);
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"link", 'h', "dev"}}, WhiteoutStyle::kOverlay, {lower});
+  alignas(inotify_event) char events[4096];
+  ssize_t n = read(watch, events, sizeof(events));
+  close(watch);
+  EXPECT_LT(n, 0) << "something opened the lower layer's device node";
+  ASSERT_TRUE(r.ok()) << r.status();
+  struct stat st;
+  ASSERT_EQ(lstat((root_ + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(ApplyTest, CopyUpKeepsASparseFileSparse) {
+  std::string lower = Lower();
+  constexpr off_t kSize = 64 << 20;
+  {
+    int fd = open((lower + "/sparse").c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pwrite(fd, "head", 4, 0), 4);
+    ASSERT_EQ(pwrite(fd, "middle", 6, kSize / 2), 6);
+    ASSERT_EQ(ftruncate(fd, kSize), 0);  // ends in a hole
+    close(fd);
+  }
+  struct stat before;
+  ASSERT_EQ(stat((lower + "/sparse").c_str(), &before), 0);
+  ASSERT_LT(before.st_blocks * 512, kSize / 8) << "no sparse files here";
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"link", 'h', "sparse"}}, WhiteoutStyle::kOverlay, {lower});
+  ASSERT_TRUE(r.ok()) << r.status();
+  struct stat after;
+  ASSERT_EQ(stat((root_ + "/link").c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, kSize);
+  EXPECT_LE(after.st_blocks, before.st_blocks * 2) << "holes filled in";
+  std::string data = Read(root_ + "/link");
+  ASSERT_EQ(data.size(), static_cast<size_t>(kSize));
+  EXPECT_EQ(data.substr(0, 4), "head");
+  EXPECT_EQ(data.substr(kSize / 2, 6), "middle");
+  EXPECT_EQ(data.find_first_not_of('\0', 4), static_cast<size_t>(kSize / 2));
+}
+
+TEST_F(ApplyTest, AHardlinkToALowerSymlinkRecreatesTheSymlink) {
+  std::string lower = Lower();
+  ASSERT_EQ(symlink(canary_.c_str(), (lower + "/sym").c_str()), 0);
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"link", 'h', "sym"}}, WhiteoutStyle::kOverlay, {lower});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(fs::read_symlink(root_ + "/link"), canary_);
+}
+
+TEST_F(ApplyTest, AHardlinkToAWhitedOutLowerFileIsRefused) {
+  std::string older = base_ + "/older", newer = base_ + "/newer";
+  fs::create_directories(older);
+  fs::create_directories(newer);
+  std::ofstream(older + "/gone") << "deleted above";
+  ASSERT_EQ(mknod((newer + "/gone").c_str(), S_IFCHR, makedev(0, 0)), 0);
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"link", 'h', "gone"}}, WhiteoutStyle::kOverlay, {newer, older});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(root_ + "/link"));
+}
+
+TEST_F(ApplyTest, OnlyGzipZstdAndPlainLayersAreRead) {
+  std::vector<TarEntry> layer = {{"a", 'f', std::string(1000, 'a')}};
+  std::string plain = MakeTar(layer);
+  for (Compression c :
+       {Compression::kBzip2, Compression::kXz, Compression::kLzip,
+        Compression::kCompress, Compression::kLz4}) {
+    std::string packed = MakeTar(layer, c);
+    ASSERT_NE(packed.substr(0, 100), plain.substr(0, 100))
+        << "libarchive wrote no filter " << static_cast<int>(c);
+    int fd = testing::TempFd(packed);
+    absl::StatusOr<ApplyResult> r =
+        ApplyLayer(fd, {root_, {}, WhiteoutStyle::kDelete});
+    close(fd);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+        << static_cast<int>(c);
+    EXPECT_THAT(r.status().message(), HasSubstr("only gzip, zstd"));
+    EXPECT_FALSE(fs::exists(root_ + "/a"));
+  }
+}
+
+TEST_F(ApplyTest, ALayerExpandingPastTheRatioIsRefused) {
+  std::vector<TarEntry> bomb = {{"zeros", 'f', std::string(4 << 20, '\0')}};
+  ApplyLimits limits;
+  limits.max_expansion_ratio = 10;
+  limits.expansion_floor_bytes = 1 << 20;
+  absl::StatusOr<ApplyResult> r =
+      ApplyWithLimits(bomb, limits, Compression::kGzip);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(), HasSubstr("decompression bomb"));
+  EXPECT_THAT(r.status().message(), HasSubstr("images.unpack_max_ratio"));
+  // Refused as soon as it passed the bound, not after writing it all.
+  struct stat st;
+  if (stat((root_ + "/zeros").c_str(), &st) == 0) {
+    EXPECT_LT(st.st_size, 2 << 20);
+  }
+  // Below the floor, or within the ratio, the same layer applies.
+  fs::remove_all(root_);
+  fs::create_directories(root_);
+  limits.expansion_floor_bytes = 8 << 20;
+  EXPECT_TRUE(ApplyWithLimits(bomb, limits, Compression::kGzip).ok());
+  fs::remove_all(root_);
+  fs::create_directories(root_);
+  EXPECT_TRUE(ApplyWithLimits(bomb, {}, Compression::kGzip).ok())
+      << "the defaults let a 4 MiB layer expand";
+}
+
+TEST_F(ApplyTest, ALayerStopsAtTheFreeSpaceReserve) {
+  ApplyLimits limits;
+  limits.min_free_bytes = int64_t{1} << 60;  // more than any disk has
+  limits.free_check_interval_bytes = 4096;
+  absl::StatusOr<ApplyResult> r =
+      ApplyWithLimits({{"a", 'f', "a"}, {"b", 'f', "b"}}, limits);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(), HasSubstr("images.unpack_min_free_mib"));
+  EXPECT_FALSE(fs::exists(root_ + "/a"));
+}
+
+TEST_F(ApplyTest, ALayerWithTooManyEntriesIsRefused) {
+  ApplyLimits limits;
+  limits.max_entries = 3;
+  std::vector<TarEntry> layer;
+  for (int i = 0; i < 5; ++i) layer.push_back({"f" + std::to_string(i)});
+  absl::StatusOr<ApplyResult> r = ApplyWithLimits(layer, limits);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(), HasSubstr("more than 3 entries"));
+  EXPECT_FALSE(fs::exists(root_ + "/f3"));
+  layer.resize(3);
+  EXPECT_TRUE(ApplyWithLimits(layer, limits).ok());
+}
+
+TEST_F(ApplyTest, TooManyLayersAreRefusedBeforeOpeningThem) {
+  ApplyLimits limits;
+  limits.max_layers = 3;
+  std::string lower = Lower();
+  absl::StatusOr<ApplyResult> r =
+      Apply({{"a", 'f', "a"}}, WhiteoutStyle::kOverlay, {lower, lower, lower},
+            Compression::kNone, "", limits);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(), HasSubstr("images.max_layers"));
+  EXPECT_TRUE(Apply({{"a", 'f', "a"}}, WhiteoutStyle::kOverlay, {lower, lower},
+                    Compression::kNone, "", limits)
+                  .ok());
+}
+
+TEST_F(ApplyTest, OverlongPathsAreRefusedAsInvalid) {
+  std::string deep;
+  for (int i = 0; i < 900; ++i) deep += "abcd/";
+  absl::StatusOr<ApplyResult> r = Apply({{deep + "f", 'f', "x"}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(r.status().message().size(), 1024u) << "the path is shortened";
 }
 
 }  // namespace

@@ -25,8 +25,31 @@ std::string MakeTar(const std::vector<TarEntry>& entries,
   // No padding to 10 KiB blocks: the tar bytes are then the same whatever
   // the compression, so a test knows the diff id.
   archive_write_set_bytes_in_last_block(a, 1);
-  if (compression == Compression::kGzip) archive_write_add_filter_gzip(a);
-  if (compression == Compression::kZstd) archive_write_add_filter_zstd(a);
+  switch (compression) {
+    case Compression::kNone:
+      break;
+    case Compression::kGzip:
+      archive_write_add_filter_gzip(a);
+      break;
+    case Compression::kZstd:
+      archive_write_add_filter_zstd(a);
+      break;
+    case Compression::kBzip2:
+      archive_write_add_filter_bzip2(a);
+      break;
+    case Compression::kXz:
+      archive_write_add_filter_xz(a);
+      break;
+    case Compression::kLzip:
+      archive_write_add_filter_lzip(a);
+      break;
+    case Compression::kCompress:
+      archive_write_add_filter_compress(a);
+      break;
+    case Compression::kLz4:
+      archive_write_add_filter_lz4(a);
+      break;
+  }
   archive_write_open(a, &out, nullptr, Append, nullptr);
   for (const TarEntry& t : entries) {
     archive_entry* e = archive_entry_new();

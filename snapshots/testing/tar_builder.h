@@ -19,7 +19,17 @@ struct TarEntry {
   std::map<std::string, std::string> xattrs;
 };
 
-enum class Compression { kNone, kGzip, kZstd };
+// Past kZstd: compressions no layer media type names (to test refusals).
+enum class Compression {
+  kNone,
+  kGzip,
+  kZstd,
+  kBzip2,
+  kXz,
+  kLzip,
+  kCompress,
+  kLz4
+};
 
 std::string MakeTar(const std::vector<TarEntry>& entries,
                     Compression compression = Compression::kNone);

@@ -103,16 +103,29 @@ absl::StatusOr<Headers> Framer::DecodeHeaderBlock(absl::string_view block) {
           absl::StrCat("corrupt SPDY header block (zlib error ", rc, ")"));
     }
     plain.append(chunk, sizeof(chunk) - inflate_.avail_out);
-    if (rc == Z_BUF_ERROR && inflate_.avail_out == sizeof(chunk)) break;
-    if (plain.size() > kMaxPayload) {
-      return absl::InvalidArgumentError("SPDY header block too large");
+    if (plain.size() > kMaxHeaderBlock) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "SPDY header block inflates past ", kMaxHeaderBlock, " bytes"));
     }
+    // SPDY's compression context never ends: input past a zlib stream end
+    // cannot be decoded (and inflate would answer Z_STREAM_END forever).
+    if (rc == Z_STREAM_END && inflate_.avail_in > 0) {
+      return absl::InvalidArgumentError(
+          "SPDY header block continues past the end of its zlib stream");
+    }
+    if (rc == Z_BUF_ERROR && inflate_.avail_out == sizeof(chunk)) break;
   }
   // Count, then length-prefixed name/value pairs.
   Headers headers;
   if (plain.size() < 4) return absl::InvalidArgumentError("short header block");
   uint32_t count = Read32(plain, 0);
+  if (count > kMaxHeaders) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("SPDY header block of ", count, " headers (at most ",
+                     kMaxHeaders, ")"));
+  }
   size_t at = 4;
+  size_t total = 0;  // what the split headers take
   for (uint32_t i = 0; i < count; ++i) {
     std::string parts[2];
     for (std::string& part : parts) {
@@ -127,8 +140,15 @@ absl::StatusOr<Headers> Framer::DecodeHeaderBlock(absl::string_view block) {
       part = plain.substr(at, n);
       at += n;
     }
-    // Several values of one name travel NUL-separated.
+    // Several values of one name travel NUL-separated; each piece repeats
+    // the name, so a block of NULs must not multiply a long name.
     for (absl::string_view v : absl::StrSplit(parts[1], '\0')) {
+      total += parts[0].size() + v.size();
+      if (total > kMaxHeaderBlock || headers.size() >= kMaxHeaders) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("SPDY header block expands past ", kMaxHeaders,
+                         " headers or ", kMaxHeaderBlock, " bytes"));
+      }
       headers.emplace_back(absl::AsciiStrToLower(parts[0]), std::string(v));
     }
   }
@@ -162,7 +182,7 @@ absl::StatusOr<std::optional<Frame>> Framer::Parse(std::string* buffer) {
   uint32_t first = Read32(*buffer, 0);
   uint32_t length = Read32(*buffer, 4) & 0xffffff;
   if (length > kMaxPayload) {
-    return absl::InvalidArgumentError(
+    return absl::ResourceExhaustedError(
         absl::StrCat("SPDY frame of ", length, " bytes is too large"));
   }
   if (buffer->size() < kFrameHeaderSize + length) return std::nullopt;

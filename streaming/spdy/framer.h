@@ -72,7 +72,9 @@ class Framer {
   // Takes one whole frame off the front of `buffer`; nullopt when the
   // buffer does not hold a whole frame yet. Unknown control frame types are
   // returned with their type and skipped. An error means the connection is
-  // unusable (bad version, corrupt header block).
+  // unusable: InvalidArgument for a protocol violation (bad version,
+  // corrupt header block), ResourceExhausted for a frame or header block
+  // over the limits below.
   absl::StatusOr<std::optional<Frame>> Parse(std::string* buffer);
 
   // Encodes a frame. Must be called in the order frames are sent.
@@ -81,6 +83,12 @@ class Framer {
   // The largest frame payload accepted (SPDY's 24-bit length is larger;
   // nothing here needs more).
   static constexpr uint32_t kMaxPayload = 1 << 20;
+  // The most a header block may inflate to, and the most its headers may
+  // add up to once NUL-joined values are split (each piece repeats the
+  // name). Kubernetes' stream headers take a few hundred bytes.
+  static constexpr size_t kMaxHeaderBlock = 64 * 1024;
+  // The most headers one block may carry.
+  static constexpr size_t kMaxHeaders = 1024;
 
  private:
   absl::StatusOr<Headers> DecodeHeaderBlock(absl::string_view block);

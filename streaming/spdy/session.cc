@@ -1,6 +1,7 @@
 #include "streaming/spdy/session.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -131,7 +132,26 @@ absl::Status Session::Send(const Frame& frame) {
     }
     done += n;
   }
+  Touch();
   return absl::OkStatus();
+}
+
+void Session::Touch() { last_active_ = absl::ToUnixNanos(absl::Now()); }
+
+bool Session::WaitReadable(absl::Duration idle) {
+  for (;;) {
+    absl::Duration left =
+        idle - (absl::Now() - absl::FromUnixNanos(last_active_.load()));
+    if (left <= absl::ZeroDuration()) return false;
+    int timeout = left >= absl::Hours(24)
+                      ? -1
+                      : static_cast<int>(absl::ToInt64Milliseconds(
+                            left + absl::Milliseconds(1)));
+    pollfd p{fd_, POLLIN, 0};
+    int ready = poll(&p, 1, timeout);
+    // Readable, hung up or broken: read() tells which.
+    if (ready > 0 || (ready < 0 && errno != EINTR)) return true;
+  }
 }
 
 void Session::EndAll() {
@@ -159,9 +179,11 @@ bool Session::ended() {
   return ended_;
 }
 
-void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream) {
+void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream,
+                    absl::Duration idle) {
   std::string buffer = std::move(pending_);
   char chunk[64 * 1024];
+  Touch();
   for (;;) {
     absl::StatusOr<std::optional<Frame>> parsed = framer_.Parse(&buffer);
     if (!parsed.ok()) {
@@ -170,10 +192,18 @@ void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream) {
       break;
     }
     if (!parsed->has_value()) {
+      if (!WaitReadable(idle)) {
+        LOG(INFO) << "spdy: no frame for " << absl::FormatDuration(idle)
+                  << "; closing the idle connection";
+        // Also frees a writer stuck on a peer that stopped reading.
+        shutdown(fd_, SHUT_RDWR);
+        break;
+      }
       ssize_t n = read(fd_, chunk, sizeof(chunk));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       buffer.append(chunk, n);
+      Touch();
       continue;
     }
     Frame& frame = **parsed;
@@ -185,11 +215,18 @@ void Session::Serve(std::function<void(std::shared_ptr<Stream>)> on_stream) {
     }
     switch (frame.type) {
       case FrameType::kSynStream: {
-        if (stream != nullptr || (frame.stream_id % 2 == 0) == is_server_) {
+        bool wrong = stream != nullptr || frame.stream_id == 0 ||
+                     (frame.stream_id % 2 == 0) == is_server_;
+        if (wrong || open_streams() >= kMaxOpenStreams) {
+          if (!wrong) {
+            LOG_EVERY_N(WARNING, 100)
+                << "spdy: peer has " << kMaxOpenStreams
+                << " streams open; refusing stream " << frame.stream_id;
+          }
           Frame reset;
           reset.type = FrameType::kRstStream;
           reset.stream_id = frame.stream_id;
-          reset.value = kRstProtocolError;
+          reset.value = wrong ? kRstProtocolError : kRstRefusedStream;
           (void)Send(reset);
           break;
         }

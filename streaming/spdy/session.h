@@ -8,6 +8,7 @@
 #ifndef CRADLE_STREAMING_SPDY_SESSION_H_
 #define CRADLE_STREAMING_SPDY_SESSION_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -77,9 +78,16 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Reads frames until the connection ends. Streams the peer opens are
-  // answered and handed to `on_stream` on this thread (it must not block).
-  void Serve(std::function<void(std::shared_ptr<Stream>)> on_stream);
+  // Reads frames until the connection ends, or until no frame has passed
+  // either way for `idle` (then the connection is cut). Streams the peer
+  // opens are answered and handed to `on_stream` on this thread (it must
+  // not block).
+  void Serve(std::function<void(std::shared_ptr<Stream>)> on_stream,
+             absl::Duration idle = absl::InfiniteDuration());
+
+  // Streams the peer may have open at once; more are refused
+  // (RST_STREAM REFUSED_STREAM), so a peer cannot grow our tables at will.
+  static constexpr size_t kMaxOpenStreams = 256;
 
   // Opens a stream and waits for the peer's reply (client side).
   absl::StatusOr<std::shared_ptr<Stream>> Open(const Headers& headers,
@@ -101,11 +109,17 @@ class Session {
   void Forget(uint32_t id);
   absl::Status Send(const Frame& frame);
   void EndAll();
+  // Waits until `fd_` is readable; false when the connection stayed idle
+  // for `idle`.
+  bool WaitReadable(absl::Duration idle);
+  void Touch();
 
   const int fd_;
   const bool is_server_;
   std::string pending_;
   Framer framer_;  // Parse on the reading thread; Encode under write_mu_
+  // When a frame last passed either way (absl::ToUnixNanos).
+  std::atomic<int64_t> last_active_{0};
 
   absl::Mutex write_mu_;
   bool write_closed_ ABSL_GUARDED_BY(write_mu_) = false;
