@@ -17,6 +17,14 @@ absl::Status Bad(absl::string_view what, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
 }
 
+// schemaVersion, or 0 when it is missing or not an integer: json::value()
+// would throw on a string, and a registry's document is untrusted.
+int64_t SchemaVersion(const json& doc) {
+  auto it = doc.find("schemaVersion");
+  if (it == doc.end() || !it->is_number_integer()) return 0;
+  return it->get<int64_t>();
+}
+
 absl::StatusOr<json> ParseObject(absl::string_view text,
                                  absl::string_view what) {
   json doc = json::parse(text.begin(), text.end(), nullptr,
@@ -165,7 +173,7 @@ absl::StatusOr<std::string> DocumentKind(absl::string_view announced,
   if (doc->contains("manifests")) return std::string("index");
   if (doc->contains("layers") && doc->contains("config"))
     return std::string("manifest");
-  if (doc->value("schemaVersion", 0) == 1) {
+  if (SchemaVersion(*doc) == 1) {
     return absl::InvalidArgumentError(
         "manifest: Docker schema 1 images are not supported; push the image "
         "again with a "
@@ -202,7 +210,7 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view text) {
   if (absl::Status s = GetString(*doc, "mediaType", &m.media_type, "manifest");
       !s.ok())
     return s;
-  if (doc->value("schemaVersion", 0) != 2)
+  if (SchemaVersion(*doc) != 2)
     return Bad("manifest", "\"schemaVersion\" must be 2");
   auto config = doc->find("config");
   if (config == doc->end()) return Bad("manifest", "no \"config\"");

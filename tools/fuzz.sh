@@ -9,7 +9,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
-base=${CRADLE_FUZZ_OUTPUT_BASE:-$HOME/.cache/cradle-fuzz}
+# One output base per checkout, as Bazel keys its own.
+base=${CRADLE_FUZZ_OUTPUT_BASE:-$HOME/.cache/cradle-fuzz-$(pwd -P | md5sum | cut -c1-12)}
 bazel_fuzz=(bazel --output_base="$base")
 
 if (($# > 0)); then
