@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cgroups/membership.h"
+#include "lite/files.h"
 #include "process/process.h"
 
 namespace cradle::e2e {
@@ -187,10 +188,7 @@ absl::Status Daemon::Restart() {
 }
 
 std::string Daemon::Log() const {
-  std::ifstream in(dir_ + "/cradled.log");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return lite::ReadFileOrEmpty(dir_ + "/cradled.log");
 }
 
 std::vector<HostProcess> HostProcesses() {
@@ -199,9 +197,9 @@ std::vector<HostProcess> HostProcesses() {
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     HostProcess p;
     if (!absl::SimpleAtoi(entry.path().filename().string(), &p.pid)) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    p.command_line.assign(std::istreambuf_iterator<char>(in),
-                          std::istreambuf_iterator<char>());
+    // A process may exit while we read: its cmdline is then just empty
+    // (an istreambuf_iterator would throw on the ESRCH read).
+    p.command_line = lite::ReadFileOrEmpty(entry.path() / "cmdline");
     std::replace(p.command_line.begin(), p.command_line.end(), '\0', ' ');
     while (!p.command_line.empty() && p.command_line.back() == ' ') {
       p.command_line.pop_back();

@@ -15,6 +15,7 @@
 
 #include "e2e/harness/fixture.h"
 #include "e2e/harness/test_network.h"
+#include "lite/files.h"
 
 namespace cradle::e2e {
 
@@ -22,10 +23,7 @@ namespace fs = std::filesystem;
 namespace v1 = runtime::v1;
 
 inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return lite::ReadFileOrEmpty(path);
 }
 
 class PodTest : public CradleTest {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "lite/files.h"
 #include "process/process.h"
 
 namespace cradle::e2e {
@@ -43,13 +44,6 @@ std::string Runfile(const std::string& path) {
   if (access(path.c_str(), F_OK) == 0) return fs::absolute(path).string();
   const char* srcdir = getenv("TEST_SRCDIR");
   return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 }  // namespace
@@ -130,7 +124,7 @@ absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
   images.registry = registry.host();
   for (const auto& entry : fs::directory_iterator(out + "/digests")) {
     images.digests[entry.path().filename().string()] = std::string(
-        absl::StripAsciiWhitespace(ReadFile(entry.path().string())));
+        absl::StripAsciiWhitespace(lite::ReadFileOrEmpty(entry.path().string())));
   }
   return images;
 }
