@@ -43,6 +43,7 @@ struct Options {
   std::string image;
   int n = 20;
   std::string only;  // run just this operation
+  std::string runtime_handler;  // RuntimeClass handler of every pod ("")
   // Lifecycle mode: this many pods, each with one container, through
   // runp+create+start then stop+rm+rmp, `concurrency` at a time.
   int lifecycle = 0;
@@ -105,6 +106,7 @@ class Bench {
     grpc::ClientContext ctx;
     v1::RunPodSandboxRequest req;
     *req.mutable_config() = PodConfig(i);
+    req.set_runtime_handler(options_.runtime_handler);
     v1::RunPodSandboxResponse resp;
     grpc::Status s = runtime_->RunPodSandbox(&ctx, req, &resp);
     *id = resp.pod_sandbox_id();
@@ -467,6 +469,8 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--only") {
       options.only = value();
+    } else if (arg == "--runtime-handler") {
+      options.runtime_handler = value();
     } else if (arg == "--lifecycle") {
       (void)absl::SimpleAtoi(value(), &options.lifecycle);
     } else if (arg == "--concurrency") {
@@ -480,7 +484,7 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtoi(value(), &options.shim_memory);
     } else {
       std::cerr << "usage: cri_bench --endpoint unix:///path --image REF "
-                   "[-n N] [--only OPERATION]\n"
+                   "[-n N] [--only OPERATION] [--runtime-handler NAME]\n"
                    "       [--lifecycle PODS [--concurrency C] "
                    "[--daemon-pid PID] [--shim-name NAME]]\n"
                    "       [--shim-memory CONTAINERS --shim-name NAME]\n";

@@ -104,6 +104,24 @@ class TableReader {
     });
   }
 
+  // A sub-table whose keys are free-form names, each a table with fixed
+  // keys; `read` gets the name and a reader of its table.
+  void TableMap(const char* key,
+                const std::function<void(const std::string& name,
+                                         TableReader&)>& read) {
+    Field(key, [&](const toml::node& node) -> absl::Status {
+      if (!node.is_table()) return TypeError(node, key, "a table");
+      for (const auto& [name, value] : *node.as_table()) {
+        std::string full = absl::StrCat(Name(key), ".", std::string(name.str()));
+        if (!value.is_table()) return TypeError(value, full, "a table");
+        TableReader sub(source_, full, *value.as_table());
+        read(std::string(name.str()), sub);
+        if (absl::Status s = sub.Finish(); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    });
+  }
+
   // Reports the first error seen, else the first key nobody asked for.
   absl::Status Finish() {
     if (!status_.ok()) return status_;
@@ -193,6 +211,53 @@ absl::Status OptionalPath(const std::string& value) {
   return value.empty() ? absl::OkStatus() : AbsolutePath(value);
 }
 
+// Handler names are RuntimeClass handlers (DNS labels) and, by default,
+// directory names under the state dir, beside the daemon's own.
+absl::Status HandlerName(const std::string& name) {
+  static const std::set<std::string> kTaken = {"pods", "s", "runc-logs"};
+  bool label = !name.empty() && name.size() <= 63 && name.front() != '-' &&
+               name.back() != '-';
+  for (char ch : name) {
+    label = label && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                      ch == '-');
+  }
+  if (!label) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "handler name \"", name,
+        "\" is not a DNS label (lower-case letters, digits and '-', at "
+        "most 63)"));
+  }
+  if (kTaken.count(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "handler name \"", name, "\" is taken by the state dir's own \"",
+        name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+// What only the whole (merged) config can tell.
+absl::Status CheckHandlers(const Config::Runtime& r, absl::string_view source) {
+  for (const auto& [name, handler] : r.handlers) {
+    absl::Status s = HandlerName(name);
+    if (s.ok() && handler.binary.empty()) {
+      s = absl::InvalidArgumentError("binary is empty");
+    }
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": runtime.handlers.", name, ": ", s.message()));
+    }
+  }
+  if (r.handlers.count(r.default_handler) == 0) {
+    std::vector<std::string> names;
+    for (const auto& [name, handler] : r.handlers) names.push_back(name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": runtime.default_handler \"", r.default_handler,
+        "\" is not among runtime.handlers (", absl::StrJoin(names, ", "),
+        ")"));
+  }
+  return absl::OkStatus();
+}
+
 void ReadConfig(TableReader& top, Config& c) {
   int64_t version = 1;
   top.Int("version", &version, 1, 1);
@@ -209,7 +274,12 @@ void ReadConfig(TableReader& top, Config& c) {
           INT32_MAX);
   });
   top.Table("runtime", [&](TableReader& t) {
-    t.String("runc", &c.runtime.runc);
+    t.String("default_handler", &c.runtime.default_handler);
+    t.TableMap("handlers", [&](const std::string& name, TableReader& h) {
+      Config::Runtime::Handler& handler = c.runtime.handlers[name];
+      h.String("binary", &handler.binary);
+      h.String("root", &handler.root, OptionalPath);
+    });
     t.String("shim", &c.runtime.shim, OptionalPath);
     t.String("cgroup_driver", &c.runtime.cgroup_driver,
              OneOf({"cgroupfs", "systemd"}));
@@ -274,6 +344,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view text,
   TableReader top(source, "", table);
   ReadConfig(top, config);
   if (absl::Status s = top.Finish(); !s.ok()) return s;
+  if (absl::Status s = CheckHandlers(config.runtime, source); !s.ok()) return s;
   return config;
 }
 
@@ -294,6 +365,19 @@ absl::StatusOr<Config> LoadConfig(absl::string_view path) {
   return ParseConfig(text.str(), file, DefaultConfig());
 }
 
+namespace {
+
+nlohmann::json RuntimeHandlersJson(
+    const std::map<std::string, Config::Runtime::Handler>& handlers) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, h] : handlers) {
+    j[name] = {{"binary", h.binary}, {"root", h.root}};
+  }
+  return j;
+}
+
+}  // namespace
+
 std::string ConfigToJson(const Config& c) {
   nlohmann::json j = {
       {"root", c.root},
@@ -305,7 +389,8 @@ std::string ConfigToJson(const Config& c) {
         {"max_recv_message_size", c.grpc.max_recv_message_size},
         {"max_send_message_size", c.grpc.max_send_message_size}}},
       {"runtime",
-       {{"runc", c.runtime.runc},
+       {{"default_handler", c.runtime.default_handler},
+        {"handlers", RuntimeHandlersJson(c.runtime.handlers)},
         {"shim", c.runtime.shim},
         {"cgroup_driver", c.runtime.cgroup_driver},
         {"sandbox_image", c.runtime.sandbox_image}}},

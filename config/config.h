@@ -31,7 +31,16 @@ struct Config {
   } grpc;
 
   struct Runtime {
-    std::string runc;
+    // An OCI runtime a pod can ask for by name (its RuntimeClass handler).
+    struct Handler {
+      std::string binary;  // a path, or a name looked up in PATH
+      std::string root;    // its state dir (--root); empty: <state>/<name>
+    };
+    // Handler name -> handler. runc and crun are configured by default;
+    // one whose binary is not installed is listed as unusable.
+    std::map<std::string, Handler> handlers;
+    // The handler of pods that name none ("").
+    std::string default_handler;
     std::string shim;
     std::string cgroup_driver;
     std::string sandbox_image;

@@ -56,6 +56,58 @@ mirror_credentials = ["docker.io"]
             std::vector<std::string>{"docker.io"});
 }
 
+TEST(ConfigTest, RuncAndCrunAreHandlersOutOfTheBoxWithRuncTheDefault) {
+  Config c = DefaultConfig();
+  EXPECT_EQ(c.runtime.default_handler, "runc");
+  ASSERT_EQ(c.runtime.handlers.size(), 2u);
+  EXPECT_EQ(c.runtime.handlers.at("runc").binary, "runc");
+  EXPECT_EQ(c.runtime.handlers.at("crun").binary, "crun");
+  EXPECT_EQ(c.runtime.handlers.at("crun").root, "");
+}
+
+TEST(ConfigTest, AFileAddsAHandlerAndMakesItTheDefault) {
+  absl::StatusOr<Config> c = ParseConfig(R"(
+[runtime]
+default_handler = "fast"
+[runtime.handlers.fast]
+binary = "/usr/local/bin/crun"
+root = "/run/fast"
+[runtime.handlers.runc]
+binary = "/usr/sbin/runc"
+)",
+                                         "test.toml", DefaultConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime.default_handler, "fast");
+  ASSERT_EQ(c->runtime.handlers.size(), 3u);
+  EXPECT_EQ(c->runtime.handlers.at("fast").root, "/run/fast");
+  EXPECT_EQ(c->runtime.handlers.at("runc").binary, "/usr/sbin/runc");
+  EXPECT_EQ(c->runtime.handlers.at("crun").binary, "crun");
+}
+
+TEST(ConfigTest, BadHandlersAreRefusedByName) {
+  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = \"kata\"\n")
+                  .message(),
+              HasSubstr("default_handler \"kata\" is not among "
+                        "runtime.handlers (crun, runc)"));
+  EXPECT_THAT(
+      ParseError("[runtime.handlers.Fast]\nbinary = \"crun\"\n").message(),
+      HasSubstr("not a DNS label"));
+  EXPECT_THAT(
+      ParseError("[runtime.handlers.pods]\nbinary = \"crun\"\n").message(),
+      HasSubstr("taken by the state dir"));
+  EXPECT_THAT(ParseError("[runtime.handlers.x]\nroot = \"/r\"\n").message(),
+              HasSubstr("runtime.handlers.x: binary is empty"));
+  EXPECT_THAT(
+      ParseError("[runtime.handlers.x]\nbinary = \"b\"\nroot = \"r\"\n")
+          .message(),
+      HasSubstr("absolute path"));
+  EXPECT_THAT(ParseError("[runtime.handlers.x]\nbinry = \"b\"\n").message(),
+              HasSubstr("unknown key \"runtime.handlers.x.binry\""));
+  // The key of the single-runtime days names its replacement's home.
+  EXPECT_THAT(ParseError("[runtime]\nrunc = \"runc\"\n").message(),
+              HasSubstr("unknown key \"runtime.runc\""));
+}
+
 TEST(ConfigTest, UnknownTopLevelKeyNamesFileLineAndKey) {
   absl::Status s = ParseError("root = \"/x\"\n\nroots = \"/y\"\n");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);

@@ -62,19 +62,6 @@ TEST_F(VersionStatusTest, StatusReportsBothConditionsAndVerboseConfig) {
   EXPECT_THAT(response.info().at("config"), HasSubstr(daemon_->socket()));
 }
 
-TEST_F(VersionStatusTest, UnbuiltRpcsAnswerUnimplementedWithTheirName) {
-  // Checkpointing needs CRIU, which cradle does not drive (nor does
-  // containerd 1.6).
-  grpc::ClientContext ctx;
-  runtime::v1::CheckpointContainerRequest request;
-  runtime::v1::CheckpointContainerResponse response;
-  grpc::Status s =
-      daemon_->runtime().CheckpointContainer(&ctx, request, &response);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(s.error_message(),
-              HasSubstr("RuntimeService.CheckpointContainer"));
-}
-
 TEST_F(VersionStatusTest, SocketIsGroupOnlyAndASecondDaemonIsRefused) {
   struct stat st;
   ASSERT_EQ(stat(daemon_->socket().c_str(), &st), 0);

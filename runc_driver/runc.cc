@@ -124,6 +124,11 @@ std::string RuncErrorFromLog(std::string_view log) {
 
 lite::StatusOr<std::unique_ptr<Runc>> Runc::New(RuncOptions options) {
   lite::StatusOr<std::string> binary = lite::FindProgram(options.binary);
+  // A path is taken as given by the lookup; it must still be there.
+  if (binary.ok() && access(binary->c_str(), X_OK) != 0) {
+    binary = lite::NotFoundError(
+        lite::StrCat("\"", *binary, "\" is not an executable file"));
+  }
   if (!binary.ok()) {
     return lite::FailedPreconditionError(lite::StrCat(
         "runc binary \"", options.binary, "\": ", binary.status().message()));
@@ -345,6 +350,39 @@ lite::StatusOr<std::string> Runc::Stats(std::string_view id) {
       Call({"events", "--stats", std::string(id)}, nullptr);
   if (!outcome.ok()) return outcome.status();
   return std::string(StripAsciiWhitespace(outcome->out));
+}
+
+lite::Status Runc::Checkpoint(std::string_view id,
+                              const RuncCheckpointOptions& o) {
+  std::vector<std::string> args = {"checkpoint", "--image-path", o.image_path,
+                                   "--work-path", o.work_path};
+  if (o.leave_running) args.push_back("--leave-running");
+  args.emplace_back(id);
+  lite::Status s = Call(args, nullptr).status();
+  if (s.ok()) return s;
+  // runc's own message names only "criu failed"; CRIU's log says why.
+  std::string criu =
+      CriuErrorFromLog(lite::ReadFileOrEmpty(o.work_path + "/dump.log"));
+  if (criu.empty()) return s;
+  return lite::Status(s.code(),
+                      lite::StrCat(s.message(), " (CRIU: ", criu, ")"));
+}
+
+std::string CriuErrorFromLog(std::string_view log) {
+  // CRIU marks failures "Error (file:line): what"; the last few are the
+  // cause, the rest the unwinding.
+  constexpr size_t kKeep = 3;
+  std::vector<std::string> errors;
+  while (!log.empty()) {
+    size_t newline = log.find('\n');
+    std::string_view line = log.substr(0, newline);
+    log.remove_prefix(newline == std::string_view::npos ? log.size()
+                                                        : newline + 1);
+    if (line.find("Error (") == std::string_view::npos) continue;
+    errors.emplace_back(StripAsciiWhitespace(line));
+  }
+  if (errors.size() > kKeep) errors.erase(errors.begin(), errors.end() - kKeep);
+  return Join(errors, "; ");
 }
 
 }  // namespace cradle

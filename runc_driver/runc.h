@@ -54,6 +54,14 @@ struct RuncExecOptions {
   Stdio stdio;
 };
 
+struct RuncCheckpointOptions {
+  std::string image_path;  // CRIU writes its images here (must exist)
+  std::string work_path;   // CRIU's dump.log and stats-dump
+  // Keep the container running after the dump (the CRI's forensic
+  // checkpoint); otherwise runc stops it.
+  bool leave_running = true;
+};
+
 struct RuncState {
   std::string id;
   pid_t pid = 0;
@@ -68,6 +76,8 @@ class Runc {
   // FailedPrecondition when the binary cannot be found.
   static lite::StatusOr<std::unique_ptr<Runc>> New(RuncOptions options);
 
+  // The binary, resolved to a path.
+  const std::string& binary() const { return binary_; }
   // The runc version line ("runc version 1.1.5+ds1").
   lite::StatusOr<std::string> Version();
   lite::Status Create(std::string_view id, const RuncCreateOptions& options);
@@ -86,6 +96,11 @@ class Runc {
   lite::StatusOr<std::vector<pid_t>> Ps(std::string_view id);
   // One `runc events --stats` sample, as runc prints it (JSON).
   lite::StatusOr<std::string> Stats(std::string_view id);
+  // `runc checkpoint` (CRIU). A failure carries runc's error and CRIU's
+  // own from work_path/dump.log: FailedPrecondition (CRIU cannot dump
+  // here), NotFound (runc does not know the container).
+  lite::Status Checkpoint(std::string_view id,
+                          const RuncCheckpointOptions& options);
 
  private:
   explicit Runc(RuncOptions options, std::string binary)
@@ -118,6 +133,10 @@ bool BundleHasOwnPidNamespace(const std::string& bundle);
 // Reads runc's JSON log and returns the messages at level error or fatal,
 // joined; empty when there are none. Exposed for tests.
 std::string RuncErrorFromLog(std::string_view log);
+
+// The last "Error (...)" lines of a CRIU log (dump.log), joined; empty
+// when it has none. Exposed for tests.
+std::string CriuErrorFromLog(std::string_view log);
 
 }  // namespace cradle
 

@@ -221,14 +221,27 @@ TEST(RuncNewTest, MissingBinaryIsFailedPrecondition) {
   options.binary = "/nonexistent/runc";
   options.root = "/tmp/cradle-runc-unused";
   options.log_dir = "/tmp/cradle-runc-unused";
-  // A path is taken as given; the failure shows at the first call.
+  // A path too must name an executable: a handler configured with a
+  // runtime the machine lacks is unusable from the start.
   lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
-  ASSERT_TRUE(runc.ok());
-  EXPECT_EQ((*runc)->State("x").status().code(), lite::StatusCode::kNotFound);
+  EXPECT_EQ(runc.status().code(), lite::StatusCode::kFailedPrecondition);
+  EXPECT_NE(runc.status().message().find("/nonexistent/runc"),
+            std::string::npos);
   options.binary = "no-such-runc-in-path";
   EXPECT_EQ(Runc::New(options).status().code(),
             lite::StatusCode::kFailedPrecondition);
   fs::remove_all("/tmp/cradle-runc-unused");
+}
+
+TEST(CriuLogTest, KeepsTheLastErrorLines) {
+  EXPECT_EQ(CriuErrorFromLog("(00.001) Version: 3.17\n(00.002) fine\n"), "");
+  EXPECT_EQ(CriuErrorFromLog(
+                "(00.01) a\n(00.02) Error (criu/a.c:1): one\n"
+                "(00.03) Error (criu/b.c:2): two\n(00.04) x\n"
+                "(00.05) Error (criu/c.c:3): three\n"
+                "(00.06) Error (criu/d.c:4): four\n"),
+            "(00.03) Error (criu/b.c:2): two; (00.05) Error (criu/c.c:3): "
+            "three; (00.06) Error (criu/d.c:4): four");
 }
 
 }  // namespace

@@ -12,9 +12,9 @@ packages=(
   # fuzzing (libFuzzer) and the sanitizer runtimes
   clang-14 libclang-rt-14-dev llvm-14 libasan8 libubsan1
   # run
-  runc containernetworking-plugins iproute2 iptables curl
+  runc crun containernetworking-plugins iproute2 iptables curl
   # test: a local registry and image tooling
-  docker-registry umoci skopeo busybox-static apache2-utils
+  docker-registry umoci skopeo busybox-static apache2-utils criu
 )
 
 missing=()
@@ -28,3 +28,19 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 echo "setup: all packages present"
+
+# crun 1.8 refuses a hybrid cgroup host (v1 controllers, v2 "unified") whose
+# v2 hierarchy still holds a controller. systemd's hybrid layout mounts every
+# controller as v1; do the same for any left on v2 (hugetlb on some hosts).
+if [[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" == tmpfs &&
+      -r /sys/fs/cgroup/unified/cgroup.controllers ]]; then
+  for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+    mountpoint -q "/sys/fs/cgroup/$c" && continue
+    mkdir -p "/sys/fs/cgroup/$c"
+    if mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"; then
+      echo "setup: cgroup controller $c moved to its v1 hierarchy (for crun)"
+    else
+      echo "setup: warning: cannot mount cgroup v1 $c; crun will refuse pods" >&2
+    fi
+  done
+fi

@@ -20,6 +20,7 @@
 #include "cri/runtime/pod_shims.h"
 #include "cri/runtime/pod_streams.h"
 #include "cri/runtime/readiness.h"
+#include "cri/runtime/runtime_handlers.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
 #include "cri/store/container_store.h"
@@ -242,7 +243,21 @@ int Run(const Flags& flags) {
   runtime_options.config_json = ConfigToJson(*config);
   std::string shim_binary =
       HelperBinary(config->runtime.shim, "cradle-shim", "shim");
-  std::string runc_binary = config->runtime.runc;
+  // The OCI runtimes, each with the daemon's own driver on the shims' root:
+  // it kills and deletes what a stopped or dead shim cannot.
+  bool systemd_cgroup = config->runtime.cgroup_driver == "systemd";
+  std::string runc_logs = config->state + "/runc-logs";
+  if (absl::Status s = MakeDir(runc_logs, 0700); !s.ok()) return Fail(s);
+  std::vector<RuntimeHandlerConfig> handler_configs;
+  for (const auto& [name, h] : config->runtime.handlers) {
+    handler_configs.push_back(
+        {name, h.binary, h.root.empty() ? config->state + "/" + name : h.root});
+  }
+  absl::StatusOr<std::unique_ptr<RuntimeHandlers>> handlers =
+      RuntimeHandlers::Open(handler_configs, config->runtime.default_handler,
+                            runc_logs, systemd_cgroup);
+  if (!handlers.ok()) return Fail(handlers.status());
+  std::string runc_binary = (*handlers)->Default().binary;
   runtime_options.runtime_ready =
       ReadyWhen("ContainerRuntimeNotReady", [shim_binary, runc_binary] {
         for (const std::string& b : {shim_binary, runc_binary}) {
@@ -261,18 +276,9 @@ int Run(const Flags& flags) {
   if (!containers.ok()) return Fail(containers.status());
   ShimLaunchOptions shim_options;
   shim_options.binary = shim_binary;
-  shim_options.runc_binary = runc_binary;
-  shim_options.systemd_cgroup = config->runtime.cgroup_driver == "systemd";
+  shim_options.systemd_cgroup = systemd_cgroup;
   PodShims shims(shim_options, config->state);
-  // The daemon's own runc, on the shims' root: it kills and deletes what a
-  // stopped or dead shim cannot.
-  std::string runc_logs = config->state + "/runc-logs";
-  if (absl::Status s = MakeDir(runc_logs, 0700); !s.ok()) return Fail(s);
-  lite::StatusOr<std::unique_ptr<Runc>> runc =
-      Runc::New({runc_binary, config->state + "/runc", runc_logs,
-                 shim_options.systemd_cgroup, std::chrono::seconds(30)});
-  if (!runc.ok()) return Fail(lite::ToAbsl(runc.status()));
-  runtime_options.runc = runc->get();
+  runtime_options.handlers = handlers->get();
   runtime_options.containers = containers->get();
   runtime_options.images = &catalog;
   runtime_options.snapshotter = snapshotter->get();
@@ -333,6 +339,8 @@ int Run(const Flags& flags) {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG(INFO) << "received " << strsignal(sig) << "; draining in-flight calls";
+    // Event streams never end by themselves; a kubelet keeps one open.
+    runtime_service.EndContainerEventStreams();
     (*server)->Shutdown(kShutdownGrace);
   });
   (*server)->Wait();

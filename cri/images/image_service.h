@@ -40,6 +40,12 @@ class ImageService final : public runtime::v1::ImageService::Service {
   grpc::Status ImageFsInfo(grpc::ServerContext* context,
                            const runtime::v1::ImageFsInfoRequest* request,
                            runtime::v1::ImageFsInfoResponse* response) override;
+  // ListImages' answer for the same filter, in bounded messages
+  // (cri/stream/chunked_list.h).
+  grpc::Status StreamImages(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamImagesRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamImagesResponse>* writer) override;
 
  private:
   const ImageServiceOptions options_;

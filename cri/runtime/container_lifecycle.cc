@@ -4,11 +4,13 @@
 
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cri/runtime/runtime_service.h"
+#include "cri/runtime/stop_signal.h"
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
 #include "glog/logging.h"
@@ -21,23 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "SIGQUIT", "QUIT" or "3"; SIGTERM when empty or unknown.
-int StopSignal(const std::string& name) {
-  int number = 0;
-  if (absl::SimpleAtoi(name, &number) && number > 0 && number < NSIG)
-    return number;
-  std::string upper = absl::AsciiStrToUpper(name);
-  if (!absl::StartsWith(upper, "SIG")) upper = "SIG" + upper;
-  static const std::pair<const char*, int> kSignals[] = {
-      {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
-      {"SIGKILL", SIGKILL}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
-      {"SIGTERM", SIGTERM}, {"SIGSTOP", SIGSTOP}, {"SIGWINCH", SIGWINCH},
-      {"SIGPWR", SIGPWR}};
-  for (const auto& [n, v] : kSignals) {
-    if (upper == n) return v;
-  }
-  return SIGTERM;
-}
+// The recorded stop signal (the config's, else the image's); SIGTERM
+// when empty or unknown.
+int StopSignal(const std::string& name) { return StopSignalNumber(name); }
 
 void ApplyShimState(const shim::ContainerState& s, CriContainer* c) {
   c->pid = s.pid;
@@ -101,12 +89,23 @@ CriContainer RuntimeService::Learn(const CriContainer& c,
     return next;  // nothing new worth a write
   }
   CriContainer stored;
-  absl::Status updated = options_.containers->Mutate(c.id, apply, &stored);
+  bool exited = false;  // by this call: it alone reports the stop
+  // Held from the change to its event, so a DELETED cannot come between.
+  absl::MutexLock events_lock(&events_mu_);
+  absl::Status updated = options_.containers->Mutate(
+      c.id,
+      [&](CriContainer& x) {
+        bool was_exited = x.state == CriContainer::kExited;
+        apply(x);
+        exited = !was_exited && x.state == CriContainer::kExited;
+      },
+      &stored);
   if (!updated.ok()) {
     VLOG(1) << "container=" << c.id
             << " state from the shim not kept: " << updated;
     return options_.containers->Get(c.id).value_or(c);
   }
+  if (exited) ContainerExited(stored);
   return stored;
 }
 
@@ -116,6 +115,8 @@ void RuntimeService::RecordExit(const std::string& id, int exit_code,
                                 const std::string& message) {
   CriContainer stored;
   bool changed = false;
+  // Held from the change to its event, so a DELETED cannot come between.
+  absl::MutexLock events_lock(&events_mu_);
   absl::Status s = options_.containers->Mutate(
       id,
       [&](CriContainer& c) {
@@ -136,6 +137,7 @@ void RuntimeService::RecordExit(const std::string& id, int exit_code,
   } else if (changed) {
     LOG(INFO) << "pod=" << stored.pod_id << " container=" << id
               << " exited with " << exit_code << " (" << stored.reason << ")";
+    ContainerExited(stored);
   }
 }
 
@@ -156,7 +158,7 @@ bool RuntimeService::RuncInitEnded(const std::string& id,
   // by a shim that cannot run.
   absl::Time deadline = absl::Now() + limit;
   do {
-    lite::StatusOr<RuncState> st = options_.runc->State(id);
+    lite::StatusOr<RuncState> st = RuncFor(id).State(id);
     if (!st.ok() || st->status == "stopped") return true;
     absl::SleepFor(absl::Milliseconds(50));
   } while (absl::Now() < deadline);
@@ -217,6 +219,10 @@ grpc::Status RuntimeService::StartContainer(
   }
   absl::StatusOr<ShimRef> shim = options_.shims->Get(c.pod_id);
   if (!shim.ok()) return ToGrpc(shim.status());
+  // An exit recorded while the shim starts it is reported after STARTED.
+  bool started_ok = false;
+  StartBegins(c.id);
+  absl::Cleanup start_ended = [&] { StartEnds(c.id, c.pod_id, started_ok); };
   absl::StatusOr<shim::ContainerState> started = (*shim)->Start(c.id);
   if (ShimUnreachable(started.status())) {
     // No answer is no failure: the shim may start it yet. Only a dead
@@ -243,6 +249,7 @@ grpc::Status RuntimeService::StartContainer(
   }
   failpoint::Hit("StartContainer.started");
   c = Learn(c, *started);
+  started_ok = true;
   LOG(INFO) << "pod=" << c.pod_id << " container=" << c.id << " started, pid "
             << c.pid;
   return grpc::Status::OK;
@@ -251,12 +258,12 @@ grpc::Status RuntimeService::StartContainer(
 absl::Status RuntimeService::KillDirect(const std::string& id, int signal,
                                         absl::Duration grace) {
   if (signal != SIGKILL && grace > absl::ZeroDuration()) {
-    absl::Status asked = lite::ToAbsl(options_.runc->Kill(id, signal));
+    absl::Status asked = lite::ToAbsl(RuncFor(id).Kill(id, signal));
     if (absl::IsNotFound(asked)) return absl::OkStatus();
     if (asked.ok() && RuncInitEnded(id, grace)) return absl::OkStatus();
   }
   absl::Status killed =
-      lite::ToAbsl(options_.runc->Kill(id, SIGKILL, /*all=*/true));
+      lite::ToAbsl(RuncFor(id).Kill(id, SIGKILL, /*all=*/true));
   if (!killed.ok() && !absl::IsNotFound(killed)) return killed;
   if (RuncInitEnded(id, absl::Seconds(10))) return absl::OkStatus();
   return absl::DeadlineExceededError(
@@ -363,7 +370,13 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
   std::error_code ec;
   fs::remove_all(c.bundle, ec);
   fs::remove_all(absl::StrCat(options_.root_dir, "/cri/containers/", c.id), ec);
-  if (absl::Status s = options_.containers->Remove(c.id); !s.ok()) return s;
+  {
+    // After any STOPPED: exits are recorded and published under this lock.
+    absl::MutexLock events_lock(&events_mu_);
+    if (absl::Status s = options_.containers->Remove(c.id); !s.ok()) return s;
+    PublishContainerEventLocked(c.id, c.pod_id,
+                                runtime::v1::CONTAINER_DELETED_EVENT);
+  }
   LOG(INFO) << "pod=" << c.pod_id << " container=" << c.id << " removed";
   return absl::OkStatus();
 }

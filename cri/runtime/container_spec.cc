@@ -1,5 +1,6 @@
 #include "cri/runtime/container_spec.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -175,15 +176,25 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     user =
         absl::StrCat(name.empty() ? "0" : name, ":", sc.run_as_group().value());
   }
-  absl::StatusOr<spec::User> resolved = spec::ResolveUser(ctx.rootfs, user);
+  // Strict: only the ids asked for, none from the image's /etc/group.
+  bool image_groups = sc.supplemental_groups_policy() !=
+                      runtime::v1::SupplementalGroupsPolicy::Strict;
+  absl::StatusOr<spec::User> resolved =
+      spec::ResolveUser(ctx.rootfs, user, image_groups);
   if (!resolved.ok()) {
     return absl::Status(
         resolved.status().code(),
         absl::StrCat("user \"", user, "\": ", resolved.status().message()));
   }
   in.user = *resolved;
-  for (int64_t g : sc.supplemental_groups())
-    in.user.additional_gids.push_back(static_cast<uint32_t>(g));
+  for (int64_t g : sc.supplemental_groups()) {
+    auto gid = static_cast<uint32_t>(g);
+    if (std::find(in.user.additional_gids.begin(),
+                  in.user.additional_gids.end(),
+                  gid) == in.user.additional_gids.end()) {
+      in.user.additional_gids.push_back(gid);
+    }
+  }
 
   // The pod's files, then the CRI mounts (which may replace them).
   bool host_network = pod.netns_path.empty();

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -74,6 +75,35 @@ TEST_F(ContainerSpecTest, AnImageVolumeNeverHidesACriMountAtTheSamePath) {
     // The image's own volume still gets a directory, under its clean name.
     EXPECT_THAT(cache_source, ::testing::StartsWith(dir_ + "/volumes/"));
   }
+}
+
+TEST_F(ContainerSpecTest, SupplementalGroupsPolicyStrictSkipsTheImagesGroups) {
+  fs::create_directories(dir_ + "/rootfs/etc");
+  std::ofstream(dir_ + "/rootfs/etc/passwd")
+      << "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+  std::ofstream(dir_ + "/rootfs/etc/group")
+      << "root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:app,other\n";
+  v1::ContainerConfig config;
+  config.add_command("true");
+  auto* sc = config.mutable_linux()->mutable_security_context();
+  sc->mutable_run_as_user()->set_value(1000);
+  sc->add_supplemental_groups(5);
+  sc->add_supplemental_groups(10);  // also the image's: listed once
+
+  absl::StatusOr<spec::ContainerSpecInput> merge = For(config, {});
+  ASSERT_TRUE(merge.ok()) << merge.status();
+  EXPECT_EQ(merge->user.uid, 1000u);
+  EXPECT_EQ(merge->user.gid, 1000u);
+  EXPECT_THAT(merge->user.additional_gids,
+              ::testing::UnorderedElementsAre(10, 29, 5));
+
+  sc->set_supplemental_groups_policy(v1::SupplementalGroupsPolicy::Strict);
+  absl::StatusOr<spec::ContainerSpecInput> strict = For(config, {});
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  EXPECT_EQ(strict->user.uid, 1000u);
+  EXPECT_EQ(strict->user.gid, 1000u) << "the primary gid is still passwd's";
+  EXPECT_THAT(strict->user.additional_gids,
+              ::testing::UnorderedElementsAre(5, 10));
 }
 
 }  // namespace

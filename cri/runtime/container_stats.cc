@@ -4,7 +4,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cgroups/metrics.h"
 #include "cri/runtime/filters.h"
+#include "cri/runtime/metrics_builder.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "lite/files.h"
@@ -104,6 +106,11 @@ v1::ContainerStats RuntimeService::StatsOf(const CriContainer& c,
   if (cgroup.ok()) {
     FillCpu(c.id, cgroup->cpu_usage_ns, now, stats.mutable_cpu());
     FillMemory(*cgroup, now, stats.mutable_memory());
+    // Pressure only where the cgroup is on v2 (metrics_builder.h).
+    FillPressure(ReadCgroupPressure("/sys/fs/cgroup", cgroups_.unified(),
+                                    BundleCgroupsPath(c.bundle)),
+                 now, stats.mutable_cpu(), stats.mutable_memory(),
+                 stats.mutable_io());
     if (usage != nullptr) *usage = *cgroup;
   }
   absl::StatusOr<SnapshotUsage> layer =

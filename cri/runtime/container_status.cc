@@ -1,8 +1,10 @@
 // ContainerStatus and ListContainers.
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cri/runtime/container_user.h"
 #include "cri/runtime/filters.h"
 #include "cri/runtime/runtime_service.h"
+#include "cri/runtime/stop_signal.h"
 #include "cri/server/grpc_status.h"
 #include "nlohmann/json.hpp"
 
@@ -24,16 +26,10 @@ void FillMetadata(const CriContainer& c, runtime::v1::ContainerMetadata* m) {
 
 }  // namespace
 
-grpc::Status RuntimeService::ContainerStatus(
-    grpc::ServerContext*, const runtime::v1::ContainerStatusRequest* request,
-    runtime::v1::ContainerStatusResponse* response) {
-  absl::StatusOr<CriContainer> found =
-      options_.containers->Get(request->container_id());
-  if (!found.ok()) return ToGrpc(found.status());
-  CriContainer c = Refresh(*found);
+void RuntimeService::FillContainerStatus(const CriContainer& c,
+                                         runtime::v1::ContainerStatus* s) {
   runtime::v1::ContainerConfig config;
   config.ParseFromString(c.config);
-  runtime::v1::ContainerStatus* s = response->mutable_status();
   s->set_id(c.id);
   FillMetadata(c, s->mutable_metadata());
   s->set_state(CriState(c));
@@ -57,6 +53,24 @@ grpc::Status RuntimeService::ContainerStatus(
   s->set_log_path(c.log_path);
   if (config.linux().has_resources()) {
     *s->mutable_resources()->mutable_linux() = config.linux().resources();
+  }
+  s->set_stop_signal(ReportedStopSignal(c.stop_signal));
+  // The ids as recorded at create (no I/O here: events build statuses
+  // too); ContainerStatus replaces them with the live ones while it runs.
+  if (c.user) ToCriUser(*c.user, s->mutable_user());
+}
+
+grpc::Status RuntimeService::ContainerStatus(
+    grpc::ServerContext*, const runtime::v1::ContainerStatusRequest* request,
+    runtime::v1::ContainerStatusResponse* response) {
+  absl::StatusOr<CriContainer> found =
+      options_.containers->Get(request->container_id());
+  if (!found.ok()) return ToGrpc(found.status());
+  CriContainer c = Refresh(*found);
+  FillContainerStatus(c, response->mutable_status());
+  if (std::optional<CriContainer::UserIds> ids = CurrentIds(c, "/proc")) {
+    response->mutable_status()->clear_user();
+    ToCriUser(*ids, response->mutable_status()->mutable_user());
   }
   if (request->verbose()) {
     nlohmann::json info = {{"pid", c.pid},

@@ -6,8 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cri/runtime/container_spec.h"
+#include "cri/runtime/container_user.h"
 #include "cri/runtime/cri_input.h"
 #include "cri/runtime/runtime_service.h"
+#include "cri/runtime/stop_signal.h"
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
 #include "glog/logging.h"
@@ -114,7 +116,8 @@ grpc::Status RuntimeService::CreateContainer(
   c.rootfs = c.bundle + "/rootfs";
   c.snapshotter = options_.snapshotter_name;
   c.snapshot_key = c.id;
-  c.stop_signal = image->config.stop_signal;
+  c.stop_signal =
+      EffectiveStopSignal(config.stop_signal(), image->config.stop_signal);
   c.labels.insert(config.labels().begin(), config.labels().end());
   c.annotations.insert(config.annotations().begin(),
                        config.annotations().end());
@@ -173,6 +176,7 @@ grpc::Status RuntimeService::CreateContainer(
   absl::StatusOr<spec::ContainerSpecInput> input =
       ContainerSpecFor(config, pod, pod_config, image->config, ctx);
   if (!input.ok()) return fail(input.status());
+  c.user = RecordedIds(input->user);
   absl::StatusOr<std::string> spec_json = spec::BuildSpec(*input);
   if (!spec_json.ok()) return fail(spec_json.status());
   if (absl::Status s = WriteFile(c.bundle + "/config.json", *spec_json);
@@ -202,12 +206,17 @@ grpc::Status RuntimeService::CreateContainer(
   failpoint::Hit("CreateContainer.shim");
   c.pid = *pid;
   if (absl::Status s = options_.containers->Mutate(
-          c.id, [&](CriContainer& x) { x.pid = *pid; });
+          c.id,
+          [&](CriContainer& x) {
+            x.pid = *pid;
+            x.user = c.user;
+          });
       !s.ok()) {
     LOG(WARNING) << "container=" << c.id << " record update: " << s;
   }
   LOG(INFO) << "pod=" << pod.id << " container=" << c.id << " (" << c.name
             << ") created from " << c.image_name;
+  PublishContainerEvent(c.id, pod.id, runtime::v1::CONTAINER_CREATED_EVENT);
   response->set_container_id(c.id);
   return grpc::Status::OK;
 }

@@ -19,15 +19,11 @@ runtime::v1::PodSandboxState State(const PodRecord& r) {
 
 }  // namespace
 
-grpc::Status RuntimeService::PodSandboxStatus(
-    grpc::ServerContext*, const runtime::v1::PodSandboxStatusRequest* request,
-    runtime::v1::PodSandboxStatusResponse* response) {
-  absl::StatusOr<PodRecord> r =
-      options_.sandboxes->Get(request->pod_sandbox_id());
-  if (!r.ok()) return ToGrpc(r.status());
+void RuntimeService::FillPodSandboxStatus(
+    const PodRecord& record, runtime::v1::PodSandboxStatus* status) {
+  const PodRecord* r = &record;  // the body as it was in the RPC
   runtime::v1::PodSandboxConfig config;
   config.ParseFromString(r->config);
-  runtime::v1::PodSandboxStatus* status = response->mutable_status();
   status->set_id(r->id);
   FillMetadata(*r, status->mutable_metadata());
   status->set_state(State(*r));
@@ -44,6 +40,15 @@ grpc::Status RuntimeService::PodSandboxStatus(
   status->mutable_annotations()->insert(r->annotations.begin(),
                                         r->annotations.end());
   status->set_runtime_handler(r->runtime_handler);
+}
+
+grpc::Status RuntimeService::PodSandboxStatus(
+    grpc::ServerContext*, const runtime::v1::PodSandboxStatusRequest* request,
+    runtime::v1::PodSandboxStatusResponse* response) {
+  absl::StatusOr<PodRecord> r =
+      options_.sandboxes->Get(request->pod_sandbox_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  FillPodSandboxStatus(*r, response->mutable_status());
   if (request->verbose()) {
     nlohmann::json info = {
         {"podDir", r->pod_dir},

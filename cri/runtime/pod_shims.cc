@@ -16,12 +16,14 @@ std::string PodShims::SocketPath(const std::string& pod_id) const {
 
 absl::StatusOr<ShimRef> PodShims::Start(const std::string& pod_id,
                                         const std::string& pod_dir,
-                                        const std::string& cgroup) {
+                                        const std::string& cgroup,
+                                        const RuntimeHandler& runtime) {
   ShimLaunchOptions o = base_;
   o.cgroup = cgroup;
   o.socket = SocketPath(pod_id);
   o.state_dir = pod_dir + "/shim";
-  o.runc_root = state_dir_ + "/runc";
+  o.runc_binary = runtime.binary;
+  o.runc_root = runtime.root;
   o.log_file = pod_dir + "/shim.log";
   mkdir((state_dir_ + "/s").c_str(), 0700);
   absl::StatusOr<std::unique_ptr<ShimClient>> shim = ShimClient::Launch(o);

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "cri/runtime/runtime_handlers.h"
 #include "shim/client/shim_client.h"
 
 namespace cradle {
@@ -26,14 +27,17 @@ inline bool ShimUnreachable(const absl::Status& s) {
 
 class PodShims {
  public:
-  // `base` carries the binaries and cgroup driver; paths come per pod.
+  // `base` carries the shim binary and cgroup driver; paths and the OCI
+  // runtime come per pod.
   PodShims(ShimLaunchOptions base, std::string state_dir)
       : base_(std::move(base)), state_dir_(std::move(state_dir)) {}
 
-  // `cgroup` is where the shim puts itself ("" to stay in cradled's).
+  // `cgroup` is where the shim puts itself ("" to stay in cradled's);
+  // the shim drives `runtime`'s binary on its root.
   absl::StatusOr<ShimRef> Start(const std::string& pod_id,
                                 const std::string& pod_dir,
-                                const std::string& cgroup);
+                                const std::string& cgroup,
+                                const RuntimeHandler& runtime);
   // The pod's shim; Unavailable when it does not answer (connecting to a
   // shim not yet known happens outside the lock: a stopped shim must not
   // stall calls for other pods).

@@ -113,8 +113,9 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
   for (const CriContainer& c : containers) ids.push_back(c.id);
   // Processes the shim left are orphans now: end them before anything of
   // theirs (rootfs, snapshot) goes.
+  Runc& runc = *options_.handlers->ForRecord(pod->runtime_handler).runc;
   for (const std::string& id : ids) {
-    (void)options_.runc->Kill(id, SIGKILL, /*all=*/true);
+    (void)runc.Kill(id, SIGKILL, /*all=*/true);
   }
   for (const CriContainer& c : containers) {
     if (c.state == CriContainer::kExited) continue;
@@ -131,7 +132,7 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
   // The slow part last: delete --force waits until init has reaped the
   // orphans, then removes runc's state and the cgroups.
   for (const std::string& id : ids) {
-    lite::Status deleted = options_.runc->Delete(id, /*force=*/true);
+    lite::Status deleted = runc.Delete(id, /*force=*/true);
     if (!deleted.ok() && !lite::IsNotFound(deleted)) {
       LOG(WARNING) << "pod=" << pod_id << " container=" << id
                    << " runc delete --force: " << deleted.message();
@@ -188,14 +189,16 @@ void RuntimeService::Recover() {
   }
   // runc state no record owns: a container created by a daemon that died
   // before it could say so.
-  if (lite::StatusOr<std::vector<RuncState>> all = options_.runc->List();
-      all.ok()) {
+  for (const RuntimeHandler* h : options_.handlers->All()) {
+    if (!h->runc) continue;
+    lite::StatusOr<std::vector<RuncState>> all = h->runc->List();
+    if (!all.ok()) continue;
     for (const RuncState& st : *all) {
       if (known_ids.count(st.id)) continue;
-      LOG(WARNING) << "container=" << st.id
-                   << " known only to runc; deleting it";
-      (void)options_.runc->Kill(st.id, SIGKILL, /*all=*/true);
-      (void)options_.runc->Delete(st.id, /*force=*/true);
+      LOG(WARNING) << "container=" << st.id << " known only to " << h->name
+                   << "; deleting it";
+      (void)h->runc->Kill(st.id, SIGKILL, /*all=*/true);
+      (void)h->runc->Delete(st.id, /*force=*/true);
     }
   }
   // Pod dirs no record owns (their record went first).

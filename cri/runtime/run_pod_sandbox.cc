@@ -57,6 +57,17 @@ grpc::Status RuntimeService::RunPodSandbox(
         absl::StrCat("RunPodSandbox ", absl::CHexEscape(meta.namespace_()), "/",
                      absl::CHexEscape(meta.name()), ": ", s.message())));
   }
+  // Before anything is reserved: a RuntimeClass naming a runtime this node
+  // lacks must not fall back to another one.
+  absl::StatusOr<const RuntimeHandler*> handler =
+      options_.handlers->Find(request->runtime_handler());
+  if (!handler.ok()) {
+    return ToGrpc(absl::Status(
+        handler.status().code(),
+        absl::StrCat("RunPodSandbox ", absl::CHexEscape(meta.namespace_()), "/",
+                     absl::CHexEscape(meta.name()), ": ",
+                     handler.status().message())));
+  }
   const runtime::v1::NamespaceOption& ns_options =
       config.linux().security_context().namespace_options();
   // A PID namespace shared by the pod (the CRI's default mode) needs a
@@ -73,7 +84,8 @@ grpc::Status RuntimeService::RunPodSandbox(
   r.attempt = meta.attempt();
   r.created_at = absl::Now();
   r.config = config.SerializeAsString();
-  r.runtime_handler = request->runtime_handler();
+  // The one used, so a later change of default_handler cannot move it.
+  r.runtime_handler = (*handler)->name;
   r.labels.insert(config.labels().begin(), config.labels().end());
   r.annotations.insert(config.annotations().begin(),
                        config.annotations().end());
@@ -174,7 +186,7 @@ grpc::Status RuntimeService::RunPodSandbox(
   }
   failpoint::Hit("RunPodSandbox.network");
   if (absl::StatusOr<ShimRef> shim =
-          options_.shims->Start(r.id, r.pod_dir, ShimCgroup(r));
+          options_.shims->Start(r.id, r.pod_dir, ShimCgroup(r), **handler);
       !shim.ok()) {
     return fail(shim.status());
   }

@@ -18,4 +18,17 @@ RuntimeService::RuntimeService(RuntimeServiceOptions options)
 
 RuntimeService::~RuntimeService() { monitor_.reset(); }
 
+Runc& RuntimeService::RuncFor(const std::string& id) {
+  std::string pod_id = id;  // a pod's infra container has the pod's id
+  if (absl::StatusOr<CriContainer> c = options_.containers->Get(id); c.ok()) {
+    pod_id = c->pod_id;
+  }
+  std::string handler;
+  if (absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
+      pod.ok()) {
+    handler = pod->runtime_handler;
+  }
+  return *options_.handlers->ForRecord(handler).runc;
+}
+
 }  // namespace cradle

@@ -16,9 +16,11 @@
 
 #include "cgroups/stats.h"
 #include "cri/api/runtime/v1/cri.h"
+#include "cri/runtime/container_events.h"
 #include "cri/runtime/exit_monitor.h"
 #include "cri/runtime/pod_shims.h"
 #include "cri/runtime/readiness.h"
+#include "cri/runtime/runtime_handlers.h"
 #include "cri/store/container_store.h"
 #include "cri/store/sandbox_store.h"
 #include "images/catalog.h"
@@ -42,9 +44,10 @@ struct RuntimeServiceOptions {
   Snapshotter* snapshotter = nullptr;    // not owned
   std::string snapshotter_name;          // "overlayfs"
   PodShims* shims = nullptr;             // not owned
-  // runc on the shims' root, for when a shim cannot do it: a shim that
-  // is stopped or dead (kill, delete --force). Not owned.
-  Runc* runc = nullptr;
+  // The OCI runtimes pods may ask for, each with the daemon's own driver
+  // on the shims' root for when a shim cannot act: a shim that is stopped
+  // or dead (kill, delete --force). Not owned.
+  const RuntimeHandlers* handlers = nullptr;
   std::string root_dir;  // containers' own dirs: <root>/cri/containers/<id>
   bool systemd_cgroup = false;
   // The lowest oom_score_adj the daemon may hand out (see oom_score.h).
@@ -168,6 +171,112 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                            const runtime::v1::PortForwardRequest* request,
                            runtime::v1::PortForwardResponse* response) override;
 
+  // Newer CRI fields and Stream RPCs.
+  // Each Stream* RPC sends what its List* counterpart answers for the same
+  // filter, in messages of at most ~1 MiB / 1000 items
+  // (cri/stream/chunked_list.h); an empty list sends no message.
+  grpc::Status StreamPodSandboxes(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamPodSandboxesRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamPodSandboxesResponse>* writer)
+      override;
+  grpc::Status StreamContainers(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamContainersRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamContainersResponse>* writer)
+      override;
+  grpc::Status StreamContainerStats(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamContainerStatsRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamContainerStatsResponse>* writer)
+      override;
+  grpc::Status StreamPodSandboxStats(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamPodSandboxStatsRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamPodSandboxStatsResponse>* writer)
+      override;
+  // CRIU through the OCI runtime, the container left running; the archive
+  // (checkpoint_archive.h) appears at `location` only when complete.
+  // NotFound, FailedPrecondition (not running; CRIU cannot dump: its
+  // reason), InvalidArgument (location empty or relative).
+  grpc::Status CheckpointContainer(
+      grpc::ServerContext* context,
+      const runtime::v1::CheckpointContainerRequest* request,
+      runtime::v1::CheckpointContainerResponse* response) override;
+
+  // Pod metrics and pod resources.
+  // cAdvisor-named metrics of ready pods and their running containers
+  // (pod_metrics.cc; names and labels in metrics_builder.h), and in-place
+  // pod resize onto the pod's cgroup parent (pod_resources.cc).
+  grpc::Status ListMetricDescriptors(
+      grpc::ServerContext* context,
+      const runtime::v1::ListMetricDescriptorsRequest* request,
+      runtime::v1::ListMetricDescriptorsResponse* response) override;
+  grpc::Status ListPodSandboxMetrics(
+      grpc::ServerContext* context,
+      const runtime::v1::ListPodSandboxMetricsRequest* request,
+      runtime::v1::ListPodSandboxMetricsResponse* response) override;
+  grpc::Status StreamPodSandboxMetrics(
+      grpc::ServerContext* context,
+      const runtime::v1::StreamPodSandboxMetricsRequest* request,
+      grpc::ServerWriter<runtime::v1::StreamPodSandboxMetricsResponse>* writer)
+      override;
+  // NotFound for an unknown pod, FailedPrecondition for a stopped one or a
+  // limit the kernel refuses, InvalidArgument for a pod without a cgroup
+  // parent or a value out of range.
+  grpc::Status UpdatePodSandboxResources(
+      grpc::ServerContext* context,
+      const runtime::v1::UpdatePodSandboxResourcesRequest* request,
+      runtime::v1::UpdatePodSandboxResourcesResponse* response) override;
+
+  // Container events (GetContainerEvents).
+  // Streams CREATED, STARTED, STOPPED and DELETED as they happen, each
+  // with its pod's status and its containers' statuses, until the client
+  // cancels, falls behind (RESOURCE_EXHAUSTED) or the daemon stops.
+  grpc::Status GetContainerEvents(
+      grpc::ServerContext* context,
+      const runtime::v1::GetEventsRequest* request,
+      grpc::ServerWriter<runtime::v1::ContainerEventResponse>* writer) override;
+  // Ends every event stream (UNAVAILABLE) and refuses new ones. For the
+  // daemon's shutdown, before the server drains its calls: the streams
+  // never end by themselves, so they would hold the drain for its whole
+  // grace period.
+  void EndContainerEventStreams() { events_.Close(); }
+
+ private:
+  // Status of a pod and of a container as their records stand (no shim
+  // call): what the status RPCs and the events both report.
+  void FillPodSandboxStatus(const PodRecord& r,
+                            runtime::v1::PodSandboxStatus* out);
+  void FillContainerStatus(const CriContainer& c,
+                           runtime::v1::ContainerStatus* out);
+  // Publishes `type` for the container, with the statuses of `pod_id` as
+  // the records stand. Cheap when nobody subscribes.
+  void PublishContainerEvent(const std::string& id, const std::string& pod_id,
+                             runtime::v1::ContainerEventType type)
+      ABSL_LOCKS_EXCLUDED(events_mu_);
+  void PublishContainerEventLocked(const std::string& id,
+                                   const std::string& pod_id,
+                                   runtime::v1::ContainerEventType type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // Called once, by whoever moved the record to EXITED (holding the lock
+  // across the change): STOPPED, held back while StartContainer runs so
+  // that it follows STARTED.
+  void ContainerExited(const CriContainer& c)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // Brackets the shim's start: STARTED (when `started`), then any STOPPED
+  // held back meanwhile.
+  void StartBegins(const std::string& id) ABSL_LOCKS_EXCLUDED(events_mu_);
+  void StartEnds(const std::string& id, const std::string& pod_id, bool started)
+      ABSL_LOCKS_EXCLUDED(events_mu_);
+  // Serializes publishing (building statuses from the records, no shim
+  // call), so each container's events keep their order. Taken before the
+  // stores' locks: exits and removals change the record under it.
+  absl::Mutex events_mu_;
+  std::map<std::string, int> starting_ ABSL_GUARDED_BY(events_mu_);
+  std::set<std::string> stop_held_ ABSL_GUARDED_BY(events_mu_);
+  ContainerEvents events_;
+
  private:
   // The container's current state. While the pod's exit monitor is
   // subscribed the store is current; otherwise the shim is asked. A shim
@@ -180,6 +289,9 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // "Unknown" with `why_unknown`.
   void RecordLastExit(const PodRecord& pod, const CriContainer& c,
                       const std::string& why_unknown);
+  // The daemon's driver of the OCI runtime of the pod that `id` (a pod, or
+  // a container of one) belongs to.
+  Runc& RuncFor(const std::string& id);
   // Waits up to `limit` for runc to call the container's init stopped (or
   // not know it); true when it did.
   bool RuncInitEnded(const std::string& id, absl::Duration limit);

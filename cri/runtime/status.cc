@@ -23,6 +23,20 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*,
   runtime::v1::RuntimeStatus* status = response->mutable_status();
   Fill("RuntimeReady", *options_.runtime_ready, status->add_conditions());
   Fill("NetworkReady", *options_.network_ready, status->add_conditions());
+  // Usable handlers only, and the default once more under "", as
+  // containerd lists it: the kubelet reads "" as "no RuntimeClass".
+  // Neither recursive read-only mounts nor user namespaces are built yet.
+  auto add = [&](const std::string& name) {
+    runtime::v1::RuntimeHandler* h = response->add_runtime_handlers();
+    h->set_name(name);
+    h->mutable_features()->set_recursive_read_only_mounts(false);
+    h->mutable_features()->set_user_namespaces(false);
+  };
+  add("");
+  for (const RuntimeHandler* h : options_.handlers->All()) {
+    if (h->runc) add(h->name);
+  }
+  response->mutable_features()->set_supplemental_groups_policy(true);
   if (request->verbose()) {
     (*response->mutable_info())["config"] = options_.config_json;
     absl::MutexLock lock(&pod_cidr_mu_);

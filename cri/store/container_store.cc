@@ -15,27 +15,33 @@ int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 
 // The CRI fields live in the record's opaque `spec`, as JSON.
 std::string ToSpec(const CriContainer& c) {
-  return json{{"pod_id", c.pod_id},
-              {"name", c.name},
-              {"attempt", c.attempt},
-              {"created_at_ns", Nanos(c.created_at)},
-              {"config", absl::Base64Escape(c.config)},
-              {"image_id", c.image_id},
-              {"image_name", c.image_name},
-              {"image_ref", c.image_ref},
-              {"log_path", c.log_path},
-              {"bundle", c.bundle},
-              {"rootfs", c.rootfs},
-              {"stop_signal", c.stop_signal},
-              {"annotations", c.annotations},
-              {"state", static_cast<int>(c.state)},
-              {"pid", c.pid},
-              {"started_at_ns", Nanos(c.started_at)},
-              {"finished_at_ns", Nanos(c.finished_at)},
-              {"exit_code", c.exit_code},
-              {"reason", c.reason},
-              {"message", c.message}}
-      .dump();
+  json j = {{"pod_id", c.pod_id},
+            {"name", c.name},
+            {"attempt", c.attempt},
+            {"created_at_ns", Nanos(c.created_at)},
+            {"config", absl::Base64Escape(c.config)},
+            {"image_id", c.image_id},
+            {"image_name", c.image_name},
+            {"image_ref", c.image_ref},
+            {"log_path", c.log_path},
+            {"bundle", c.bundle},
+            {"rootfs", c.rootfs},
+            {"stop_signal", c.stop_signal},
+            {"annotations", c.annotations},
+            {"state", static_cast<int>(c.state)},
+            {"pid", c.pid},
+            {"started_at_ns", Nanos(c.started_at)},
+            {"finished_at_ns", Nanos(c.finished_at)},
+            {"exit_code", c.exit_code},
+            {"reason", c.reason},
+            {"message", c.message}};
+  // Only when known: a record without it reads back as "not recorded".
+  if (c.user) {
+    j["user"] = {{"uid", c.user->uid},
+                 {"gid", c.user->gid},
+                 {"supplemental_groups", c.user->supplemental_groups}};
+  }
+  return j.dump();
 }
 
 absl::StatusOr<CriContainer> FromRecord(const ContainerRecord& r) {
@@ -67,6 +73,28 @@ absl::StatusOr<CriContainer> FromRecord(const ContainerRecord& r) {
   c.exit_code = j.value("exit_code", 0);
   c.reason = j.value("reason", "");
   c.message = j.value("message", "");
+  if (auto user = j.find("user"); user != j.end() && user->is_object()) {
+    // Checked, not value(): a mistyped field must not throw out of Open.
+    auto id = [&](const char* key) -> std::optional<uint32_t> {
+      auto it = user->find(key);
+      if (it == user->end() || !it->is_number_unsigned()) return std::nullopt;
+      return it->get<uint32_t>();
+    };
+    std::optional<uint32_t> uid = id("uid"), gid = id("gid");
+    if (uid && gid) {
+      CriContainer::UserIds ids;
+      ids.uid = *uid;
+      ids.gid = *gid;
+      auto groups = user->find("supplemental_groups");
+      if (groups != user->end() && groups->is_array()) {
+        for (const json& g : *groups) {
+          if (g.is_number_unsigned())
+            ids.supplemental_groups.push_back(g.get<uint32_t>());
+        }
+      }
+      c.user = std::move(ids);
+    }
+  }
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,18 @@ struct CriContainer {
   std::string rootfs;      // where the snapshot is mounted
   std::string snapshotter;
   std::string snapshot_key;
-  std::string stop_signal;  // the image's STOPSIGNAL ("SIGQUIT", "3"), or ""
+  // The effective stop signal: ContainerConfig.stop_signal's enum name when
+  // set, else the image's STOPSIGNAL ("SIGQUIT", "3"), else "".
+  std::string stop_signal;
+  // The ids the spec starts the container's process with, which
+  // ContainerStatus.user reports while it does not run. Unset in records
+  // written before they were kept (and until the spec is built).
+  struct UserIds {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::vector<uint32_t> supplemental_groups;
+  };
+  std::optional<UserIds> user;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
 

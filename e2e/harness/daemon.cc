@@ -219,14 +219,17 @@ pid_t FindHostProcess(const std::string& needle) {
 // Shims and containers outlive cradled by design; a test's must not outlive
 // the test.
 void KillShimsAndContainers(const std::string& state) {
-  std::string runc_root = state + "/runc";
-  absl::StatusOr<RunResult> list =
-      RunAndCapture(SpawnOptions{{"runc", "--root", runc_root, "list", "-q"}});
-  if (list.ok()) {
+  // Each handler's runtime keeps its state in <state>/<handler name>.
+  for (const std::string runtime : {"runc", "crun"}) {
+    std::string root = state + "/" + runtime;
+    if (!FindProgram(runtime).ok() || access(root.c_str(), F_OK) != 0) continue;
+    absl::StatusOr<RunResult> list =
+        RunAndCapture(SpawnOptions{{runtime, "--root", root, "list", "-q"}});
+    if (!list.ok()) continue;
     for (absl::string_view id :
          absl::StrSplit(list->out, '\n', absl::SkipEmpty())) {
       (void)RunAndCapture(SpawnOptions{
-          {"runc", "--root", runc_root, "delete", "--force", std::string(id)}});
+          {runtime, "--root", root, "delete", "--force", std::string(id)}});
     }
   }
   for (const HostProcess& p : HostProcesses()) {

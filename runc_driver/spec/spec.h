@@ -129,8 +129,11 @@ const std::vector<std::string>& DefaultCapabilities();
 // The text is read by oci::ParseUserSpec, as ImageStatus reads it:
 // InvalidArgument when a part is neither a valid id nor a valid name;
 // NotFound names the user or group that has no entry.
+// With `image_groups` false (the CRI's Strict supplemental groups policy)
+// /etc/group is not read: no supplementary groups come from the image.
 absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
-                                 absl::string_view user);
+                                 absl::string_view user,
+                                 bool image_groups = true);
 
 // Reads a file of an untrusted root filesystem, resolving every path
 // component inside `root` (openat2 RESOLVE_IN_ROOT). NotFound when absent.

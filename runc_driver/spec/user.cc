@@ -119,7 +119,7 @@ absl::StatusOr<std::string> ReadFileInRoot(absl::string_view root,
 }
 
 absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
-                                 absl::string_view spec) {
+                                 absl::string_view spec, bool image_groups) {
   // Parsed before anything is read: a malformed user never falls back to a
   // name lookup (a passwd line "-1:x:0:0" would make "-1" root).
   absl::StatusOr<oci::UserSpec> parsed = oci::ParseUserSpec(spec);
@@ -174,7 +174,10 @@ absl::StatusOr<User> ResolveUser(absl::string_view rootfs,
     }
     user.gid = group->gid;
   }
-  if (!user.username.empty()) {
+  // Merge: the groups that list the user. Strict: none (the primary gid
+  // still comes from /etc/passwd; a group *name* in `spec` still needs
+  // /etc/group, which is the user asking, not the image adding).
+  if (image_groups && !user.username.empty()) {
     for (const GroupEntry& g : groups) {
       if (g.gid == user.gid) continue;
       for (const std::string& m : g.members) {
