@@ -1,6 +1,5 @@
 #include "cgroups/metrics.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,51 +11,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cgroups/files.h"
 #include "cgroups/stats.h"
 #include "lite/files.h"
 
 namespace cradle {
 namespace {
 
+using cgroups::Get;
+using cgroups::IsDirectory;
+using cgroups::ReadKeyed;
+using cgroups::ReadNumber;
+
 // v1 reports "no limit" as a huge page-aligned number.
 constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
 
-std::optional<uint64_t> Number(const std::string& path) {
-  uint64_t v = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(lite::ReadFileOrEmpty(path)),
-                        &v)) {
-    return std::nullopt;
-  }
-  return v;
-}
-
-// "key value" lines: memory.stat, cpu.stat, memory.events, cpuacct.stat.
-std::map<std::string, uint64_t> Keyed(const std::string& path) {
-  std::map<std::string, uint64_t> values;
-  for (absl::string_view line :
-       absl::StrSplit(lite::ReadFileOrEmpty(path), '\n')) {
-    std::vector<absl::string_view> kv =
-        absl::StrSplit(line, ' ', absl::SkipEmpty());
-    uint64_t v;
-    if (kv.size() == 2 && absl::SimpleAtoi(kv[1], &v)) {
-      values[std::string(kv[0])] = v;
-    }
-  }
-  return values;
-}
-
-uint64_t Get(const std::map<std::string, uint64_t>& m, const char* key) {
-  auto it = m.find(key);
-  return it == m.end() ? 0 : it->second;
-}
-
 std::vector<std::string> Lines(const std::string& path) {
   return absl::StrSplit(lite::ReadFileOrEmpty(path), '\n', absl::SkipEmpty());
-}
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 // The processes of the cgroup and of every cgroup below it (a pod's
@@ -107,30 +78,30 @@ void ReadV1(const std::string& root, const std::string& dir,
   std::string memory = absl::StrCat(root, "/memory", dir);
   std::string pids = absl::StrCat(root, "/pids", dir);
 
-  m->cpu_usage_ns = Number(cpuacct + "/cpuacct.usage").value_or(0);
+  m->cpu_usage_ns = ReadNumber(cpuacct + "/cpuacct.usage").value_or(0);
   // cpuacct.stat counts clock ticks.
-  std::map<std::string, uint64_t> ticks = Keyed(cpuacct + "/cpuacct.stat");
+  std::map<std::string, uint64_t> ticks = ReadKeyed(cpuacct + "/cpuacct.stat");
   long hz = sysconf(_SC_CLK_TCK);
   uint64_t tick_ns = hz > 0 ? 1000000000 / static_cast<uint64_t>(hz) : 0;
   m->cpu_user_ns = Get(ticks, "user") * tick_ns;
   m->cpu_system_ns = Get(ticks, "system") * tick_ns;
-  std::map<std::string, uint64_t> cpu_stat = Keyed(cpu + "/cpu.stat");
+  std::map<std::string, uint64_t> cpu_stat = ReadKeyed(cpu + "/cpu.stat");
   m->cfs_periods = Get(cpu_stat, "nr_periods");
   m->cfs_throttled_periods = Get(cpu_stat, "nr_throttled");
   m->cfs_throttled_ns = Get(cpu_stat, "throttled_time");
-  m->cpu_period_us = Number(cpu + "/cpu.cfs_period_us").value_or(0);
+  m->cpu_period_us = ReadNumber(cpu + "/cpu.cfs_period_us").value_or(0);
   int64_t quota = -1;
   if (absl::SimpleAtoi(absl::StripAsciiWhitespace(
                            lite::ReadFileOrEmpty(cpu + "/cpu.cfs_quota_us")),
                        &quota)) {
     m->cpu_quota_us = quota;
   }
-  m->cpu_shares = Number(cpu + "/cpu.shares").value_or(0);
+  m->cpu_shares = ReadNumber(cpu + "/cpu.shares").value_or(0);
 
-  m->memory_usage = Number(memory + "/memory.usage_in_bytes").value_or(0);
+  m->memory_usage = ReadNumber(memory + "/memory.usage_in_bytes").value_or(0);
   m->memory_max_usage =
-      Number(memory + "/memory.max_usage_in_bytes").value_or(0);
-  std::map<std::string, uint64_t> stat = Keyed(memory + "/memory.stat");
+      ReadNumber(memory + "/memory.max_usage_in_bytes").value_or(0);
+  std::map<std::string, uint64_t> stat = ReadKeyed(memory + "/memory.stat");
   m->rss = Get(stat, "total_rss");
   m->cache = Get(stat, "total_cache");
   m->mapped_file = Get(stat, "total_mapped_file");
@@ -139,22 +110,22 @@ void ReadV1(const std::string& root, const std::string& dir,
   m->inactive_file = Get(stat, "total_inactive_file");
   m->page_faults = Get(stat, "total_pgfault");
   m->major_page_faults = Get(stat, "total_pgmajfault");
-  m->kernel = Number(memory + "/memory.kmem.usage_in_bytes").value_or(0);
-  m->failcnt = Number(memory + "/memory.failcnt").value_or(0);
-  m->oom_kills = Get(Keyed(memory + "/memory.oom_control"), "oom_kill");
-  std::optional<uint64_t> limit = Number(memory + "/memory.limit_in_bytes");
+  m->kernel = ReadNumber(memory + "/memory.kmem.usage_in_bytes").value_or(0);
+  m->failcnt = ReadNumber(memory + "/memory.failcnt").value_or(0);
+  m->oom_kills = Get(ReadKeyed(memory + "/memory.oom_control"), "oom_kill");
+  std::optional<uint64_t> limit = ReadNumber(memory + "/memory.limit_in_bytes");
   if (limit.has_value() && *limit < kV1Unlimited) m->memory_limit = limit;
 
   // Processes from whichever controller has the cgroup: pids, else memory.
   std::string procs_dir = IsDirectory(pids) ? pids : memory;
-  m->threads = Number(pids + "/pids.current")
+  m->threads = ReadNumber(pids + "/pids.current")
                    .value_or(Lines(procs_dir + "/tasks").size());
-  m->threads_max = Number(pids + "/pids.max");
+  m->threads_max = ReadNumber(pids + "/pids.max");
   CountProcesses(procs_dir, proc, m);
 }
 
 void ReadV2(const std::string& dir, const std::string& proc, CgroupMetrics* m) {
-  std::map<std::string, uint64_t> cpu_stat = Keyed(dir + "/cpu.stat");
+  std::map<std::string, uint64_t> cpu_stat = ReadKeyed(dir + "/cpu.stat");
   m->cpu_usage_ns = Get(cpu_stat, "usage_usec") * 1000;
   m->cpu_user_ns = Get(cpu_stat, "user_usec") * 1000;
   m->cpu_system_ns = Get(cpu_stat, "system_usec") * 1000;
@@ -172,15 +143,15 @@ void ReadV2(const std::string& dir, const std::string& proc, CgroupMetrics* m) {
     }
     (void)absl::SimpleAtoi(max[1], &m->cpu_period_us);
   }
-  if (std::optional<uint64_t> weight = Number(dir + "/cpu.weight");
+  if (std::optional<uint64_t> weight = ReadNumber(dir + "/cpu.weight");
       weight.has_value() && *weight >= 1) {
     // The inverse of the shares-to-weight mapping runc and the kubelet use.
     m->cpu_shares = 2 + ((*weight - 1) * 262142) / 9999;
   }
 
-  m->memory_usage = Number(dir + "/memory.current").value_or(0);
-  m->memory_max_usage = Number(dir + "/memory.peak").value_or(0);
-  std::map<std::string, uint64_t> stat = Keyed(dir + "/memory.stat");
+  m->memory_usage = ReadNumber(dir + "/memory.current").value_or(0);
+  m->memory_max_usage = ReadNumber(dir + "/memory.peak").value_or(0);
+  std::map<std::string, uint64_t> stat = ReadKeyed(dir + "/memory.stat");
   m->rss = Get(stat, "anon");
   m->cache = Get(stat, "file");
   m->mapped_file = Get(stat, "file_mapped");
@@ -189,13 +160,13 @@ void ReadV2(const std::string& dir, const std::string& proc, CgroupMetrics* m) {
   m->inactive_file = Get(stat, "inactive_file");
   m->page_faults = Get(stat, "pgfault");
   m->major_page_faults = Get(stat, "pgmajfault");
-  m->swap = Number(dir + "/memory.swap.current").value_or(0);
-  m->oom_kills = Get(Keyed(dir + "/memory.events"), "oom_kill");
-  m->memory_limit = Number(dir + "/memory.max");  // "max": unlimited
+  m->swap = ReadNumber(dir + "/memory.swap.current").value_or(0);
+  m->oom_kills = Get(ReadKeyed(dir + "/memory.events"), "oom_kill");
+  m->memory_limit = ReadNumber(dir + "/memory.max");  // "max": unlimited
 
-  m->threads = Number(dir + "/pids.current")
+  m->threads = ReadNumber(dir + "/pids.current")
                    .value_or(Lines(dir + "/cgroup.threads").size());
-  m->threads_max = Number(dir + "/pids.max");
+  m->threads_max = ReadNumber(dir + "/pids.max");
   CountProcesses(dir, proc, m);
 
   m->cpu_psi = ParsePsi(lite::ReadFileOrEmpty(dir + "/cpu.pressure"));
@@ -243,11 +214,12 @@ CgroupPressure ReadCgroupPressure(const std::string& root, bool unified,
                                   absl::string_view path) {
   CgroupPressure p;
   if (!unified) return p;
-  std::string dir = CgroupReader::Directory(path);
-  if (!absl::StartsWith(dir, "/")) dir = "/" + dir;
-  p.cpu = ParsePsi(lite::ReadFileOrEmpty(root + dir + "/cpu.pressure"));
-  p.memory = ParsePsi(lite::ReadFileOrEmpty(root + dir + "/memory.pressure"));
-  p.io = ParsePsi(lite::ReadFileOrEmpty(root + dir + "/io.pressure"));
+  // The root's pressure is the whole host's: none rather than that.
+  absl::StatusOr<std::string> dir = CgroupReader::DirectoryBelowRoot(path);
+  if (!dir.ok()) return p;
+  p.cpu = ParsePsi(lite::ReadFileOrEmpty(root + *dir + "/cpu.pressure"));
+  p.memory = ParsePsi(lite::ReadFileOrEmpty(root + *dir + "/memory.pressure"));
+  p.io = ParsePsi(lite::ReadFileOrEmpty(root + *dir + "/io.pressure"));
   return p;
 }
 
@@ -255,8 +227,11 @@ absl::StatusOr<CgroupMetrics> ReadCgroupMetrics(const std::string& root,
                                                 bool unified,
                                                 absl::string_view path,
                                                 const std::string& proc) {
-  std::string dir = CgroupReader::Directory(path);
-  if (!absl::StartsWith(dir, "/")) dir = "/" + dir;
+  // Refuses the root: its usage is not a container's, and counting its
+  // processes' files would walk every cgroup and /proc/*/fd on the host.
+  absl::StatusOr<std::string> below = CgroupReader::DirectoryBelowRoot(path);
+  if (!below.ok()) return below.status();
+  const std::string& dir = *below;
   // v1 keys existence on the memory controller, as CgroupReader does.
   std::string probe = unified ? root + dir : absl::StrCat(root, "/memory", dir);
   if (!IsDirectory(probe)) {

@@ -193,5 +193,28 @@ TEST_F(FakeCgroupMetrics, ReadsV2FilesAndPressure) {
       << "v1 cgroups have no pressure files";
 }
 
+// "" is a removed container's cgroupsPath (its bundle is gone). Read as a
+// directory it would be the root: the host's usage, and a walk of every
+// cgroup and every process's open files.
+TEST_F(FakeCgroupMetrics, TheRootCgroupIsNotFound) {
+  Write("/memory/memory.usage_in_bytes", "999999\n");
+  Write("/memory/cgroup.procs", "31\n");
+  Write("/memory.current", "999999\n");
+  Write("/cgroup.procs", "31\n");
+  Write("/cpu.pressure", "some avg10=0.00 avg60=0.00 avg300=0.00 total=7\n");
+  FakeProcess(31, 1, 0);
+  for (bool unified : {false, true}) {
+    for (const char* path : {"", "/", "//"}) {
+      EXPECT_EQ(ReadCgroupMetrics(root_, unified, path, root_ + "/proc")
+                    .status()
+                    .code(),
+                absl::StatusCode::kNotFound)
+          << "\"" << path << "\" unified=" << unified;
+      EXPECT_FALSE(ReadCgroupPressure(root_, unified, path).cpu.has_value())
+          << "\"" << path << "\" unified=" << unified;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cradle

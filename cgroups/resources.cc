@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vector>
@@ -16,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cgroups/files.h"
 #include "lite/files.h"
 
 namespace cradle {
@@ -63,11 +63,6 @@ bool IsPageSize(absl::string_view s) {
   return AllDigits(digits) && absl::SimpleAtoi(digits, &n) && n > 0;
 }
 
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 // One write of `value` to an existing cgroup file; the kernel's refusal
 // named with the file.
 absl::Status WriteFile(const std::string& path, const std::string& value) {
@@ -104,7 +99,7 @@ absl::StatusOr<std::string> ControllerDir(const std::string& root, bool unified,
                                           const std::string& dir) {
   std::string path =
       unified ? root + dir : absl::StrCat(root, "/", controller, dir);
-  if (!IsDirectory(path)) {
+  if (!cgroups::IsDirectory(path)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cgroup ", dir, " does not exist",
         unified ? "" : absl::StrCat(" in the ", controller, " controller"),
@@ -276,14 +271,7 @@ absl::StatusOr<std::string> PodCgroupDirectory(absl::string_view parent,
                                   "\" is not a systemd slice below the root "
                                   "(e.g. kubepods-burstable-pod1.slice)"));
     }
-    // Each dash nests: a-b.slice lives in a.slice.
-    std::string dir, prefix;
-    for (absl::string_view piece : absl::StrSplit(stem, '-')) {
-      prefix = prefix.empty() ? std::string(piece)
-                              : absl::StrCat(prefix, "-", piece);
-      absl::StrAppend(&dir, "/", prefix, ".slice");
-    }
-    return dir;
+    return cgroups::SliceDirectory(parent);
   }
   std::vector<absl::string_view> parts;
   for (absl::string_view p : absl::StrSplit(parent, '/', absl::SkipEmpty())) {

@@ -1,69 +1,26 @@
 #include "cgroups/stats.h"
 
 #include <linux/magic.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "cgroups/files.h"
 
 namespace cradle {
 namespace {
 
+using cgroups::Get;
+using cgroups::IsDirectory;
+using cgroups::ReadKeyed;
+using cgroups::ReadNumber;
+
 // v1 reports "no limit" as a huge page-aligned number.
 constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
-
-std::optional<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::optional<uint64_t> ReadNumber(const std::string& path) {
-  std::optional<std::string> text = ReadText(path);
-  uint64_t v = 0;
-  if (!text.has_value() ||
-      !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v)) {
-    return std::nullopt;
-  }
-  return v;
-}
-
-// "key value" lines (memory.stat, cpu.stat).
-std::map<std::string, uint64_t> ReadKeyed(const std::string& path) {
-  std::map<std::string, uint64_t> values;
-  std::optional<std::string> text = ReadText(path);
-  if (!text.has_value()) return values;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
-    std::vector<absl::string_view> kv =
-        absl::StrSplit(line, ' ', absl::SkipEmpty());
-    uint64_t v;
-    if (kv.size() == 2 && absl::SimpleAtoi(kv[1], &v)) {
-      values[std::string(kv[0])] = v;
-    }
-  }
-  return values;
-}
-
-bool IsDirectory(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-uint64_t Get(const std::map<std::string, uint64_t>& m, const char* key) {
-  auto it = m.find(key);
-  return it == m.end() ? 0 : it->second;
-}
 
 }  // namespace
 
@@ -77,25 +34,29 @@ CgroupReader CgroupReader::ForHost(const std::string& root) {
 std::string CgroupReader::Directory(absl::string_view path) {
   std::vector<std::string> parts = absl::StrSplit(path, ':');
   if (parts.size() != 3) return std::string(path);
-  // Each dash in a slice's name nests it: a-b.slice lives in a.slice.
-  std::string dir;
-  std::string slice = parts[0].empty() ? "system.slice" : parts[0];
-  absl::string_view stem = slice;
-  absl::ConsumeSuffix(&stem, ".slice");
-  std::string prefix;
-  for (absl::string_view piece : absl::StrSplit(stem, '-')) {
-    prefix =
-        prefix.empty() ? std::string(piece) : absl::StrCat(prefix, "-", piece);
-    absl::StrAppend(&dir, "/", prefix, ".slice");
-  }
+  // runc's default slice when the cgroupsPath names none.
+  std::string dir =
+      cgroups::SliceDirectory(parts[0].empty() ? "system.slice" : parts[0]);
   absl::StrAppend(&dir, "/", parts[1], "-", parts[2], ".scope");
   return dir;
 }
 
-absl::StatusOr<CgroupStats> CgroupReader::Read(absl::string_view path) const {
+absl::StatusOr<std::string> CgroupReader::DirectoryBelowRoot(
+    absl::string_view path) {
   std::string dir = Directory(path);
   if (!absl::StartsWith(dir, "/")) dir = "/" + dir;
-  return unified_ ? ReadV2(dir) : ReadV1(dir);
+  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+    if (part != ".") return dir;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("cgroup path \"", path,
+                   "\" is the root cgroup, not a container's or pod's"));
+}
+
+absl::StatusOr<CgroupStats> CgroupReader::Read(absl::string_view path) const {
+  absl::StatusOr<std::string> dir = DirectoryBelowRoot(path);
+  if (!dir.ok()) return dir.status();
+  return unified_ ? ReadV2(*dir) : ReadV1(*dir);
 }
 
 absl::StatusOr<CgroupStats> CgroupReader::ReadV1(const std::string& dir) const {

@@ -32,15 +32,26 @@ class CgroupReader {
   CgroupReader(std::string root, bool unified)
       : root_(std::move(root)), unified_(unified) {}
 
+  // Where the hierarchies are mounted: the one root for every reader and
+  // writer of the host's cgroups.
+  const std::string& root() const { return root_; }
   bool unified() const { return unified_; }
 
   // `path` as runc's cgroupsPath: "/a/b" (cgroupfs) or "slice:prefix:name"
-  // (systemd). NotFound when the cgroup does not exist (yet, or any more).
+  // (systemd). NotFound when the cgroup does not exist (yet, or any more),
+  // and for the root cgroup (see DirectoryBelowRoot).
   absl::StatusOr<CgroupStats> Read(absl::string_view path) const;
 
   // A systemd-driver cgroupsPath as a directory: "a-b.slice:cradle:id" is
   // "/a.slice/a-b.slice/cradle-id.scope". Others are returned unchanged.
   static std::string Directory(absl::string_view path);
+
+  // Directory(path) as a path below a hierarchy's root, starting with "/".
+  // NotFound for the root cgroup itself ("", "/", "//", "/."): a container's
+  // or pod's usage is never the whole host's. "" is what BundleCgroupsPath
+  // gives once the bundle's config.json is gone (a container removed since
+  // it was listed), and read as a directory it would be the root.
+  static absl::StatusOr<std::string> DirectoryBelowRoot(absl::string_view path);
 
  private:
   absl::StatusOr<CgroupStats> ReadV1(const std::string& dir) const;

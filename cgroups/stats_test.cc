@@ -78,6 +78,31 @@ TEST_F(FakeCgroupTree, ReadsV2Files) {
   EXPECT_EQ(s->pids, 2u);
 }
 
+// A removed container's bundle gives "" for its cgroupsPath; read as a
+// directory that is the root, whose files exist and are the host's.
+TEST_F(FakeCgroupTree, TheRootCgroupIsNeverRead) {
+  Write("/memory/memory.usage_in_bytes", "999999\n");
+  Write("/memory.current", "999999\n");
+  for (bool unified : {false, true}) {
+    CgroupReader reader(root_, unified);
+    for (const char* path : {"", "/", "//", "/.", "./"}) {
+      EXPECT_EQ(reader.Read(path).status().code(), absl::StatusCode::kNotFound)
+          << "\"" << path << "\" unified=" << unified;
+    }
+  }
+}
+
+TEST(CgroupDirectory, BelowRootStartsWithASlash) {
+  EXPECT_EQ(*CgroupReader::DirectoryBelowRoot("kubepods/c2"), "/kubepods/c2");
+  EXPECT_EQ(*CgroupReader::DirectoryBelowRoot("/kubepods/c2"), "/kubepods/c2");
+  EXPECT_EQ(*CgroupReader::DirectoryBelowRoot(":cradle:x"),
+            "/system.slice/cradle-x.scope");
+  EXPECT_EQ(CgroupReader::DirectoryBelowRoot("").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(CgroupReader::DirectoryBelowRoot("/").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(CgroupDirectory, SystemdPathsNestTheirSlices) {
   EXPECT_EQ(CgroupReader::Directory("kubepods-burstable.slice:cradle:abc"),
             "/kubepods.slice/kubepods-burstable.slice/cradle-abc.scope");
@@ -86,15 +111,13 @@ TEST(CgroupDirectory, SystemdPathsNestTheirSlices) {
   EXPECT_EQ(CgroupReader::Directory("/cradle/x"), "/cradle/x");
 }
 
-// This host, for real: its root cgroup has used CPU and memory. (A
-// process's own cgroup is a poor subject on v1, where each controller may
-// place it differently; runc puts a container at one path in all of them.)
-TEST(HostCgroups, TheRootCgroupHasUsage) {
+// This host, for real: its root cgroup exists, and is refused rather than
+// read as a container's.
+TEST(HostCgroups, TheRootCgroupIsRefused) {
   CgroupReader reader = CgroupReader::ForHost();
-  absl::StatusOr<CgroupStats> s = reader.Read("/");
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_GT(s->cpu_usage_ns, 0u);
-  if (!reader.unified()) EXPECT_GT(s->memory_usage, 0u);
+  EXPECT_EQ(reader.root(), "/sys/fs/cgroup");
+  EXPECT_EQ(reader.Read("/").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(reader.Read("").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

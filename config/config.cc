@@ -247,6 +247,17 @@ absl::Status CheckHandlers(const Config::Runtime& r, absl::string_view source) {
           source, ": runtime.handlers.", name, ": ", s.message()));
     }
   }
+  // Two runtimes on one root would read each other's state.
+  std::map<std::string, std::string> roots;
+  for (const auto& [name, handler] : r.handlers) {
+    if (handler.root.empty()) continue;
+    auto [it, fresh] = roots.emplace(handler.root, name);
+    if (!fresh) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": runtime.handlers.", name, ": root ", handler.root,
+          " is also runtime.handlers.", it->second, "'s"));
+    }
+  }
   if (r.handlers.count(r.default_handler) == 0) {
     std::vector<std::string> names;
     for (const auto& [name, handler] : r.handlers) names.push_back(name);

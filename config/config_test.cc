@@ -103,7 +103,12 @@ TEST(ConfigTest, BadHandlersAreRefusedByName) {
       HasSubstr("absolute path"));
   EXPECT_THAT(ParseError("[runtime.handlers.x]\nbinry = \"b\"\n").message(),
               HasSubstr("unknown key \"runtime.handlers.x.binry\""));
-  // The key of the single-runtime days names its replacement's home.
+  EXPECT_THAT(ParseError("[runtime.handlers.a]\nbinary = \"b\"\nroot = "
+                         "\"/r\"\n[runtime.handlers.c]\nbinary = \"d\"\n"
+                         "root = \"/r\"\n")
+                  .message(),
+              HasSubstr("root /r is also runtime.handlers.a's"));
+  // The key of the single-runtime days is gone.
   EXPECT_THAT(ParseError("[runtime]\nrunc = \"runc\"\n").message(),
               HasSubstr("unknown key \"runtime.runc\""));
 }

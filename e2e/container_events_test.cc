@@ -3,12 +3,14 @@
 // after each happens, with its pod's and its containers' statuses.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <deque>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -157,6 +159,30 @@ class ContainerEventsTest : public PodTest {
     }
     return *e;
   }
+
+  // The next event must be `type` for `id` (a container of `pod`, or the
+  // pod itself), within 10 s, with the pod's status in `pod_state`.
+  v1::ContainerEventResponse ExpectInPod(EventStream& stream,
+                                         const std::string& pod,
+                                         const std::string& id,
+                                         v1::ContainerEventType type,
+                                         v1::PodSandboxState pod_state) {
+    std::optional<v1::ContainerEventResponse> e =
+        stream.Next(absl::Seconds(10));
+    if (!e.has_value()) {
+      ADD_FAILURE() << "no " << v1::ContainerEventType_Name(type) << " for "
+                    << (id == pod ? "the pod" : "its container");
+      return {};
+    }
+    EXPECT_EQ(e->container_id(), id);
+    EXPECT_EQ(v1::ContainerEventType_Name(e->container_event_type()),
+              v1::ContainerEventType_Name(type));
+    EXPECT_EQ(e->pod_sandbox_status().id(), pod);
+    EXPECT_EQ(v1::PodSandboxState_Name(e->pod_sandbox_status().state()),
+              v1::PodSandboxState_Name(pod_state));
+    EXPECT_EQ(e->pod_sandbox_status().metadata().name(), "events");
+    return *e;
+  }
 };
 
 TEST_F(ContainerEventsTest, LifecycleInOrderWithStatuses) {
@@ -182,18 +208,18 @@ TEST_F(ContainerEventsTest, LifecycleInOrderWithStatuses) {
   ASSERT_TRUE(Start(id).ok());
   v1::ContainerEventResponse started = Expect(
       stream, pod, id, v1::CONTAINER_STARTED_EVENT, v1::CONTAINER_RUNNING, t);
-  if (const v1::ContainerStatus* st = StatusIn(started, id)) {
-    EXPECT_GT(st->started_at(), 0);
-  }
+  const v1::ContainerStatus* st = StatusIn(started, id);
+  ASSERT_NE(st, nullptr);
+  EXPECT_GT(st->started_at(), 0);
 
   t = absl::Now();
   ASSERT_TRUE(StopC(id, 0).ok());
   v1::ContainerEventResponse stopped = Expect(
       stream, pod, id, v1::CONTAINER_STOPPED_EVENT, v1::CONTAINER_EXITED, t);
-  if (const v1::ContainerStatus* st = StatusIn(stopped, id)) {
-    EXPECT_EQ(st->exit_code(), 137);  // SIGKILL
-    EXPECT_GT(st->finished_at(), 0);
-  }
+  st = StatusIn(stopped, id);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->exit_code(), 137);  // SIGKILL
+  EXPECT_GT(st->finished_at(), 0);
 
   t = absl::Now();
   ASSERT_TRUE(RemoveC(id).ok());
@@ -217,6 +243,86 @@ TEST_F(ContainerEventsTest, LifecycleInOrderWithStatuses) {
   EXPECT_EQ(v1::ContainerEventType_Name(e->container_event_type()),
             "CONTAINER_DELETED_EVENT");
   EXPECT_EQ(e->containers_statuses_size(), 0);
+}
+
+// The pod has events of its own, with container_id == the pod's id, as
+// containerd sends them: the kubelet's evented PLEG drops the pod from its
+// cache on the sandbox's DELETED. Each carries the pod's status and its
+// containers' statuses.
+TEST_F(ContainerEventsTest, PodSandboxLifecycleInOrder) {
+  // Subscribed (warmed up) through another pod, so that the pod under
+  // test is run while the stream listens.
+  std::string warmup = RunPod("warmup");
+  EventStream stream(daemon().runtime());
+  ASSERT_NO_FATAL_FAILURE(Subscribed(warmup, {&stream}));
+
+  std::string pod = RunPod("events");
+  ASSERT_FALSE(pod.empty());
+  auto expect = [&](const std::string& id, v1::ContainerEventType type,
+                    v1::PodSandboxState pod_state) {
+    return ExpectInPod(stream, pod, id, type, pod_state);
+  };
+
+  v1::ContainerEventResponse e =
+      expect(pod, v1::CONTAINER_CREATED_EVENT, v1::SANDBOX_READY);
+  EXPECT_EQ(e.containers_statuses_size(), 0);
+  expect(pod, v1::CONTAINER_STARTED_EVENT, v1::SANDBOX_READY);
+  ASSERT_FALSE(HasFailure());
+
+  // A container, whose status the pod's later events carry.
+  std::string id = RunContainer(pod, Config("main", {"sleep", "1000"}));
+  ASSERT_FALSE(id.empty());
+  expect(id, v1::CONTAINER_CREATED_EVENT, v1::SANDBOX_READY);
+  expect(id, v1::CONTAINER_STARTED_EVENT, v1::SANDBOX_READY);
+
+  // Its containers stop first, then the pod.
+  ASSERT_TRUE(StopPod(pod).ok());
+  expect(id, v1::CONTAINER_STOPPED_EVENT, v1::SANDBOX_READY);
+  e = expect(pod, v1::CONTAINER_STOPPED_EVENT, v1::SANDBOX_NOTREADY);
+  const v1::ContainerStatus* st = StatusIn(e, id);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(v1::ContainerState_Name(st->state()), "CONTAINER_EXITED");
+  // Once per transition: stopping a stopped pod again, and the stop that
+  // RemovePodSandbox does, publish nothing.
+  ASSERT_TRUE(StopPod(pod).ok());
+
+  ASSERT_TRUE(RemovePod(pod).ok());
+  expect(id, v1::CONTAINER_DELETED_EVENT, v1::SANDBOX_NOTREADY);
+  e = expect(pod, v1::CONTAINER_DELETED_EVENT, v1::SANDBOX_NOTREADY);
+  EXPECT_EQ(e.containers_statuses_size(), 0);
+  EXPECT_FALSE(stream.Next(absl::Milliseconds(300)).has_value());
+}
+
+// A pod whose shim dies goes NOTREADY without StopPodSandbox: the
+// subscriber learns it from the pod's STOPPED, after its containers'.
+TEST_F(ContainerEventsTest, DeadShimStopsThePodOnce) {
+  std::string pod = RunPod("events");
+  EventStream stream(daemon().runtime());
+  ASSERT_NO_FATAL_FAILURE(Subscribed(pod, {&stream}));
+  std::string id = RunContainer(pod, Config("main", {"sleep", "1000"}));
+  ASSERT_FALSE(id.empty());
+  ExpectInPod(stream, pod, id, v1::CONTAINER_CREATED_EVENT, v1::SANDBOX_READY);
+  ExpectInPod(stream, pod, id, v1::CONTAINER_STARTED_EVENT, v1::SANDBOX_READY);
+
+  pid_t shim = FindHostProcess(
+      absl::StrCat("--socket ", daemon().state(), "/s/", pod.substr(0, 24)));
+  ASSERT_GT(shim, 0);
+  ASSERT_EQ(kill(shim, SIGKILL), 0);
+  ExpectInPod(stream, pod, id, v1::CONTAINER_STOPPED_EVENT, v1::SANDBOX_READY);
+  v1::ContainerEventResponse e = ExpectInPod(
+      stream, pod, pod, v1::CONTAINER_STOPPED_EVENT, v1::SANDBOX_NOTREADY);
+  const v1::ContainerStatus* st = StatusIn(e, id);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(st->exit_code(), 255);
+
+  // The stops that follow find it NOTREADY already: no second STOPPED.
+  ASSERT_TRUE(StopPod(pod).ok());
+  ASSERT_TRUE(RemovePod(pod).ok());
+  ExpectInPod(stream, pod, id, v1::CONTAINER_DELETED_EVENT,
+              v1::SANDBOX_NOTREADY);
+  ExpectInPod(stream, pod, pod, v1::CONTAINER_DELETED_EVENT,
+              v1::SANDBOX_NOTREADY);
+  EXPECT_FALSE(stream.Next(absl::Milliseconds(300)).has_value());
 }
 
 TEST_F(ContainerEventsTest, ContainerThatExitsByItselfIsStopped) {
@@ -283,14 +389,20 @@ TEST_F(ContainerEventsTest, EverySubscriberReceivesEveryEvent) {
   Expect(b, pod, id, v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_CREATED, t);
 }
 
-TEST_F(ContainerEventsTest, SubscriberThatNeverReadsStallsNobody) {
+// A subscriber that never reads holds up neither the other subscribers
+// nor the RPCs that publish. The ~120 events here stay well below the
+// queue limit (1024), so the stalled stream is never dropped: dropping a
+// subscriber that falls behind is covered by the unit test
+// (//cri/runtime:container_events_test,
+// SlowSubscriberIsDroppedOthersKeepReceiving).
+TEST_F(ContainerEventsTest, NonReadingSubscriberBlocksNeitherOthersNorRpcs) {
   std::string pod = RunPod("events");
   EventStream stalled(daemon().runtime(), /*read=*/false);
   EventStream reader(daemon().runtime());
   ASSERT_NO_FATAL_FAILURE(Subscribed(pod, {&reader}));
 
-  // Each RPC answers promptly and the reader keeps up, however far the
-  // stalled stream falls behind.
+  // Each RPC succeeds and the reader gets each event, while the stalled
+  // stream's writes stay pending.
   constexpr int kCycles = 60;
   for (int i = 0; i < kCycles; ++i) {
     absl::Time t = absl::Now();
@@ -298,7 +410,6 @@ TEST_F(ContainerEventsTest, SubscriberThatNeverReadsStallsNobody) {
     grpc::Status s = Create(pod, Config("main", {"sleep", "1000"}), &id);
     ASSERT_TRUE(s.ok()) << s.error_message();
     ASSERT_TRUE(RemoveC(id).ok());
-    EXPECT_LT(absl::Now() - t, absl::Seconds(10)) << "cycle " << i;
     Expect(reader, pod, id, v1::CONTAINER_CREATED_EVENT, v1::CONTAINER_CREATED,
            t);
     Expect(reader, pod, id, v1::CONTAINER_DELETED_EVENT, v1::CONTAINER_EXITED,
@@ -315,20 +426,25 @@ TEST_F(ContainerEventsTest, SubscriberThatNeverReadsStallsNobody) {
 }
 
 // Event streams never end by themselves; a daemon told to stop ends them
-// (UNAVAILABLE) rather than waiting out its drain period (10 s) for them,
-// which the harness would answer with SIGKILL.
+// (UNAVAILABLE) rather than waiting out its drain period for them, which
+// the harness would answer with SIGKILL.
 TEST_F(ContainerEventsTest, StoppingTheDaemonEndsOpenStreams) {
   std::string pod = RunPod("events");
   EventStream stream(daemon().runtime());
   EventStream stalled(daemon().runtime(), /*read=*/false);
   ASSERT_NO_FATAL_FAILURE(Subscribed(pod, {&stream}));
-  absl::Time t = absl::Now();
-  ASSERT_TRUE(daemon().Stop(SIGTERM).ok());
-  EXPECT_LT(absl::Now() - t, absl::Seconds(5));
+  // Not OK (DeadlineExceeded) when the harness had to SIGKILL it.
+  absl::Status stopped = daemon().Stop(SIGTERM);
+  ASSERT_TRUE(stopped.ok()) << stopped;
+  // The daemon is gone, so the stream has ended; the wait only bounds the
+  // reader thread's last step.
   std::optional<grpc::Status> ended = stream.Ended(absl::Seconds(5));
   ASSERT_TRUE(ended.has_value()) << "the stream outlived the daemon";
+  // The daemon's own answer, not a connection the exit broke (that is
+  // UNAVAILABLE too, with the transport's message).
   EXPECT_EQ(ended->error_code(), grpc::StatusCode::UNAVAILABLE)
       << ended->error_message();
+  EXPECT_EQ(ended->error_message(), "the runtime is shutting down");
 }
 
 }  // namespace

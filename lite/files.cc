@@ -66,20 +66,61 @@ int MakeDirs(const std::string& path) {
   }
 }
 
-int WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return errno;
-  int err = 0;
+int AtomicFile::Open(const std::string& path, int mode) {
+  Abandon();
+  path_ = path;
+  tmp_ = path + ".tmp";
+  fd_ = open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd_ < 0) return errno;
   // Exactly `mode`, whatever the umask: cradled runs with 077, and files
   // shared with containers (resolv.conf, hosts) must stay readable.
-  if (fchmod(fd, mode) != 0) err = errno;
-  if (err == 0 && (!WriteFully(fd, data) || fsync(fd) != 0))
-    err = errno ? errno : EIO;
-  close(fd);
-  if (err == 0 && rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) unlink(tmp.c_str());
+  if (fchmod(fd_, mode) != 0) {
+    int err = errno;
+    Abandon();
+    return err;
+  }
+  return 0;
+}
+
+void AtomicFile::Abandon() {
+  if (fd_ < 0) return;
+  close(fd_);
+  fd_ = -1;
+  unlink(tmp_.c_str());
+}
+
+int AtomicFile::Commit() {
+  if (fd_ < 0) return EBADF;
+  int err = 0;
+  if (fsync(fd_) != 0) err = errno;
+  // close can report a write-back error fsync did not (NFS).
+  if (close(fd_) != 0 && err == 0) err = errno;
+  fd_ = -1;
+  if (err == 0 && rename(tmp_.c_str(), path_.c_str()) != 0) err = errno;
+  if (err != 0) {
+    unlink(tmp_.c_str());
+    return err;
+  }
+  // The rename lives in the directory: until that is synced a crash can
+  // bring back the old file, or none.
+  size_t slash = path_.rfind('/');
+  std::string dir = slash == std::string::npos ? "."
+                    : slash == 0               ? "/"
+                                               : path_.substr(0, slash);
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return errno;
+  // EINVAL: a file system that cannot sync directories (some FUSE ones),
+  // where there is nothing more to do.
+  if (fsync(dir_fd) != 0 && errno != EINVAL) err = errno;
+  close(dir_fd);
   return err;
+}
+
+int WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  AtomicFile file;
+  if (int err = file.Open(path, mode); err != 0) return err;
+  if (!WriteFully(file.fd(), data)) return errno ? errno : EIO;
+  return file.Commit();
 }
 
 }  // namespace cradle::lite

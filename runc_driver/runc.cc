@@ -150,10 +150,11 @@ std::vector<std::string> Runc::GlobalArgs(const std::string& log_file) const {
   return args;
 }
 
-lite::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
-                                         const Stdio* stdio,
-                                         std::string_view input,
-                                         std::vector<int> extra_fds) {
+lite::StatusOr<Runc::Outcome> Runc::Call(
+    const std::vector<std::string>& args, const Stdio* stdio,
+    std::string_view input, std::vector<int> extra_fds,
+    std::optional<std::chrono::milliseconds> timeout) {
+  std::chrono::milliseconds limit = timeout.value_or(options_.timeout);
   std::string log_file = UniqueLogFile(options_.log_dir, args[0]);
   SpawnOptions spawn;
   spawn.argv = GlobalArgs(log_file);
@@ -172,13 +173,12 @@ lite::StatusOr<Runc::Outcome> Runc::Call(const std::vector<std::string>& args,
     if (!exit.ok()) return exit.status();
     outcome.exit_code = exit->exit_code;
   } else {
-    lite::StatusOr<RunResult> run =
-        lite::RunAndCapture(spawn, input, options_.timeout);
+    lite::StatusOr<RunResult> run = lite::RunAndCapture(spawn, input, limit);
     if (!run.ok()) return run.status();
     if (run->timed_out) {
       unlink(log_file.c_str());
-      return lite::DeadlineExceededError(lite::StrCat(
-          what, ": no answer after ", FormatTimeout(options_.timeout)));
+      return lite::DeadlineExceededError(
+          lite::StrCat(what, ": no answer after ", FormatTimeout(limit)));
     }
     outcome.exit_code = run->status.exit_code;
     outcome.out = std::move(run->out);
@@ -353,12 +353,13 @@ lite::StatusOr<std::string> Runc::Stats(std::string_view id) {
 }
 
 lite::Status Runc::Checkpoint(std::string_view id,
-                              const RuncCheckpointOptions& o) {
+                              const RuncCheckpointOptions& o,
+                              std::chrono::milliseconds timeout) {
   std::vector<std::string> args = {"checkpoint", "--image-path", o.image_path,
                                    "--work-path", o.work_path};
   if (o.leave_running) args.push_back("--leave-running");
   args.emplace_back(id);
-  lite::Status s = Call(args, nullptr).status();
+  lite::Status s = Call(args, nullptr, "", {}, timeout).status();
   if (s.ok()) return s;
   // runc's own message names only "criu failed"; CRIU's log says why.
   std::string criu =

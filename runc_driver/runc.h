@@ -12,6 +12,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +63,11 @@ struct RuncCheckpointOptions {
   bool leave_running = true;
 };
 
+// How long a checkpoint may take when the caller gives no limit: CRIU
+// dumps all of a container's memory, minutes for a big one, far past what
+// RuncOptions::timeout allows the other commands.
+inline constexpr std::chrono::minutes kDefaultCheckpointTimeout{10};
+
 struct RuncState {
   std::string id;
   pid_t pid = 0;
@@ -98,9 +104,12 @@ class Runc {
   lite::StatusOr<std::string> Stats(std::string_view id);
   // `runc checkpoint` (CRIU). A failure carries runc's error and CRIU's
   // own from work_path/dump.log: FailedPrecondition (CRIU cannot dump
-  // here), NotFound (runc does not know the container).
-  lite::Status Checkpoint(std::string_view id,
-                          const RuncCheckpointOptions& options);
+  // here), NotFound (runc does not know the container), DeadlineExceeded
+  // (still dumping after `timeout`, which replaces RuncOptions::timeout
+  // for this call; runc is then killed).
+  lite::Status Checkpoint(
+      std::string_view id, const RuncCheckpointOptions& options,
+      std::chrono::milliseconds timeout = kDefaultCheckpointTimeout);
 
  private:
   explicit Runc(RuncOptions options, std::string binary)
@@ -111,10 +120,12 @@ class Runc {
     std::string out;
   };
   // Runs one runc command. With `stdio`, the command's stdio is the
-  // container's and output is not captured.
-  lite::StatusOr<Outcome> Call(const std::vector<std::string>& args,
-                               const Stdio* stdio, std::string_view input = "",
-                               std::vector<int> extra_fds = {});
+  // container's and output is not captured. `timeout`, when given,
+  // replaces RuncOptions::timeout.
+  lite::StatusOr<Outcome> Call(
+      const std::vector<std::string>& args, const Stdio* stdio,
+      std::string_view input = "", std::vector<int> extra_fds = {},
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   std::vector<std::string> GlobalArgs(const std::string& log_file) const;
 
   const RuncOptions options_;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -242,6 +243,58 @@ TEST(CriuLogTest, KeepsTheLastErrorLines) {
                 "(00.06) Error (criu/d.c:4): four\n"),
             "(00.03) Error (criu/b.c:2): two; (00.05) Error (criu/c.c:3): "
             "three; (00.06) Error (criu/d.c:4): four");
+}
+
+// A stand-in runc that takes `seconds` to answer anything: how long a big
+// container's dump takes, without needing CRIU.
+std::unique_ptr<Runc> SlowRunc(const std::string& dir, const char* seconds,
+                               std::chrono::milliseconds call_timeout) {
+  fs::create_directories(dir);
+  std::string binary = dir + "/slow-runc";
+  std::ofstream(binary) << "#!/bin/sh\nexec sleep " << seconds << "\n";
+  fs::permissions(binary, fs::perms::owner_all);
+  RuncOptions options;
+  options.binary = binary;
+  options.root = dir + "/state";
+  options.log_dir = dir + "/logs";
+  options.timeout = call_timeout;
+  lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
+  EXPECT_TRUE(runc.ok()) << runc.status().ToString();
+  return runc.ok() ? *std::move(runc) : nullptr;
+}
+
+TEST(RuncCheckpointTest, OutlivesTheCallTimeoutOfOtherCommands) {
+  std::string dir = std::string(getenv("TEST_TMPDIR")) + "/slow-dump";
+  // The daemon gives every other runc command a short limit; a dump that
+  // takes longer must not be killed by it.
+  std::unique_ptr<Runc> runc =
+      SlowRunc(dir, "1.5", std::chrono::milliseconds(300));
+  ASSERT_NE(runc, nullptr);
+  EXPECT_EQ(runc->State("c1").status().code(),
+            lite::StatusCode::kDeadlineExceeded);
+  RuncCheckpointOptions options;
+  options.image_path = dir + "/images";
+  options.work_path = dir + "/work";
+  lite::Status s = runc->Checkpoint("c1", options, std::chrono::seconds(20));
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  // With no limit given, the generous default applies.
+  s = runc->Checkpoint("c1", options);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(RuncCheckpointTest, OwnTimeoutEndsAStuckDump) {
+  std::string dir = std::string(getenv("TEST_TMPDIR")) + "/stuck-dump";
+  std::unique_ptr<Runc> runc = SlowRunc(dir, "30", std::chrono::minutes(1));
+  ASSERT_NE(runc, nullptr);
+  RuncCheckpointOptions options;
+  options.image_path = dir + "/images";
+  options.work_path = dir + "/work";
+  auto start = std::chrono::steady_clock::now();
+  lite::Status s =
+      runc->Checkpoint("c1", options, std::chrono::milliseconds(500));
+  EXPECT_EQ(s.code(), lite::StatusCode::kDeadlineExceeded) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("no answer after 500ms"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 }  // namespace

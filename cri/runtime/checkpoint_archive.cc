@@ -3,19 +3,21 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "lite/files.h"
 #include "nlohmann/json.hpp"
 
 namespace cradle {
@@ -40,13 +42,64 @@ absl::Status ErrnoError(const std::string& what, int err) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(err)));
 }
 
+// What a file the running container removed between the walk and the
+// copy yields: NotFound, which AddTree skips.
+absl::Status PathError(const std::string& what, int err) {
+  if (err == ENOENT) return absl::NotFoundError(absl::StrCat(what, ": gone"));
+  return ErrnoError(what, err);
+}
+
+// JSON text that cannot throw: names come from images and containers and
+// need not be UTF-8; invalid bytes become U+FFFD, as Go's encoder (CRI-O's,
+// checkpointctl's) does.
+std::string DumpJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 absl::Status WriteData(struct archive* a, const char* data, size_t size,
                        const std::string& name) {
   while (size > 0) {
     la_ssize_t n = archive_write_data(a, data, size);
     if (n < 0) return ArchiveError(a, "write " + name);
+    // libarchive takes nothing past the size the header declared; looping
+    // on 0 would never end.
+    if (n == 0) {
+      return absl::InternalError(
+          absl::StrCat("write ", name, ": more data than its header declared"));
+    }
     data += n;
     size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+// Exactly `size` bytes of `fd` (the size the entry's header declared) into
+// the entry. The container keeps running during the dump, so the file may
+// have grown since lstat (the excess is left out) or shrunk (zeros fill in:
+// a short entry would shift every entry after it).
+absl::Status CopyData(struct archive* a, int fd, int64_t size,
+                      const std::string& name, const std::string& path) {
+  char buf[64 * 1024];
+  bool at_end = false;
+  while (size > 0) {
+    size_t want = static_cast<size_t>(
+        std::min<int64_t>(size, static_cast<int64_t>(sizeof(buf))));
+    ssize_t n = 0;
+    if (!at_end) {
+      n = read(fd, buf, want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError("read " + path, errno);
+      at_end = n == 0;
+    }
+    if (at_end) {
+      memset(buf, 0, want);
+      n = static_cast<ssize_t>(want);
+    }
+    if (absl::Status s = WriteData(a, buf, static_cast<size_t>(n), name);
+        !s.ok()) {
+      return s;
+    }
+    size -= n;
   }
   return absl::OkStatus();
 }
@@ -64,7 +117,8 @@ absl::Status AddBytes(struct archive* a, const std::string& name,
   return WriteData(a, data.data(), data.size(), name);
 }
 
-// One file system object, as lstat sees it, under `name`.
+// One file system object, as lstat sees it, under `name`. NotFound when
+// it is gone by now: nothing was added then.
 absl::Status AddPath(struct archive* a, const std::string& name,
                      const std::string& path, const struct stat& st) {
   EntryPtr e(archive_entry_new(), archive_entry_free);
@@ -73,24 +127,68 @@ absl::Status AddPath(struct archive* a, const std::string& name,
   if (S_ISLNK(st.st_mode)) {
     std::error_code ec;
     fs::path target = fs::read_symlink(path, ec);
-    if (ec) return ErrnoError("readlink " + path, ec.value());
+    if (ec) return PathError("readlink " + path, ec.value());
     archive_entry_set_symlink(e.get(), target.c_str());
   }
-  if (!S_ISREG(st.st_mode)) archive_entry_set_size(e.get(), 0);
-  if (archive_write_header(a, e.get()) != ARCHIVE_OK)
-    return ArchiveError(a, "add " + name);
-  if (!S_ISREG(st.st_mode)) return absl::OkStatus();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return ErrnoError("open " + path, errno);
-  absl::Cleanup close_fd = [fd] { close(fd); };
-  char buf[64 * 1024];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) {
-    if (absl::Status s = WriteData(a, buf, static_cast<size_t>(n), name);
-        !s.ok())
-      return s;
+  int fd = -1;
+  absl::Cleanup close_fd = [&fd] {
+    if (fd >= 0) close(fd);
+  };
+  if (S_ISREG(st.st_mode)) {
+    // Opened before the header goes out, so a file gone by now can still
+    // be skipped. O_NONBLOCK: were a fifo put in its place, open must not
+    // wait for a writer.
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) return PathError("open " + path, errno);
+    struct stat now;
+    if (fstat(fd, &now) != 0) return ErrnoError("stat " + path, errno);
+    if (!S_ISREG(now.st_mode)) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": no longer a regular file"));
+    }
+  } else {
+    archive_entry_set_size(e.get(), 0);
   }
-  if (n < 0) return ErrnoError("read " + path, errno);
+  // ARCHIVE_WARN: a name (or link target) that is not text in the locale;
+  // the entry is written all the same, its name as raw bytes, as tar does.
+  if (archive_write_header(a, e.get()) < ARCHIVE_WARN)
+    return ArchiveError(a, "add " + name);
+  if (fd < 0) return absl::OkStatus();
+  return CopyData(a, fd, st.st_size, name, path);
+}
+
+// Every path below `dir` into `paths`, each directory's entries sorted
+// and followed by their contents. A directory below `dir` that is gone by
+// the time it is read (the container keeps running) is left out. Each
+// directory is closed before its subdirectories are read: a deep tree
+// must not use up the fds.
+absl::Status Walk(const fs::path& dir, bool top, std::vector<fs::path>* paths) {
+  std::vector<std::pair<fs::path, bool>> entries;  // path, is a directory
+  {
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec), end;
+    if (ec) {
+      if (!top && (ec == std::errc::no_such_file_or_directory ||
+                   ec == std::errc::not_a_directory)) {
+        return absl::OkStatus();
+      }
+      return ErrnoError("walk " + dir.string(), ec.value());
+    }
+    for (; !ec && it != end; it.increment(ec)) {
+      // symlink_status (from readdir's d_type, mostly): a link to a
+      // directory is archived as the link, not followed.
+      std::error_code type_ec;
+      entries.emplace_back(it->path(), it->symlink_status(type_ec).type() ==
+                                           fs::file_type::directory);
+    }
+    if (ec) return ErrnoError("walk " + dir.string(), ec.value());
+  }
+  std::sort(entries.begin(), entries.end());
+  for (const auto& [p, is_dir] : entries) {
+    paths->push_back(p);
+    if (!is_dir) continue;
+    if (absl::Status s = Walk(p, false, paths); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -100,20 +198,16 @@ absl::Status AddPath(struct archive* a, const std::string& name,
 absl::Status AddTree(struct archive* a, const std::string& prefix,
                      const std::string& dir,
                      std::vector<std::string>* deleted) {
-  std::error_code ec;
   std::vector<fs::path> paths;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    paths.push_back(it->path());
-  }
-  if (ec) return ErrnoError("walk " + dir, ec.value());
-  std::sort(paths.begin(), paths.end());
+  if (absl::Status s = Walk(dir, true, &paths); !s.ok()) return s;
   for (const fs::path& p : paths) {
     // Lexical: fs::relative would follow a symlink to its target.
     std::string relative = p.lexically_relative(dir).string();
     struct stat st;
-    if (lstat(p.c_str(), &st) != 0)
+    if (lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;  // removed since the walk
       return ErrnoError("stat " + p.string(), errno);
+    }
     if (deleted != nullptr && S_ISCHR(st.st_mode) && st.st_rdev == 0) {
       deleted->push_back("/" + relative);
       continue;
@@ -121,7 +215,9 @@ absl::Status AddTree(struct archive* a, const std::string& prefix,
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
       continue;  // sockets, fifos and devices do not survive a restore
     std::string name = prefix.empty() ? relative : prefix + "/" + relative;
-    if (absl::Status s = AddPath(a, name, p.string(), st); !s.ok()) return s;
+    absl::Status s = AddPath(a, name, p.string(), st);
+    if (absl::IsNotFound(s)) continue;  // removed since the lstat
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -202,8 +298,8 @@ absl::Status WriteArchive(const CheckpointFiles& files, int fd,
       return s;
     }
     if (!deleted.empty()) {
-      if (absl::Status s = AddBytes(a->get(), "deleted.files",
-                                    nlohmann::json(deleted).dump());
+      if (absl::Status s =
+              AddBytes(a->get(), "deleted.files", DumpJson(deleted));
           !s.ok()) {
         return s;
       }
@@ -222,31 +318,20 @@ absl::Status WriteArchive(const CheckpointFiles& files, int fd,
 
 absl::Status WriteCheckpointArchive(const CheckpointFiles& files,
                                     const std::string& location) {
-  std::string tmp = location + ".tmp-XXXXXX";
-  int fd = mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoError("create " + tmp, errno);
-  bool done = false;
-  absl::Cleanup cleanup = [&] {
-    if (fd >= 0) close(fd);
-    if (!done) unlink(tmp.c_str());
-  };
-  if (absl::Status s = WriteArchive(files, fd, tmp); !s.ok()) return s;
-  if (fsync(fd) != 0) return ErrnoError("sync " + tmp, errno);
-  if (close(fd) != 0) {
-    fd = -1;
-    return ErrnoError("close " + tmp, errno);
-  }
-  fd = -1;
-  if (rename(tmp.c_str(), location.c_str()) != 0)
-    return ErrnoError("rename to " + location, errno);
-  done = true;
+  std::string tmp = location + ".tmp";
+  lite::AtomicFile file;  // removes the temporary unless committed
+  if (int err = file.Open(location, 0600); err != 0)
+    return ErrnoError("create " + tmp, err);
+  if (absl::Status s = WriteArchive(files, file.fd(), tmp); !s.ok()) return s;
+  if (int err = file.Commit(); err != 0)
+    return ErrnoError("put " + tmp + " in place", err);
   return absl::OkStatus();
 }
 
 std::string CheckpointConfigDump(const CriContainer& c,
                                  const std::string& runtime_name,
                                  absl::Time checkpointed_at) {
-  return nlohmann::json{
+  return DumpJson(nlohmann::json{
       {"id", c.id},
       {"name", c.name},
       {"rootfsImage", c.image_id},
@@ -256,8 +341,7 @@ std::string CheckpointConfigDump(const CriContainer& c,
       {"createdTime",
        absl::FormatTime(kTimeFormat, c.created_at, absl::UTCTimeZone())},
       {"checkpointedTime",
-       absl::FormatTime(kTimeFormat, checkpointed_at, absl::UTCTimeZone())}}
-      .dump();
+       absl::FormatTime(kTimeFormat, checkpointed_at, absl::UTCTimeZone())}});
 }
 
 }  // namespace cradle

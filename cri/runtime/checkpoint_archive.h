@@ -29,9 +29,11 @@ struct CheckpointFiles {
   std::string upper_dir;
 };
 
-// Writes the archive to `location` (absolute) through a temporary file
-// beside it, renamed into place only when complete: on failure nothing is
-// left at `location` and no temporary remains.
+// Writes the archive to `location` (absolute) through `location`.tmp,
+// renamed into place only when complete (lite::AtomicFile): on failure
+// nothing is left at `location` and no temporary remains. Files that the
+// running container removes or changes meanwhile are left out or cut to
+// the size they had when reached.
 absl::Status WriteCheckpointArchive(const CheckpointFiles& files,
                                     const std::string& location);
 

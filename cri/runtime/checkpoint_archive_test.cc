@@ -114,6 +114,90 @@ TEST_F(CheckpointArchiveTest, FailureLeavesNothingBehind) {
   EXPECT_TRUE(fs::is_empty(root_ + "/out")) << "no archive, no temporary";
 }
 
+// Files in /proc/sys say size 0 and yet read as text: a file that grew
+// between lstat and the copy, every time. libarchive takes none of the
+// excess; the copy must stop at the declared size rather than spin.
+TEST_F(CheckpointArchiveTest, GrowingFileIsCutToItsDeclaredSize) {
+  files_.criu_images_dir = "/proc/sys/kernel/random";
+  struct stat st;
+  if (lstat((files_.criu_images_dir + "/boot_id").c_str(), &st) != 0 ||
+      st.st_size != 0) {
+    GTEST_SKIP() << "no /proc/sys/kernel/random/boot_id of size 0 here";
+  }
+  absl::Status s = WriteCheckpointArchive(files_, location_);
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, std::string> tar = ReadTar(location_);
+  ASSERT_TRUE(tar.count("checkpoint/boot_id"));
+  EXPECT_EQ(tar["checkpoint/boot_id"], "");
+  // The entries after it are intact.
+  EXPECT_EQ(tar["config.dump"], R"({"id":"c1"})");
+  EXPECT_EQ(tar["dump.log"], "(00.01) dumped\n");
+}
+
+// sysfs files say 4096 bytes and hold a few: a file that shrank. Zeros
+// fill the entry up to its declared size.
+TEST_F(CheckpointArchiveTest, ShrunkFileIsPaddedToItsDeclaredSize) {
+  files_.criu_images_dir = "/sys/kernel/mm/ksm";
+  struct stat st;
+  if (lstat((files_.criu_images_dir + "/run").c_str(), &st) != 0 ||
+      st.st_size != 4096) {
+    GTEST_SKIP() << "no /sys/kernel/mm/ksm/run of size 4096 here";
+  }
+  absl::Status s = WriteCheckpointArchive(files_, location_);
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, std::string> tar = ReadTar(location_);
+  const std::string& run = tar["checkpoint/run"];
+  ASSERT_EQ(run.size(), 4096u);
+  size_t newline = run.find('\n');
+  ASSERT_NE(newline, std::string::npos);
+  EXPECT_EQ(run.find_first_not_of('\0', newline + 1), std::string::npos);
+  EXPECT_EQ(tar["config.dump"], R"({"id":"c1"})");
+}
+
+// /proc/self/fd lists the fd the directory walk itself reads through,
+// gone once the walk is done: an entry that vanished before its lstat.
+TEST_F(CheckpointArchiveTest, VanishedEntriesAreSkipped) {
+  files_.criu_images_dir = "/proc/self/fd";
+  absl::Status s = WriteCheckpointArchive(files_, location_);
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, std::string> tar = ReadTar(location_);
+  EXPECT_TRUE(tar.count("checkpoint/0"));
+  EXPECT_EQ(tar["config.dump"], R"({"id":"c1"})");
+}
+
+TEST_F(CheckpointArchiveTest, NonUtf8NamesDoNotThrow) {
+  // Image layers can carry any bytes in a name; JSON strings cannot.
+  std::string bad = "caf\xe9-\xff";
+  bool whiteout = mknod((files_.upper_dir + "/" + bad).c_str(), S_IFCHR | 0600,
+                        makedev(0, 0)) == 0;
+  if (!whiteout) GTEST_SKIP() << "cannot make a whiteout here";
+  Write(files_.upper_dir + "/new-" + bad, "data");
+  Write(files_.upper_dir + "/caf\u00e9", "text");  // valid UTF-8
+  absl::Status s = WriteCheckpointArchive(files_, location_);
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, std::string> tar = ReadTar(location_);
+  nlohmann::json deleted = nlohmann::json::parse(tar["deleted.files"]);
+  ASSERT_EQ(deleted.size(), 1u);
+  // Invalid bytes become U+FFFD, as Go's encoder writes them.
+  EXPECT_EQ(deleted[0], "/caf\uFFFD-\uFFFD");
+  std::string diff = root_ + "/diff.tar";
+  std::ofstream(diff) << tar["rootfs-diff.tar"];
+  std::map<std::string, std::string> rootfs = ReadTar(diff);
+  EXPECT_EQ(rootfs["new-" + bad], "data") << "its raw name kept";
+  EXPECT_EQ(rootfs["caf\u00e9"], "text");
+}
+
+TEST(CheckpointConfigDumpTest, NonUtf8FieldsDoNotThrow) {
+  CriContainer c;
+  c.id = "abc";
+  c.name = std::string("w\xff") + "b";
+  c.image_name = "img\xc3";
+  nlohmann::json j = nlohmann::json::parse(
+      CheckpointConfigDump(c, "runc", absl::FromUnixSeconds(60)));
+  EXPECT_EQ(j["name"], "w\uFFFDb");
+  EXPECT_EQ(j["id"], "abc");
+}
+
 TEST(CheckpointConfigDumpTest, NamesTheContainerAndItsImage) {
   CriContainer c;
   c.id = "abc";

@@ -3,7 +3,10 @@
 // container keeps running whether or not the dump succeeds.
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 
@@ -17,6 +20,7 @@
 #include "lite/absl_status.h"
 #include "lite/files.h"
 #include "mount/mount.h"
+#include "runc_driver/runc.h"
 
 namespace cradle {
 namespace {
@@ -87,8 +91,18 @@ grpc::Status RuntimeService::CheckpointContainer(
 
   LOG(INFO) << "pod=" << c.pod_id << " container=" << c.id
             << " checkpointing to " << location;
+  // The dump runs as long as the caller allows (CRI: seconds, 0 for no
+  // say), not under the short limit of the other runc calls: CRIU writes
+  // all of the container's memory. Capped so seconds -> ms cannot overflow.
+  constexpr int64_t kMaxTimeoutSeconds = int64_t{7} * 24 * 3600;
+  std::chrono::milliseconds timeout = kDefaultCheckpointTimeout;
+  if (request->timeout() > 0) {
+    timeout = std::chrono::seconds(
+        std::min<int64_t>(request->timeout(), kMaxTimeoutSeconds));
+  }
   // The one call into the OCI runtime.
-  absl::Status dumped = lite::ToAbsl(RuncFor(c.id).Checkpoint(c.id, options));
+  absl::Status dumped =
+      lite::ToAbsl(RuncFor(c.id).Checkpoint(c.id, options, timeout));
   if (!dumped.ok()) {
     // CRIU could not dump it here (kernel, configuration): the container
     // was left as it was; the caller can act on CRIU's reason.

@@ -1,9 +1,7 @@
 // ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats:
 // cgroup usage (v1 or v2, as the host has), the writable layer's size, and
 // a pod's network counters from inside its network namespace.
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
 #include "cgroups/metrics.h"
 #include "cri/runtime/filters.h"
 #include "cri/runtime/metrics_builder.h"
@@ -42,22 +40,14 @@ void FillNetwork(const std::string& netns_path, int64_t now,
     text = lite::ReadFileOrEmpty("/proc/thread-self/net/dev");
   });
   n->set_timestamp(now);
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    size_t colon = line.find(':');
-    if (colon == absl::string_view::npos) continue;  // the header lines
-    std::string name(absl::StripAsciiWhitespace(line.substr(0, colon)));
-    std::vector<absl::string_view> f =
-        absl::StrSplit(line.substr(colon + 1), ' ', absl::SkipEmpty());
-    if (f.size() < 16 || name == "lo") continue;
-    uint64_t v[16] = {};
-    for (int i = 0; i < 16; ++i) (void)absl::SimpleAtoi(f[i], &v[i]);
+  for (const InterfaceCounters& i : ParseNetDev(text)) {
     v1::NetworkInterfaceUsage* u = n->add_interfaces();
-    u->set_name(name);
-    u->mutable_rx_bytes()->set_value(v[0]);
-    u->mutable_rx_errors()->set_value(v[2]);
-    u->mutable_tx_bytes()->set_value(v[8]);
-    u->mutable_tx_errors()->set_value(v[10]);
-    if (name == "eth0") *n->mutable_default_interface() = *u;
+    u->set_name(i.name);
+    u->mutable_rx_bytes()->set_value(i.rx_bytes);
+    u->mutable_rx_errors()->set_value(i.rx_errors);
+    u->mutable_tx_bytes()->set_value(i.tx_bytes);
+    u->mutable_tx_errors()->set_value(i.tx_errors);
+    if (i.name == "eth0") *n->mutable_default_interface() = *u;
   }
 }
 
@@ -100,17 +90,21 @@ v1::ContainerStats RuntimeService::StatsOf(const CriContainer& c,
   a->mutable_annotations()->insert(c.annotations.begin(), c.annotations.end());
   int64_t now = NowNanos();
   absl::StatusOr<CgroupStats> cgroup = absl::NotFoundError("not running");
+  // Read once, so that usage and pressure are of one cgroup even when the
+  // bundle is removed meanwhile.
+  std::string cgroup_path;
   if (c.state == CriContainer::kRunning) {
-    cgroup = cgroups_.Read(BundleCgroupsPath(c.bundle));
+    cgroup_path = BundleCgroupsPath(c.bundle);
+    // NotFound for "" (the bundle is gone): never the root cgroup's usage.
+    cgroup = cgroups_.Read(cgroup_path);
   }
   if (cgroup.ok()) {
     FillCpu(c.id, cgroup->cpu_usage_ns, now, stats.mutable_cpu());
     FillMemory(*cgroup, now, stats.mutable_memory());
     // Pressure only where the cgroup is on v2 (metrics_builder.h).
-    FillPressure(ReadCgroupPressure("/sys/fs/cgroup", cgroups_.unified(),
-                                    BundleCgroupsPath(c.bundle)),
-                 now, stats.mutable_cpu(), stats.mutable_memory(),
-                 stats.mutable_io());
+    FillPressure(
+        ReadCgroupPressure(cgroups_.root(), cgroups_.unified(), cgroup_path),
+        now, stats.mutable_cpu(), stats.mutable_memory(), stats.mutable_io());
     if (usage != nullptr) *usage = *cgroup;
   }
   absl::StatusOr<SnapshotUsage> layer =

@@ -5,7 +5,9 @@
 // containers, as containerd sends them, built from the records: the
 // publishers are RPCs and the exit monitor, which must not wait on a shim.
 // A DELETED event is published after the record is gone, so the deleted
-// container is not among the statuses.
+// container is not among the statuses. The pod itself has events too,
+// with container_id == the pod's id: CREATED and STARTED once READY,
+// STOPPED on leaving READY, DELETED with the removed pod's last status.
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "glog/logging.h"
@@ -64,12 +66,20 @@ void RuntimeService::PublishContainerEventLocked(
     const std::string& id, const std::string& pod_id,
     runtime::v1::ContainerEventType type) {
   if (!events_.HasSubscribers()) return;
+  absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
+  PublishEventLocked(id, pod_id, pod.ok() ? &*pod : nullptr, type);
+}
+
+void RuntimeService::PublishEventLocked(const std::string& id,
+                                        const std::string& pod_id,
+                                        const PodRecord* pod,
+                                        runtime::v1::ContainerEventType type) {
+  if (!events_.HasSubscribers()) return;
   auto event = std::make_shared<runtime::v1::ContainerEventResponse>();
   event->set_container_id(id);
   event->set_container_event_type(type);
   event->set_created_at(absl::ToUnixNanos(absl::Now()));
-  if (absl::StatusOr<PodRecord> pod = options_.sandboxes->Get(pod_id);
-      pod.ok()) {
+  if (pod != nullptr) {
     FillPodSandboxStatus(*pod, event->mutable_pod_sandbox_status());
   }
   for (const CriContainer& c : options_.containers->ListInPod(pod_id)) {
@@ -78,6 +88,46 @@ void RuntimeService::PublishContainerEventLocked(
   VLOG(1) << "pod=" << pod_id << " container=" << id << " event "
           << runtime::v1::ContainerEventType_Name(type);
   events_.Publish(std::move(event));
+}
+
+absl::Status RuntimeService::SetPodReady(const PodRecord& r) {
+  // Held across the change: an infra that exits at once is recorded
+  // NOTREADY (and its STOPPED published) only after these two.
+  absl::MutexLock lock(&events_mu_);
+  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) return s;
+  PublishEventLocked(r.id, r.id, &r, runtime::v1::CONTAINER_CREATED_EVENT);
+  PublishEventLocked(r.id, r.id, &r, runtime::v1::CONTAINER_STARTED_EVENT);
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeService::SetPodNotReady(const std::string& pod_id,
+                                            PodRecord* out) {
+  absl::MutexLock lock(&events_mu_);
+  PodRecord stored;
+  bool was_ready = false;  // read under the store's lock: one caller wins
+  absl::Status s = options_.sandboxes->Mutate(
+      pod_id,
+      [&](PodRecord& p) {
+        was_ready = p.ready();
+        p.state = PodState::kNotReady;
+      },
+      &stored);
+  if (!s.ok()) return s;
+  if (out != nullptr) *out = stored;
+  if (was_ready) {
+    PublishEventLocked(pod_id, pod_id, &stored,
+                       runtime::v1::CONTAINER_STOPPED_EVENT);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RuntimeService::RemovePodRecord(const PodRecord& r) {
+  // Held across the removal: no STOPPED of this pod can follow DELETED
+  // (SetPodNotReady finds no record then).
+  absl::MutexLock lock(&events_mu_);
+  if (absl::Status s = options_.sandboxes->Remove(r.id); !s.ok()) return s;
+  PublishEventLocked(r.id, r.id, &r, runtime::v1::CONTAINER_DELETED_EVENT);
+  return absl::OkStatus();
 }
 
 void RuntimeService::ContainerExited(const CriContainer& c) {

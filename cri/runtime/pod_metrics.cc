@@ -24,12 +24,10 @@ namespace {
 
 namespace v1 = runtime::v1;
 
-// Where the host's cgroup filesystems are mounted (as CgroupReader::ForHost).
-constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
-
 // What one ListPodSandboxMetrics pass needs of the service, fixed for the
 // pass.
 struct MetricsContext {
+  std::string cgroup_root;  // the service's CgroupReader's
   bool unified = false;
   bool systemd = false;  // the cgroup driver
   Snapshotter* snapshotter = nullptr;
@@ -64,7 +62,7 @@ v1::PodSandboxMetrics PodMetrics(const MetricsContext& ctx,
     // A systemd slice name is a nested directory (resources.h).
     absl::StatusOr<std::string> dir = PodCgroupDirectory(parent, ctx.systemd);
     absl::StatusOr<CgroupMetrics> m =
-        dir.ok() ? ReadCgroupMetrics(kCgroupRoot, ctx.unified, *dir)
+        dir.ok() ? ReadCgroupMetrics(ctx.cgroup_root, ctx.unified, *dir)
                  : absl::StatusOr<CgroupMetrics>(dir.status());
     if (m.ok()) {
       pod_metrics.AddCgroup(*m);
@@ -76,10 +74,13 @@ v1::PodSandboxMetrics PodMetrics(const MetricsContext& ctx,
 
   for (const CriContainer& c : containers) {
     if (c.state != CriContainer::kRunning) continue;
+    // NotFound when the container is gone: no cgroup, or no bundle to name
+    // it ("", which is never read as the root cgroup).
     absl::StatusOr<CgroupMetrics> m = ReadCgroupMetrics(
-        kCgroupRoot, ctx.unified, BundleCgroupsPath(c.bundle));
+        ctx.cgroup_root, ctx.unified, BundleCgroupsPath(c.bundle));
     if (!m.ok()) {
-      // Exited since the store last heard; the next pass will know.
+      // Exited or removed since the store last heard; the next pass will
+      // know.
       VLOG(1) << "pod=" << pod.id << " container=" << c.id
               << " no cgroup metrics: " << m.status();
       continue;
@@ -118,6 +119,7 @@ grpc::Status RuntimeService::ListPodSandboxMetrics(
     grpc::ServerContext*, const v1::ListPodSandboxMetricsRequest*,
     v1::ListPodSandboxMetricsResponse* response) {
   MetricsContext ctx;
+  ctx.cgroup_root = cgroups_.root();
   ctx.unified = cgroups_.unified();
   ctx.systemd = options_.systemd_cgroup;
   ctx.snapshotter = options_.snapshotter;

@@ -18,8 +18,6 @@ namespace {
 
 namespace v1 = runtime::v1;
 
-constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
-
 // a + b for a > 0, the overhead b counted only when positive; saturates
 // rather than overflow (a huge sum is refused by the kernel or validation).
 int64_t PlusOverhead(int64_t a, int64_t b) {
@@ -111,7 +109,7 @@ grpc::Status RuntimeService::UpdatePodSandboxResources(
                  << " UpdatePodSandboxResources ignores resources.unified";
   }
   if (absl::Status s =
-          WriteCgroupLimits(kCgroupRoot, cgroups_.unified(), *dir, limits);
+          WriteCgroupLimits(cgroups_.root(), cgroups_.unified(), *dir, limits);
       !s.ok()) {
     LOG(WARNING) << "pod=" << pod.id << " resize of cgroup " << *dir
                  << " failed: " << s;

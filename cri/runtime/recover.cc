@@ -14,9 +14,19 @@
 #include "namespaces/pinned.h"
 
 namespace cradle {
+
 namespace {
 
 namespace fs = std::filesystem;
+
+// cradle's pod and container ids: 64 lower-case hex digits (NewId).
+bool LooksLikeOurId(const std::string& id) {
+  if (id.size() != 64) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
 
 bool Exists(const std::string& path) {
   std::error_code ec;
@@ -31,8 +41,7 @@ void RuntimeService::OnShimExit(const std::string& pod_id,
     // The pause process holds the pod's PID namespace: without it the pod
     // cannot run containers, as containerd marks a sandbox whose task left.
     // A pod still CREATING fails to become READY then.
-    absl::Status s = options_.sandboxes->Mutate(
-        pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
+    absl::Status s = SetPodNotReady(pod_id);
     if (!s.ok() && !absl::IsNotFound(s))
       LOG(WARNING) << "pod=" << pod_id << " infra exit not recorded: " << s;
     return;
@@ -124,8 +133,7 @@ void RuntimeService::ReapDeadShim(const std::string& pod_id) {
     (void)RuncInitEnded(c.id, absl::Seconds(2));
     RecordLastExit(*pod, c, "its shim died before recording an exit");
   }
-  (void)options_.sandboxes->Mutate(
-      pod_id, [](PodRecord& p) { p.state = PodState::kNotReady; });
+  (void)SetPodNotReady(pod_id);
   // Without its socket the pod counts as reaped (see above).
   options_.shims->Forget(pod_id, ShimCgroup(*pod));
   lock.Release();
@@ -194,7 +202,8 @@ void RuntimeService::Recover() {
     lite::StatusOr<std::vector<RuncState>> all = h->runc->List();
     if (!all.ok()) continue;
     for (const RuncState& st : *all) {
-      if (known_ids.count(st.id)) continue;
+      // A root an operator pointed at a shared dir may hold others' too.
+      if (known_ids.count(st.id) || !LooksLikeOurId(st.id)) continue;
       LOG(WARNING) << "container=" << st.id << " known only to " << h->name
                    << "; deleting it";
       (void)h->runc->Kill(st.id, SIGKILL, /*all=*/true);

@@ -195,7 +195,7 @@ grpc::Status RuntimeService::RunPodSandbox(
   if (absl::Status s = StartInfra(r, config); !s.ok()) return fail(s);
   failpoint::Hit("RunPodSandbox.infra");
   r.state = PodState::kReady;
-  if (absl::Status s = options_.sandboxes->Update(r); !s.ok()) return fail(s);
+  if (absl::Status s = SetPodReady(r); !s.ok()) return fail(s);
   LOG(INFO) << "pod=" << r.id << " (" << r.pod_namespace << "/" << r.name
             << ") ready" << (r.ips.empty() ? "" : " ip=" + r.ips[0]);
   response->set_pod_sandbox_id(r.id);

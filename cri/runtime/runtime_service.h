@@ -259,6 +259,28 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
                                    const std::string& pod_id,
                                    runtime::v1::ContainerEventType type)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // `pod`'s status as given rather than as stored (nullptr: none).
+  void PublishEventLocked(const std::string& id, const std::string& pod_id,
+                          const PodRecord* pod,
+                          runtime::v1::ContainerEventType type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(events_mu_);
+  // The pod's own transitions, with their events for the pod itself
+  // (container_id == pod id, as containerd sends them). Each holds
+  // events_mu_ from the change to its events, so a pod's events keep
+  // their order. READY: CREATED then STARTED (none before: a pod that
+  // never became READY was never announced).
+  absl::Status SetPodReady(const PodRecord& r)
+      ABSL_LOCKS_EXCLUDED(events_mu_);
+  // NOTREADY, from any state; STOPPED only when this call took it from
+  // READY, so once per transition however many paths notice it.
+  absl::Status SetPodNotReady(const std::string& pod_id,
+                              PodRecord* out = nullptr)
+      ABSL_LOCKS_EXCLUDED(events_mu_);
+  // Drops the record, then DELETED with the status `r` had: the kubelet
+  // ignores events without a pod status, and drops the pod's cache on
+  // this one.
+  absl::Status RemovePodRecord(const PodRecord& r)
+      ABSL_LOCKS_EXCLUDED(events_mu_);
   // Called once, by whoever moved the record to EXITED (holding the lock
   // across the change): STOPPED, held back while StartContainer runs so
   // that it follows STARTED.

@@ -38,11 +38,7 @@ absl::Status RuntimeService::StopSandbox(PodRecord& r) {
     if (absl::Status s = RemovePinnedNamespace(r.netns_path); !s.ok()) return s;
   }
   if (r.state != PodState::kNotReady) {
-    if (absl::Status s = options_.sandboxes->Mutate(
-            r.id, [](PodRecord& p) { p.state = PodState::kNotReady; }, &r);
-        !s.ok()) {
-      return s;
-    }
+    if (absl::Status s = SetPodNotReady(r.id, &r); !s.ok()) return s;
     LOG(INFO) << "pod=" << r.id << " stopped";
   }
   return absl::OkStatus();
@@ -112,8 +108,7 @@ grpc::Status RuntimeService::RemovePodSandbox(
   failpoint::Hit("RemovePodSandbox.containers");
   if (absl::Status s = StopSandbox(*r); !s.ok()) return failed(s);
   if (absl::Status s = RemoveSandboxFiles(*r); !s.ok()) return failed(s);
-  if (absl::Status s = options_.sandboxes->Remove(r->id); !s.ok())
-    return failed(s);
+  if (absl::Status s = RemovePodRecord(*r); !s.ok()) return failed(s);
   LOG(INFO) << "pod=" << r->id << " removed";
   return grpc::Status::OK;
 }

@@ -1,0 +1,76 @@
+#include "cri/runtime/runtime_handlers.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+namespace cradle {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RuntimeHandlersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cradle-handlers-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  absl::StatusOr<std::unique_ptr<RuntimeHandlers>> Open(
+      const std::string& default_name) {
+    // /bin/true stands in for a runtime: only its presence is probed here.
+    return RuntimeHandlers::Open(
+        {{"fast", "/bin/true", dir_ + "/fast"},
+         {"slow", "/bin/true", dir_ + "/slow"},
+         {"ghost", "/nonexistent/ghost", dir_ + "/ghost"}},
+        default_name, dir_ + "/logs", false);
+  }
+
+  std::string dir_;
+};
+
+TEST_F(RuntimeHandlersTest, EmptyNameIsTheDefault) {
+  auto handlers = Open("slow");
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("");
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ((*h)->name, "slow");
+  EXPECT_EQ((*h)->root, dir_ + "/slow");
+  EXPECT_EQ((*h)->binary, "/bin/true");
+  EXPECT_EQ((*(*handlers)->Find("fast"))->name, "fast");
+}
+
+TEST_F(RuntimeHandlersTest, UnknownIsNotFoundNamingTheConfiguredOnes) {
+  auto handlers = Open("fast");
+  ASSERT_TRUE(handlers.ok());
+  absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("kata");
+  EXPECT_TRUE(absl::IsNotFound(h.status()));
+  EXPECT_THAT(h.status().message(), HasSubstr("\"kata\""));
+  EXPECT_THAT(h.status().message(), HasSubstr("fast, ghost, slow"));
+}
+
+TEST_F(RuntimeHandlersTest, UninstalledIsConfiguredButUnusable) {
+  auto handlers = Open("fast");
+  ASSERT_TRUE(handlers.ok());
+  absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("ghost");
+  EXPECT_TRUE(absl::IsFailedPrecondition(h.status()));
+  EXPECT_THAT(h.status().message(), HasSubstr("/nonexistent/ghost"));
+  // A record naming it (or a handler gone from the config) is cleaned up
+  // with the default's driver rather than none.
+  EXPECT_EQ((*handlers)->ForRecord("ghost").name, "fast");
+  EXPECT_EQ((*handlers)->ForRecord("gone").name, "fast");
+  EXPECT_NE((*handlers)->ForRecord("ghost").runc, nullptr);
+  EXPECT_EQ((*handlers)->All().size(), 3u);
+}
+
+TEST_F(RuntimeHandlersTest, TheDefaultMustBeConfiguredAndUsable) {
+  EXPECT_TRUE(absl::IsInvalidArgument(Open("kata").status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(Open("ghost").status()));
+}
+
+}  // namespace
+}  // namespace cradle
