@@ -4,7 +4,7 @@
 #      excepted: that build runs only the unit tests;
 #   2. every unit and e2e test under ASan + UBSan (--config=asan): the e2e
 #      suites drive the sanitized cradled and shim;
-#   3. every fuzz target for CRADLE_FUZZ_SECONDS (default 15) each, with
+#   3. every fuzz target for CRADLE_FUZZ_SECONDS (default 10) each, with
 #      libFuzzer and clang-14 (tools/fuzz.sh).
 # Running the e2e suites once, not twice, keeps CI inside 45 minutes on two
 # cores. e2e tests need root: they start cradled, runc, a registry and CNI.
@@ -40,7 +40,7 @@ run_tests() {
 
 run_tests plain "$@" -- //... -//e2e/...
 run_tests asan --config=asan "$@" -- //...
-if tools/fuzz.sh "${CRADLE_FUZZ_SECONDS:-15}"; then
+if tools/fuzz.sh "${CRADLE_FUZZ_SECONDS:-10}"; then
   echo "cradle fuzz: ok"
 else
   failed=$((failed + 1))
