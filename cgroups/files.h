@@ -17,6 +17,10 @@
 
 namespace cradle::cgroups {
 
+// v1 reports "no limit" as a huge page-aligned number: anything at or above
+// this is unlimited.
+inline constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
+
 // A file holding one unsigned number ("4096\n"); nullopt when it is missing
 // or holds something else (v2's "max").
 std::optional<uint64_t> ReadNumber(const std::string& path);

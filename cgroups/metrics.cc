@@ -23,8 +23,7 @@ using cgroups::IsDirectory;
 using cgroups::ReadKeyed;
 using cgroups::ReadNumber;
 
-// v1 reports "no limit" as a huge page-aligned number.
-constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
+using cgroups::kV1Unlimited;
 
 std::vector<std::string> Lines(const std::string& path) {
   return absl::StrSplit(lite::ReadFileOrEmpty(path), '\n', absl::SkipEmpty());

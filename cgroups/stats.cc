@@ -19,8 +19,7 @@ using cgroups::IsDirectory;
 using cgroups::ReadKeyed;
 using cgroups::ReadNumber;
 
-// v1 reports "no limit" as a huge page-aligned number.
-constexpr uint64_t kV1Unlimited = uint64_t{1} << 62;
+using cgroups::kV1Unlimited;
 
 }  // namespace
 

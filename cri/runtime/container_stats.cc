@@ -7,8 +7,6 @@
 #include "cri/runtime/metrics_builder.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
-#include "lite/files.h"
-#include "namespaces/pinned.h"
 #include "runc_driver/runc.h"
 
 namespace cradle {
@@ -35,12 +33,11 @@ void FillMemory(const CgroupStats& s, int64_t now, v1::MemoryUsage* m) {
 // /proc/thread-self/net/dev shows them from inside it.
 void FillNetwork(const std::string& netns_path, int64_t now,
                  v1::NetworkUsage* n) {
-  std::string text;
-  (void)RunInNetworkNamespace(netns_path, [&] {
-    text = lite::ReadFileOrEmpty("/proc/thread-self/net/dev");
-  });
   n->set_timestamp(now);
-  for (const InterfaceCounters& i : ParseNetDev(text)) {
+  absl::StatusOr<std::vector<InterfaceCounters>> interfaces =
+      NamespaceInterfaces(netns_path);
+  if (!interfaces.ok()) return;
+  for (const InterfaceCounters& i : *interfaces) {
     v1::NetworkInterfaceUsage* u = n->add_interfaces();
     u->set_name(i.name);
     u->mutable_rx_bytes()->set_value(i.rx_bytes);

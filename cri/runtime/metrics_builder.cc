@@ -6,6 +6,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
+#include "lite/files.h"
+#include "namespaces/pinned.h"
 
 namespace cradle {
 namespace {
@@ -341,6 +343,16 @@ void MetricsBuilder::AddTimes(int64_t started_at_nanos) {
         static_cast<uint64_t>(started_at_nanos) / kNanosPerSecond);
   }
   Add("container_last_seen", static_cast<uint64_t>(now_) / kNanosPerSecond);
+}
+
+absl::StatusOr<std::vector<InterfaceCounters>> NamespaceInterfaces(
+    const std::string& netns_path) {
+  std::string text;
+  absl::Status s = RunInNetworkNamespace(netns_path, [&] {
+    text = lite::ReadFileOrEmpty("/proc/thread-self/net/dev");
+  });
+  if (!s.ok()) return s;
+  return ParseNetDev(text);
 }
 
 }  // namespace cradle

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cgroups/metrics.h"
 #include "cri/api/runtime/v1/cri.h"
@@ -37,6 +38,11 @@ struct InterfaceCounters {
 
 // The interfaces of a /proc/net/dev text, without the loopback.
 std::vector<InterfaceCounters> ParseNetDev(absl::string_view text);
+
+// The interfaces of the network namespace at `netns_path`, as
+// /proc/thread-self/net/dev shows them from inside it.
+absl::StatusOr<std::vector<InterfaceCounters>> NamespaceInterfaces(
+    const std::string& netns_path);
 
 // A container's writable layer on its filesystem.
 struct FilesystemUsage {

@@ -15,8 +15,6 @@
 #include "cri/runtime/runtime_service.h"
 #include "cri/stream/chunked_list.h"
 #include "glog/logging.h"
-#include "lite/files.h"
-#include "namespaces/pinned.h"
 #include "runc_driver/runc.h"
 
 namespace cradle {
@@ -36,15 +34,14 @@ struct MetricsContext {
 };
 
 std::vector<InterfaceCounters> PodInterfaces(const PodRecord& pod) {
-  std::string text;
-  absl::Status s = RunInNetworkNamespace(pod.netns_path, [&] {
-    text = lite::ReadFileOrEmpty("/proc/thread-self/net/dev");
-  });
-  if (!s.ok()) {
-    VLOG(1) << "pod=" << pod.id << " no network counters: " << s;
+  absl::StatusOr<std::vector<InterfaceCounters>> interfaces =
+      NamespaceInterfaces(pod.netns_path);
+  if (!interfaces.ok()) {
+    VLOG(1) << "pod=" << pod.id
+            << " no network counters: " << interfaces.status();
     return {};
   }
-  return ParseNetDev(text);
+  return *std::move(interfaces);
 }
 
 v1::PodSandboxMetrics PodMetrics(const MetricsContext& ctx,
