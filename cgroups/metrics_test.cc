@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cgroups/testing/fake_tree.h"
 #include "gtest/gtest.h"
 
 namespace cradle {
@@ -13,21 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FakeCgroupMetrics : public ::testing::Test {
+class FakeCgroupMetrics : public FakeCgroupTree {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cgroup-metrics-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  void Write(const std::string& path, const std::string& text) {
-    fs::create_directories(fs::path(root_ + path).parent_path());
-    std::ofstream(root_ + path) << text;
-  }
   // A fake /proc/<pid>/fd with `files` plain files and `sockets` sockets.
   void FakeProcess(int pid, int files, int sockets) {
     std::string fd = root_ + "/proc/" + std::to_string(pid) + "/fd";
@@ -40,7 +28,6 @@ class FakeCgroupMetrics : public ::testing::Test {
       fs::create_symlink("socket:[4242]", fd + "/" + std::to_string(n++));
     }
   }
-  std::string root_;
 };
 
 TEST(ParsePsi, ReadsSomeAndFull) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cgroups/testing/fake_tree.h"
 #include "gtest/gtest.h"
 #include "lite/files.h"
 
@@ -13,27 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FakeHierarchy : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cgroup-resources-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  // Cgroup files exist before they are written, as on the real thing.
-  void Touch(const std::string& path, const std::string& text = "") {
-    fs::create_directories(fs::path(root_ + path).parent_path());
-    std::ofstream(root_ + path) << text;
-  }
-  std::string Read(const std::string& path) {
-    return lite::ReadFileOrEmpty(root_ + path);
-  }
-  std::string root_;
-};
+using FakeHierarchy = FakeCgroupTree;
 
 CgroupLimits Everything() {
   CgroupLimits l;
@@ -56,10 +37,10 @@ TEST_F(FakeHierarchy, WritesEachV1Controller) {
         "/hugetlb/P/hugetlb.2MB.limit_in_bytes"}) {
     std::string path = f;
     path.replace(path.find("/P/"), 3, pod + "/");
-    Touch(path);
+    Write(path);
   }
   // A sibling pod's cgroup, which must stay as it is.
-  Touch("/memory/kubepods/burstable/pod2/memory.limit_in_bytes", "1\n");
+  Write("/memory/kubepods/burstable/pod2/memory.limit_in_bytes", "1\n");
   ASSERT_TRUE(WriteCgroupLimits(root_, false, pod, Everything()).ok());
   EXPECT_EQ(Read("/cpu" + pod + "/cpu.shares"), "512");
   EXPECT_EQ(Read("/cpu" + pod + "/cpu.cfs_period_us"), "100000");
@@ -83,7 +64,7 @@ TEST_F(FakeHierarchy, WritesV2Equivalents) {
   const std::string pod = "/kubepods/pod1";
   for (const char* f : {"cpu.weight", "cpu.max", "memory.max", "cpuset.cpus",
                         "cpuset.mems", "hugetlb.2MB.max"}) {
-    Touch(pod + "/" + f);
+    Write(pod + "/" + f);
   }
   std::ofstream(root_ + pod + "/cpu.max") << "max 100000\n";
   ASSERT_TRUE(WriteCgroupLimits(root_, true, pod, Everything()).ok());

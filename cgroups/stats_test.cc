@@ -8,30 +8,13 @@
 #include <sstream>
 
 #include "absl/strings/str_split.h"
+#include "cgroups/testing/fake_tree.h"
 #include "gtest/gtest.h"
 
 namespace cradle {
 namespace {
 
 namespace fs = std::filesystem;
-
-class FakeCgroupTree : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cgroups-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  void Write(const std::string& path, const std::string& text) {
-    fs::create_directories(fs::path(root_ + path).parent_path());
-    std::ofstream(root_ + path) << text;
-  }
-  std::string root_;
-};
 
 TEST_F(FakeCgroupTree, ReadsV1Controllers) {
   Write("/cpuacct/cradle/c1/cpuacct.usage", "123456789\n");
