@@ -59,7 +59,7 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
   }
   if (method == "Start") return state(service->Start(id));
   if (method == "Kill") {
-    return status_only(service->Kill(id, request.value("signal", 0),
+    return status_only(service->Kill(id, IntegerOr(request, "signal", 0),
                                      request.value("all", false)));
   }
   if (method == "Delete") return state(service->Delete(id));
@@ -67,8 +67,8 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
   if (method == "List") return nlohmann::json(service->List());
   if (method == "Wait") return state(service->Wait(id, client));
   if (method == "Resize") {
-    return status_only(service->Resize(id, request.value("width", 0u),
-                                       request.value("height", 0u)));
+    return status_only(service->Resize(id, IntegerOr(request, "width", 0u),
+                                       IntegerOr(request, "height", 0u)));
   }
   if (method == "CloseStdin") return status_only(service->CloseStdin(id));
   if (method == "ReopenLog") return status_only(service->ReopenLog(id));

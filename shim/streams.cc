@@ -158,12 +158,15 @@ class Subscription {
 bool ParseResize(const std::string& payload, unsigned* width,
                  unsigned* height) {
   nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
-  if (!j.is_object() || !j.value("width", nlohmann::json()).is_number() ||
-      !j.value("height", nlohmann::json()).is_number()) {
+  if (!j.is_object() || !j.contains("width") || !j.contains("height")) {
     return false;
   }
-  *width = j["width"].get<unsigned>();
-  *height = j["height"].get<unsigned>();
+  try {
+    *width = CheckedInteger<unsigned>(j["width"], "width");
+    *height = CheckedInteger<unsigned>(j["height"], "height");
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
   return true;
 }
 

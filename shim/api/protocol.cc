@@ -26,7 +26,12 @@ bool ReadAll(int fd, char* data, size_t size) {
 template <typename T>
 void Get(const nlohmann::json& j, const char* key, T* out) {
   auto it = j.find(key);
-  if (it != j.end() && !it->is_null()) it->get_to(*out);
+  if (it == j.end() || it->is_null()) return;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    *out = CheckedInteger<T>(*it, key);
+  } else {
+    it->get_to(*out);
+  }
 }
 
 }  // namespace
@@ -96,7 +101,8 @@ lite::StatusOr<nlohmann::json> DecodeReply(std::string_view payload) {
   std::string text = message != reply.end() && message->is_string()
                          ? message->get<std::string>()
                          : "";
-  if (code < 0 || code > static_cast<int64_t>(lite::StatusCode::kUnauthenticated)) {
+  if (code < 0 ||
+      code > static_cast<int64_t>(lite::StatusCode::kUnauthenticated)) {
     return lite::InternalError(
         lite::StrCat("the shim answered code ", code, ": ", text));
   }

@@ -17,8 +17,10 @@
 #define CRADLE_SHIM_API_PROTOCOL_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "lite/status.h"
@@ -121,6 +123,42 @@ void to_json(nlohmann::json& j, const ExecStart& e);
 void from_json(const nlohmann::json& j, ExecStart& e);
 void to_json(nlohmann::json& j, const ExitEvent& e);
 void from_json(const nlohmann::json& j, ExitEvent& e);
+
+// The integer `value` as T. nlohmann would convert a float (JSON has no
+// integer limit, so 1e30 or 2^64 arrive as floats) by a plain cast, which is
+// undefined when out of range; this accepts only integers that T holds and
+// throws nlohmann's type_error otherwise, which callers catch per call.
+template <typename T>
+T CheckedInteger(const nlohmann::json& value, const char* key) {
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
+  bool fits = false;
+  if (value.is_number_unsigned()) {
+    fits = value.get<uint64_t>() <=
+           static_cast<uint64_t>(std::numeric_limits<T>::max());
+  } else if (value.is_number_integer()) {
+    int64_t v = value.get<int64_t>();
+    fits = std::is_signed_v<T>
+               ? v >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                     v <= static_cast<int64_t>(std::numeric_limits<T>::max())
+               : v >= 0 &&
+                     static_cast<uint64_t>(v) <= std::numeric_limits<T>::max();
+  }
+  if (!fits) {
+    throw nlohmann::json::type_error::create(
+        302, lite::StrCat("\"", key, "\" is not an integer in range"), &value);
+  }
+  return value.is_number_unsigned() ? static_cast<T>(value.get<uint64_t>())
+                                    : static_cast<T>(value.get<int64_t>());
+}
+
+// The integer at `key` of the object `j`, or `fallback` when it is absent
+// or null; throws as CheckedInteger does.
+template <typename T>
+T IntegerOr(const nlohmann::json& j, const char* key, T fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  return CheckedInteger<T>(*it, key);
+}
 
 // Parses JSON text into T; InvalidArgument naming `what` when it is not.
 template <typename T>

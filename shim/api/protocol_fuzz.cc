@@ -36,8 +36,8 @@ void DecodeLikeTheShim(const Frame& frame) {
   try {
     if (j.is_object()) {
       (void)j.value(kMethodKey, nlohmann::json());
-      (void)j.value("signal", 0);
-      (void)j.value("width", 0u);
+      (void)IntegerOr(j, "signal", 0);
+      (void)IntegerOr(j, "width", 0u);
       (void)j.value("all", false);
       (void)j.value("resources", std::string());
     }

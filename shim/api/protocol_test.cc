@@ -116,6 +116,40 @@ TEST(Messages, BadJsonIsInvalidArgument) {
   EXPECT_NE(wrong_type.status().message().find("create"), std::string::npos);
 }
 
+// nlohmann converts a float to an int by a plain cast, undefined when the
+// float is out of range (found by //shim/api:protocol_fuzz with an exitedAt
+// past 2^64). An integer field takes integers that fit, nothing else.
+TEST(Messages, IntegerFieldsTakeOnlyIntegersThatFit) {
+  for (const char* text :
+       {R"({"id":"c","exitedAt":1700000000000000000000000000})",
+        R"({"id":"c","pid":1.5})", R"({"id":"c","pid":4294967296})",
+        R"({"id":"c","exitCode":-2147483649})"}) {
+    SCOPED_TRACE(text);
+    EXPECT_EQ(Decode<ExitEvent>(text, "event").status().code(),
+              lite::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Decode<ContainerState>(text, "state").status().code(),
+              lite::StatusCode::kInvalidArgument);
+  }
+  lite::StatusOr<ExitEvent> fits = Decode<ExitEvent>(
+      R"({"pid":2147483647,"exitCode":-1,"exitedAt":9223372036854775807})",
+      "event");
+  ASSERT_TRUE(fits.ok()) << fits.status().message();
+  EXPECT_EQ(fits->pid, 2147483647);
+  EXPECT_EQ(fits->exit_code, -1);
+  EXPECT_EQ(fits->exited_at, INT64_MAX);
+}
+
+TEST(Messages, IntegerArgumentsFallBackOnlyWhenAbsent) {
+  nlohmann::json args = nlohmann::json::parse(
+      R"({"signal":9,"width":1e30,"height":-1,"big":18446744073709551615})");
+  EXPECT_EQ(IntegerOr(args, "signal", 0), 9);
+  EXPECT_EQ(IntegerOr(args, "absent", 15), 15);
+  EXPECT_THROW(IntegerOr(args, "width", 0u), nlohmann::json::exception);
+  EXPECT_THROW(IntegerOr(args, "height", 0u), nlohmann::json::exception);
+  EXPECT_THROW(IntegerOr(args, "big", int64_t{0}), nlohmann::json::exception);
+  EXPECT_EQ(IntegerOr(args, "big", uint64_t{0}), UINT64_MAX);
+}
+
 TEST(Messages, RepliesNeverThrowWhateverTheirBytes) {
   // runc's messages may carry bytes that are not UTF-8.
   std::string encoded;

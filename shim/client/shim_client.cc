@@ -92,7 +92,13 @@ bool ShimStream::Read(Output* out) {
         nlohmann::json j =
             nlohmann::json::parse(frame->payload, nullptr, false);
         out->kind = Output::kExit;
-        out->exit_code = j.is_object() ? j.value("exitCode", -1) : -1;
+        out->exit_code = -1;
+        try {
+          if (j.is_object())
+            out->exit_code = shim::IntegerOr(j, "exitCode", -1);
+        } catch (const nlohmann::json::exception&) {
+          // A malformed exit frame reads as an unknown exit code.
+        }
         return true;
       }
       case FrameType::kEvent: {
