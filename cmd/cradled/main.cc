@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "content/local/local_store.h"
 #include "cri/images/image_service.h"
+#include "cri/runtime/container_mounts.h"
 #include "cri/runtime/pod_shims.h"
 #include "cri/runtime/pod_streams.h"
 #include "cri/runtime/readiness.h"
@@ -32,6 +33,7 @@
 #include "lite/absl_status.h"
 #include "metadata/leveldb_store.h"
 #include "metadata/metadata.h"
+#include "mount/clone.h"
 #include "namespaces/pinned.h"
 #include "network/cni.h"
 #include "process/process.h"
@@ -287,6 +289,11 @@ int Run(const Flags& flags) {
   runtime_options.root_dir = config->root;
   runtime_options.systemd_cgroup = shim_options.systemd_cgroup;
   runtime_options.min_oom_score_adj = MinOomScoreAdj();
+  if (absl::Status s = ProbeMountClone(config->state, {}); s.ok()) {
+    runtime_options.recursive_read_only_mounts = true;
+  } else {
+    LOG(WARNING) << "recursive read-only mounts are off: " << s;
+  }
   runtime_options.pause_binary = HelperBinary("", "pause", "cmd/pause");
   // Signals are taken by one thread with sigwait; block them everywhere first
   // so gRPC's and the streaming server's threads inherit the mask.
@@ -311,7 +318,12 @@ int Run(const Flags& flags) {
   if (!streaming_server.ok()) return Fail(streaming_server.status());
   runtime_options.streaming = streaming_server->get();
   RuntimeService runtime_service(std::move(runtime_options));
-  ImageService image_service({&puller, &catalog, &gc, snapshot_root});
+  ContainerStore* container_store = containers->get();
+  ImageService image_service({&puller, &catalog, &gc, snapshot_root,
+                              [container_store](const std::string& image_id) {
+                                return CheckImageUnused(*container_store,
+                                                        image_id);
+                              }});
   // Before serving: the store must match what runs (a crash, a killed
   // shim, a reboot) before the kubelet reads it.
   runtime_service.Recover();

@@ -4,6 +4,7 @@
 #ifndef CRADLE_CRI_IMAGES_IMAGE_SERVICE_H_
 #define CRADLE_CRI_IMAGES_IMAGE_SERVICE_H_
 
+#include <functional>
 #include <string>
 
 #include "cri/api/runtime/v1/cri.h"
@@ -18,6 +19,9 @@ struct ImageServiceOptions {
   ImageCatalog* catalog = nullptr;      // not owned
   ImageGarbageCollector* gc = nullptr;  // not owned; runs after removals
   std::string image_fs_dir;  // where unpacked layers live (ImageFsInfo)
+  // FailedPrecondition naming a container while one mounts the image
+  // ("sha256:<config digest>") as a volume; unset: never in use.
+  std::function<absl::Status(const std::string& image_id)> check_unused;
 };
 
 // Thread-safe: gRPC calls the handlers from many threads.

@@ -1,3 +1,4 @@
+#include "absl/strings/str_cat.h"
 #include "cri/images/image_service.h"
 #include "cri/server/grpc_status.h"
 #include "glog/logging.h"
@@ -11,6 +12,17 @@ grpc::Status ImageService::RemoveImage(
   if (spec.empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "RemoveImage: no image given");
+  }
+  if (options_.check_unused) {
+    // A container reads an image volume straight from the image's layers.
+    absl::StatusOr<CatalogImage> image = options_.catalog->Find(spec);
+    if (image.ok()) {
+      if (absl::Status s = options_.check_unused(image->id.ToString());
+          !s.ok()) {
+        return ToGrpc(absl::Status(
+            s.code(), absl::StrCat("RemoveImage ", spec, ": ", s.message())));
+      }
+    }
   }
   absl::Status s = options_.catalog->Remove(spec);
   // Idempotent: removing what is not there succeeds.

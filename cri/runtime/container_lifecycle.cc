@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cri/runtime/container_mounts.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/runtime/stop_signal.h"
 #include "cri/server/grpc_status.h"
@@ -366,10 +367,17 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
   if (absl::Status s = UnmountAll(c.rootfs); !s.ok()) return s;
   absl::Status removed = options_.snapshotter->Remove(c.snapshot_key);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  std::string own_dir =
+      absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
+  if (absl::Status s =
+          ReleaseContainerMounts(*options_.snapshotter, c, own_dir + "/mounts");
+      !s.ok()) {
+    return s;
+  }
   failpoint::Hit("RemoveContainer.rootfs");
+  if (absl::Status s = RemoveContainerDir(own_dir); !s.ok()) return s;
   std::error_code ec;
   fs::remove_all(c.bundle, ec);
-  fs::remove_all(absl::StrCat(options_.root_dir, "/cri/containers/", c.id), ec);
   {
     // After any STOPPED: exits are recorded and published under this lock.
     absl::MutexLock events_lock(&events_mu_);

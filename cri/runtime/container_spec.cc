@@ -208,11 +208,23 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     if (!overridden && fs::exists(host_path))
       in.mounts.push_back({absl::StrCat("/etc/", file), host_path, false});
   }
-  for (const runtime::v1::Mount& m : config.mounts()) {
+  for (int i = 0; i < config.mounts_size(); ++i) {
+    const runtime::v1::Mount& m = config.mounts(i);
     if (m.container_path().empty() || m.container_path()[0] != '/') {
       return absl::InvalidArgumentError(absl::StrCat("mount container_path \"",
                                                      m.container_path(),
                                                      "\" must be absolute"));
+    }
+    if (!m.image().image().empty()) {
+      auto source = ctx.image_volume_sources.find(i);
+      if (source == ctx.image_volume_sources.end()) {
+        return absl::InternalError(absl::StrCat(
+            "mount of ", m.container_path(), ": the image's view is missing"));
+      }
+      // An image is never written through a volume, whatever was asked.
+      in.mounts.push_back({m.container_path(), source->second, true});
+      in.mounts.back().recursive_readonly = m.recursive_read_only();
+      continue;
     }
     if (m.host_path().empty()) {
       return absl::InvalidArgumentError(
@@ -235,6 +247,7 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
         m.propagation() == runtime::v1::PROPAGATION_HOST_TO_CONTAINER ? "rslave"
         : m.propagation() == runtime::v1::PROPAGATION_BIDIRECTIONAL ? "rshared"
                                                                     : "private";
+    b.recursive_readonly = m.recursive_read_only();
     in.mounts.push_back(b);
   }
   // Image VOLUMEs without a CRI mount get a directory of their own.

@@ -3,6 +3,7 @@
 #ifndef CRADLE_CRI_RUNTIME_CONTAINER_SPEC_H_
 #define CRADLE_CRI_RUNTIME_CONTAINER_SPEC_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -18,6 +19,9 @@ struct ContainerSpecContext {
   std::string container_id;
   std::string rootfs;         // mounted
   std::string volumes_dir;    // per-container dirs for image VOLUMEs
+  // For each mount of an image (by its index in config.mounts()): the host
+  // directory of its read-only view, sub path applied.
+  std::map<int, std::string> image_volume_sources;
   std::string cgroup_parent;  // the pod's, or a default
   bool systemd_cgroup = false;
   // The lowest oom_score_adj the daemon may set (without CAP_SYS_RESOURCE

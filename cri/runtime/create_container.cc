@@ -1,10 +1,12 @@
 #include <filesystem>
+#include <map>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cri/runtime/container_mounts.h"
 #include "cri/runtime/container_spec.h"
 #include "cri/runtime/container_user.h"
 #include "cri/runtime/cri_input.h"
@@ -122,6 +124,25 @@ grpc::Status RuntimeService::CreateContainer(
   c.annotations.insert(config.annotations().begin(),
                        config.annotations().end());
   c.state = CriContainer::kCreated;
+  // Images mounted as volumes are found before anything is reserved.
+  std::map<int, std::string> volume_parents;  // mount index -> chain id
+  for (int i = 0; i < config.mounts_size(); ++i) {
+    const runtime::v1::Mount& m = config.mounts(i);
+    if (m.image().image().empty()) continue;
+    absl::StatusOr<CatalogImage> v = options_.images->Find(m.image().image());
+    if (!v.ok()) {
+      return ToGrpc(absl::Status(
+          v.status().code(),
+          absl::StrCat(
+              "CreateContainer ", c.name, ": image \"", m.image().image(),
+              "\" of the mount of ", m.container_path(), ": ",
+              v.status().message(),
+              absl::IsNotFound(v.status()) ? " (pull it first)" : "")));
+    }
+    volume_parents[i] = v->top_chain_id.ToString();
+    c.image_volumes.push_back(
+        {v->id.ToString(), ImageVolumeKey(c.id, i), m.container_path()});
+  }
   // Until the shim has it, its absence there is no sign of a lost create.
   {
     absl::MutexLock lock(&creating_mu_);
@@ -138,6 +159,7 @@ grpc::Status RuntimeService::CreateContainer(
 
   std::string own_dir =
       absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
+  std::string mounts_dir = own_dir + "/mounts";
   bool mounted = false;
   auto fail = [&](const absl::Status& s) {
     LOG(ERROR) << "pod=" << pod.id << " container=" << c.id << " (" << c.name
@@ -146,8 +168,15 @@ grpc::Status RuntimeService::CreateContainer(
     (void)options_.snapshotter->Remove(c.snapshot_key);
     std::error_code ec;
     fs::remove_all(c.bundle, ec);
-    fs::remove_all(own_dir, ec);
-    (void)options_.containers->Remove(c.id);
+    absl::Status released =
+        ReleaseContainerMounts(*options_.snapshotter, c, mounts_dir);
+    if (released.ok()) released = RemoveContainerDir(own_dir);
+    if (released.ok()) {
+      (void)options_.containers->Remove(c.id);
+    } else {
+      // Kept and listed: RemoveContainer finishes the job.
+      LOG(ERROR) << "container=" << c.id << " not fully undone: " << released;
+    }
     return ToGrpc(absl::Status(
         s.code(), absl::StrCat("CreateContainer ", c.name, " in pod ", pod.name,
                                ": ", s.message())));
@@ -166,6 +195,18 @@ grpc::Status RuntimeService::CreateContainer(
   ctx.container_id = c.id;
   ctx.rootfs = c.rootfs;
   ctx.volumes_dir = own_dir + "/volumes";
+  for (const auto& [index, parent] : volume_parents) {
+    absl::StatusOr<std::string> source = MountImageVolume(
+        *options_.snapshotter, ImageVolumeKey(c.id, index), parent, mounts_dir,
+        index, config.mounts(index).image_sub_path());
+    if (!source.ok()) {
+      return fail(absl::Status(
+          source.status().code(),
+          absl::StrCat("mount of ", config.mounts(index).container_path(), ": ",
+                       source.status().message())));
+    }
+    ctx.image_volume_sources[index] = *source;
+  }
   ctx.cgroup_parent = pod_config.linux().cgroup_parent();
   ctx.systemd_cgroup = options_.systemd_cgroup;
   ctx.min_oom_score_adj = options_.min_oom_score_adj;
@@ -176,6 +217,8 @@ grpc::Status RuntimeService::CreateContainer(
   absl::StatusOr<spec::ContainerSpecInput> input =
       ContainerSpecFor(config, pod, pod_config, image->config, ctx);
   if (!input.ok()) return fail(input.status());
+  if (absl::Status s = PrepareBindSources(*input, mounts_dir); !s.ok())
+    return fail(s);
   c.user = RecordedIds(input->user);
   absl::StatusOr<std::string> spec_json = spec::BuildSpec(*input);
   if (!spec_json.ok()) return fail(spec_json.status());
@@ -205,12 +248,11 @@ grpc::Status RuntimeService::CreateContainer(
   if (!pid.ok()) return fail(pid.status());
   failpoint::Hit("CreateContainer.shim");
   c.pid = *pid;
-  if (absl::Status s = options_.containers->Mutate(
-          c.id,
-          [&](CriContainer& x) {
-            x.pid = *pid;
-            x.user = c.user;
-          });
+  if (absl::Status s = options_.containers->Mutate(c.id,
+                                                   [&](CriContainer& x) {
+                                                     x.pid = *pid;
+                                                     x.user = c.user;
+                                                   });
       !s.ok()) {
     LOG(WARNING) << "container=" << c.id << " record update: " << s;
   }

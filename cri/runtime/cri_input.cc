@@ -69,6 +69,42 @@ absl::Status CheckCniArg(absl::string_view field, absl::string_view value) {
   return absl::OkStatus();
 }
 
+// What the CRI allows of one mount, before anything is made for it.
+absl::Status CheckMount(const runtime::v1::Mount& m) {
+  std::string what = absl::StrCat("mount of ", Quoted(m.container_path()));
+  bool image = !m.image().image().empty();
+  if (image && !m.host_path().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " names both a host_path and an image; a mount has one source"));
+  }
+  if (!image && !m.image_sub_path().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has an image_sub_path but no image"));
+  }
+  const std::string& sub = m.image_sub_path();
+  if (absl::StartsWith(sub, "/") || HasDotDot(sub) || HasControl(sub)) {
+    return Invalid(absl::StrCat(what, ": image_sub_path"), sub,
+                   "must be a path inside the image, relative and without "
+                   "\"..\" components (e.g. \"usr/share\")");
+  }
+  if (m.recursive_read_only()) {
+    // As the CRI defines it: a writable or propagating mount could gain
+    // writable submounts after the fact.
+    if (!m.readonly()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": recursive_read_only needs readonly to be set too"));
+    }
+    if (m.propagation() != runtime::v1::PROPAGATION_PRIVATE) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what,
+                       ": recursive_read_only needs propagation "
+                       "PROPAGATION_PRIVATE, not ",
+                       runtime::v1::MountPropagation_Name(m.propagation())));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidatePodSandboxConfig(
@@ -112,6 +148,9 @@ absl::Status ValidateContainerConfig(
     return Invalid("log_path", log,
                    "must be relative to the pod's log_directory, without "
                    "\"..\" components (e.g. \"app/0.log\")");
+  }
+  for (const runtime::v1::Mount& m : config.mounts()) {
+    if (absl::Status s = CheckMount(m); !s.ok()) return s;
   }
   const runtime::v1::LinuxContainerSecurityContext& sc =
       config.linux().security_context();

@@ -44,6 +44,10 @@ struct RuntimeServiceOptions {
   Snapshotter* snapshotter = nullptr;    // not owned
   std::string snapshotter_name;          // "overlayfs"
   PodShims* shims = nullptr;             // not owned
+  // What cradle's own mount copies can do on this kernel (probed at start;
+  // every handler gets them, runc and crun need no support of their own).
+  bool recursive_read_only_mounts = false;
+  bool user_namespaces = false;
   // The OCI runtimes pods may ask for, each with the daemon's own driver
   // on the shims' root for when a shim cannot act: a shim that is stopped
   // or dead (kill, delete --force). Not owned.

@@ -25,12 +25,14 @@ grpc::Status RuntimeService::Status(grpc::ServerContext*,
   Fill("NetworkReady", *options_.network_ready, status->add_conditions());
   // Usable handlers only, and the default once more under "", as
   // containerd lists it: the kubelet reads "" as "no RuntimeClass".
-  // Neither recursive read-only mounts nor user namespaces are built yet.
+  // Both features are cradle's own mount copies, the same for every
+  // handler.
   auto add = [&](const std::string& name) {
     runtime::v1::RuntimeHandler* h = response->add_runtime_handlers();
     h->set_name(name);
-    h->mutable_features()->set_recursive_read_only_mounts(false);
-    h->mutable_features()->set_user_namespaces(false);
+    h->mutable_features()->set_recursive_read_only_mounts(
+        options_.recursive_read_only_mounts);
+    h->mutable_features()->set_user_namespaces(options_.user_namespaces);
   };
   add("");
   for (const RuntimeHandler* h : options_.handlers->All()) {

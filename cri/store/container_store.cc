@@ -1,6 +1,7 @@
 #include "cri/store/container_store.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cri/store/sandbox_store.h"
 #include "glog/logging.h"
@@ -35,6 +36,15 @@ std::string ToSpec(const CriContainer& c) {
             {"exit_code", c.exit_code},
             {"reason", c.reason},
             {"message", c.message}};
+  if (!c.image_volumes.empty()) {
+    json volumes = json::array();
+    for (const CriContainer::ImageVolume& v : c.image_volumes) {
+      volumes.push_back({{"image_id", v.image_id},
+                         {"snapshot_key", v.snapshot_key},
+                         {"container_path", v.container_path}});
+    }
+    j["image_volumes"] = volumes;
+  }
   // Only when known: a record without it reads back as "not recorded".
   if (c.user) {
     j["user"] = {{"uid", c.user->uid},
@@ -52,7 +62,10 @@ absl::StatusOr<CriContainer> FromRecord(const ContainerRecord& r) {
   c.id = r.id;
   c.snapshotter = r.snapshotter;
   c.snapshot_key = r.snapshot_key;
-  c.labels = r.labels;
+  for (const auto& [key, value] : r.labels) {
+    // The garbage collector's references are the store's, not the CRI's.
+    if (!absl::StartsWith(key, kGcRefSnapshotPrefix)) c.labels[key] = value;
+  }
   c.pod_id = j.value("pod_id", "");
   c.name = j.value("name", "");
   c.attempt = j.value("attempt", 0u);
@@ -95,6 +108,20 @@ absl::StatusOr<CriContainer> FromRecord(const ContainerRecord& r) {
       c.user = std::move(ids);
     }
   }
+  if (auto volumes = j.find("image_volumes");
+      volumes != j.end() && volumes->is_array()) {
+    // Checked, not value(): a mistyped field must not throw out of Open.
+    auto text = [](const json& v, const char* key) {
+      auto it = v.find(key);
+      return it != v.end() && it->is_string() ? it->get<std::string>()
+                                              : std::string();
+    };
+    for (const json& v : *volumes) {
+      if (!v.is_object()) continue;
+      c.image_volumes.push_back({text(v, "image_id"), text(v, "snapshot_key"),
+                                 text(v, "container_path")});
+    }
+  }
   return c;
 }
 
@@ -133,6 +160,10 @@ absl::Status ContainerStore::Persist(const CriContainer& c,
   r.snapshotter = c.snapshotter;
   r.snapshot_key = c.snapshot_key;
   r.labels = c.labels;
+  for (size_t i = 0; i < c.image_volumes.size(); ++i) {
+    r.labels[absl::StrCat(kGcRefSnapshotPrefix, c.snapshotter, ".volume.", i)] =
+        c.image_volumes[i].snapshot_key;
+  }
   r.spec = ToSpec(c);
   r.created_at = c.created_at;
   r.updated_at = absl::Now();

@@ -56,6 +56,15 @@ struct CriContainer {
     std::vector<uint32_t> supplemental_groups;
   };
   std::optional<UserIds> user;
+  // Images mounted as volumes (Mount.image), each through a read-only view
+  // snapshot of the container's snapshotter. The record names the views so
+  // the garbage collector keeps them, and RemoveImage sees the images used.
+  struct ImageVolume {
+    std::string image_id;  // "sha256:<config digest>"
+    std::string snapshot_key;
+    std::string container_path;
+  };
+  std::vector<ImageVolume> image_volumes;
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
 

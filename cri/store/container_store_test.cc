@@ -89,5 +89,41 @@ TEST_F(ContainerStoreTest, RecordWithoutUserOrWithAMistypedOneStillLoads) {
   }
 }
 
+TEST_F(ContainerStoreTest, ImageVolumesSurviveReopenAndPinTheirViewsForGc) {
+  auto metadata = OpenMetadataStore(dir_);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  {
+    auto store = ContainerStore::Open(metadata->get(), "k8s.io");
+    ASSERT_TRUE(store.ok()) << store.status();
+    CriContainer c = Make("v");
+    c.snapshotter = "overlayfs";
+    c.snapshot_key = "v";
+    c.labels["app"] = "web";
+    c.image_volumes = {{"sha256:aa", "v-volume-0", "/data"},
+                       {"sha256:bb", "v-volume-1", "/tools"}};
+    ASSERT_TRUE((*store)->Add(c).ok());
+  }
+  // The record itself carries one GC reference per view...
+  absl::StatusOr<std::vector<ContainerRecord>> records =
+      (*metadata)->ListContainers("k8s.io");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  std::vector<std::string> referenced;
+  for (const auto& [key, value] : records->front().labels) {
+    if (key.rfind(kGcRefSnapshotPrefix, 0) == 0) referenced.push_back(value);
+  }
+  EXPECT_EQ(referenced, (std::vector<std::string>{"v-volume-0", "v-volume-1"}));
+  // ...which the CRI's labels never show.
+  auto store = ContainerStore::Open(metadata->get(), "k8s.io");
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<CriContainer> v = (*store)->Get("v");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->labels, (std::map<std::string, std::string>{{"app", "web"}}));
+  ASSERT_EQ(v->image_volumes.size(), 2u);
+  EXPECT_EQ(v->image_volumes[1].image_id, "sha256:bb");
+  EXPECT_EQ(v->image_volumes[1].snapshot_key, "v-volume-1");
+  EXPECT_EQ(v->image_volumes[1].container_path, "/tools");
+}
+
 }  // namespace
 }  // namespace cradle

@@ -33,6 +33,12 @@ struct BindMount {
   bool readonly = false;
   // "private" (default), "rslave" (host to container), "rshared" (both ways).
   std::string propagation = "private";
+  // Submounts of host_path read-only too. The runtime cannot do this with
+  // runc's options alone, so the CRI layer gives runc a read-only copy.
+  bool recursive_readonly = false;
+  // More flags for the bind ("nosuid", "nodev", "noexec"), as CDI specs
+  // give them: only ever restricting.
+  std::vector<std::string> flags;
 };
 
 struct HugepageLimit {
@@ -74,9 +80,22 @@ struct Security {
   std::optional<std::vector<std::string>> readonly_paths;
 };
 
+// One range of a user namespace's id map: container ids
+// [container_id, container_id + size) are host ids [host_id, ...).
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+};
+
 // A namespace: empty path = a new one; a path = join it. Not listed in
 // `Namespaces` = the host's.
 struct Namespaces {
+  // With a user namespace the maps are given too, whether it is new or
+  // joined: the runtime needs them to own what it creates for the container.
+  std::optional<std::string> user;
+  std::vector<IdMapping> uid_mappings;
+  std::vector<IdMapping> gid_mappings;
   std::optional<std::string> network;
   std::optional<std::string> ipc;
   std::optional<std::string> uts;
@@ -84,6 +103,31 @@ struct Namespaces {
   bool new_mount = true;
   bool new_cgroup = false;
 };
+
+// A device node made in the container's /dev (and allowed by its device
+// cgroup), as CDI's deviceNodes and the CRI's devices describe one.
+struct Device {
+  std::string path;  // in the container
+  char type = 'c';   // 'c', 'b' or 'p'
+  int64_t major = 0;
+  int64_t minor = 0;
+  std::optional<uint32_t> file_mode;
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  std::string permissions = "rwm";  // what the device cgroup allows
+};
+
+// An OCI hook: a program the runtime runs at one point of the life cycle.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::optional<int> timeout;  // seconds
+};
+
+// Hooks by the OCI name of their point: "prestart", "createRuntime",
+// "createContainer", "startContainer", "poststart", "poststop".
+using Hooks = std::map<std::string, std::vector<Hook>>;
 
 struct Rlimit {
   std::string type;  // "RLIMIT_NOFILE"
@@ -100,6 +144,8 @@ struct ContainerSpecInput {
   std::string hostname;
   std::string rootfs;  // absolute path of the mounted root filesystem
   std::vector<BindMount> mounts;
+  std::vector<Device> devices;
+  Hooks hooks;
   // /dev/shm: a host path to bind (the pod's shared shm), or empty for a
   // private 64 MiB tmpfs.
   std::string shm_path;

@@ -1,0 +1,174 @@
+#include "cri/runtime/container_mounts.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "mount/clone.h"
+#include "mount/mount.h"
+
+namespace cradle {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The host path of `sub_path` resolved inside `root`, links included: the
+// view is read-only, so the answer cannot change after it is given.
+absl::StatusOr<std::string> ResolveInside(const std::string& root,
+                                          const std::string& sub_path) {
+  int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("open ", root, ": ", strerror(errno)));
+  }
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  int fd = static_cast<int>(
+      syscall(SYS_openat2, root_fd, sub_path.c_str(), &how, sizeof(how)));
+  int err = errno;
+  close(root_fd);
+  if (fd < 0) {
+    if (err == ENOENT || err == ENOTDIR) {
+      return absl::NotFoundError(absl::StrCat(
+          "image_sub_path \"", sub_path, "\" does not exist in the image"));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("image_sub_path \"", sub_path, "\": ", strerror(err)));
+  }
+  char buf[PATH_MAX + 1];
+  ssize_t n = readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), buf,
+                       sizeof(buf) - 1);
+  close(fd);
+  if (n < 0) {
+    return absl::InternalError(
+        absl::StrCat("resolve image_sub_path: ", strerror(errno)));
+  }
+  std::string path(buf, n);
+  if (path != root && !absl::StartsWith(path, root + "/")) {
+    return absl::InternalError(absl::StrCat("image_sub_path \"", sub_path,
+                                            "\" resolved out of the image"));
+  }
+  return path;
+}
+
+// An empty mount point of the same kind as `source`.
+absl::Status MakeMountPoint(const std::string& source,
+                            const std::string& target) {
+  struct stat st;
+  if (stat(source.c_str(), &st) != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("mount source ", source, ": ", strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(target.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::InternalError(
+          absl::StrCat("mkdir ", target, ": ", strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+  int fd = open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("create ", target, ": ", strerror(errno)));
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
+absl::Status MakeDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("create ", dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ImageVolumeKey(const std::string& container_id, int index) {
+  return absl::StrCat(container_id, "-volume-", index);
+}
+
+absl::StatusOr<std::string> MountImageVolume(
+    Snapshotter& snapshotter, const std::string& key, const std::string& parent,
+    const std::string& mounts_dir, int index, const std::string& sub_path) {
+  std::string target = absl::StrCat(mounts_dir, "/image-", index);
+  if (absl::Status s = MakeDir(target); !s.ok()) return s;
+  absl::StatusOr<std::vector<Mount>> mounts = snapshotter.View(key, parent, {});
+  if (!mounts.ok()) return mounts.status();
+  if (absl::Status s = MountAll(*mounts, target); !s.ok()) return s;
+  if (sub_path.empty()) return target;
+  return ResolveInside(target, sub_path);
+}
+
+absl::Status PrepareBindSources(spec::ContainerSpecInput& spec,
+                                const std::string& mounts_dir, int userns_fd) {
+  int n = 0;
+  for (spec::BindMount& b : spec.mounts) {
+    if (!b.recursive_readonly && userns_fd < 0) continue;
+    if (absl::Status s = MakeDir(mounts_dir); !s.ok()) return s;
+    std::string target = absl::StrCat(mounts_dir, "/bind-", n++);
+    if (absl::Status s = MakeMountPoint(b.host_path, target); !s.ok()) return s;
+    CloneOptions options;
+    options.recursive_readonly = b.recursive_readonly;
+    options.userns_fd = userns_fd;
+    if (absl::Status s = MountClone(b.host_path, target, options); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("mount of ", b.container_path,
+                                                 ": ", s.message()));
+    }
+    b.host_path = target;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReleaseContainerMounts(Snapshotter& snapshotter,
+                                    const CriContainer& container,
+                                    const std::string& mounts_dir) {
+  if (absl::Status s = UnmountBelow(mounts_dir); !s.ok()) return s;
+  for (const CriContainer::ImageVolume& v : container.image_volumes) {
+    absl::Status removed = snapshotter.Remove(v.snapshot_key);
+    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckImageUnused(ContainerStore& containers,
+                              const std::string& image_id) {
+  for (const CriContainer& c : containers.List()) {
+    for (const CriContainer::ImageVolume& v : c.image_volumes) {
+      if (v.image_id != image_id) continue;
+      return absl::FailedPreconditionError(
+          absl::StrCat("the image is mounted at ", v.container_path,
+                       " of container ", c.id, " (", c.name, ") in pod ",
+                       c.pod_id, "; remove that container first"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveContainerDir(const std::string& dir) {
+  if (std::vector<std::string> left = MountsBelow(dir); !left.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(left.front(), " is still mounted; not removing ", dir));
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("remove ", dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cradle
