@@ -69,10 +69,17 @@ class TableReader {
     });
   }
 
-  void Strings(const char* key, std::vector<std::string>* out) {
+  void Strings(
+      const char* key, std::vector<std::string>* out,
+      std::function<absl::Status(const std::string&)> check = nullptr) {
     Field(key, [&](const toml::node& node) -> absl::Status {
       absl::StatusOr<std::vector<std::string>> list = StringList(node, key);
       if (!list.ok()) return list.status();
+      for (const std::string& item : *list) {
+        if (!check) break;
+        if (absl::Status s = check(item); !s.ok())
+          return Bad(node, key, s.message());
+      }
       *out = *std::move(list);
       return absl::OkStatus();
     });
@@ -106,13 +113,14 @@ class TableReader {
 
   // A sub-table whose keys are free-form names, each a table with fixed
   // keys; `read` gets the name and a reader of its table.
-  void TableMap(const char* key,
-                const std::function<void(const std::string& name,
-                                         TableReader&)>& read) {
+  void TableMap(
+      const char* key,
+      const std::function<void(const std::string& name, TableReader&)>& read) {
     Field(key, [&](const toml::node& node) -> absl::Status {
       if (!node.is_table()) return TypeError(node, key, "a table");
       for (const auto& [name, value] : *node.as_table()) {
-        std::string full = absl::StrCat(Name(key), ".", std::string(name.str()));
+        std::string full =
+            absl::StrCat(Name(key), ".", std::string(name.str()));
         if (!value.is_table()) return TypeError(value, full, "a table");
         TableReader sub(source_, full, *value.as_table());
         read(std::string(name.str()), sub);
@@ -218,8 +226,8 @@ absl::Status HandlerName(const std::string& name) {
   bool label = !name.empty() && name.size() <= 63 && name.front() != '-' &&
                name.back() != '-';
   for (char ch : name) {
-    label = label && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                      ch == '-');
+    label = label &&
+            ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-');
   }
   if (!label) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -228,9 +236,9 @@ absl::Status HandlerName(const std::string& name) {
         "most 63)"));
   }
   if (kTaken.count(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "handler name \"", name, "\" is taken by the state dir's own \"",
-        name, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("handler name \"", name,
+                     "\" is taken by the state dir's own \"", name, "\""));
   }
   return absl::OkStatus();
 }
@@ -243,8 +251,8 @@ absl::Status CheckHandlers(const Config::Runtime& r, absl::string_view source) {
       s = absl::InvalidArgumentError("binary is empty");
     }
     if (!s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          source, ": runtime.handlers.", name, ": ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": runtime.handlers.", name, ": ", s.message()));
     }
   }
   // Two runtimes on one root would read each other's state.
@@ -263,8 +271,7 @@ absl::Status CheckHandlers(const Config::Runtime& r, absl::string_view source) {
     for (const auto& [name, handler] : r.handlers) names.push_back(name);
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": runtime.default_handler \"", r.default_handler,
-        "\" is not among runtime.handlers (", absl::StrJoin(names, ", "),
-        ")"));
+        "\" is not among runtime.handlers (", absl::StrJoin(names, ", "), ")"));
   }
   return absl::OkStatus();
 }
@@ -295,6 +302,7 @@ void ReadConfig(TableReader& top, Config& c) {
     t.String("cgroup_driver", &c.runtime.cgroup_driver,
              OneOf({"cgroupfs", "systemd"}));
     t.String("sandbox_image", &c.runtime.sandbox_image);
+    t.Strings("cdi_spec_dirs", &c.runtime.cdi_spec_dirs, AbsolutePath);
   });
   top.Table("images", [&](TableReader& t) {
     t.String("snapshotter", &c.images.snapshotter,
@@ -404,7 +412,8 @@ std::string ConfigToJson(const Config& c) {
         {"handlers", RuntimeHandlersJson(c.runtime.handlers)},
         {"shim", c.runtime.shim},
         {"cgroup_driver", c.runtime.cgroup_driver},
-        {"sandbox_image", c.runtime.sandbox_image}}},
+        {"sandbox_image", c.runtime.sandbox_image},
+        {"cdi_spec_dirs", c.runtime.cdi_spec_dirs}}},
       {"images",
        {{"snapshotter", c.images.snapshotter},
         {"max_concurrent_downloads", c.images.max_concurrent_downloads},

@@ -44,6 +44,10 @@ struct Config {
     std::string shim;
     std::string cgroup_driver;
     std::string sandbox_image;
+    // Container Device Interface spec dirs, lowest priority first: a
+    // device defined in a later dir wins. Read at each CreateContainer that
+    // asks for a CDI device. Empty: no CDI device resolves.
+    std::vector<std::string> cdi_spec_dirs;
   } runtime;
 
   struct Images {

@@ -85,8 +85,7 @@ binary = "/usr/sbin/runc"
 }
 
 TEST(ConfigTest, BadHandlersAreRefusedByName) {
-  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = \"kata\"\n")
-                  .message(),
+  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = \"kata\"\n").message(),
               HasSubstr("default_handler \"kata\" is not among "
                         "runtime.handlers (crun, runc)"));
   EXPECT_THAT(
@@ -97,10 +96,9 @@ TEST(ConfigTest, BadHandlersAreRefusedByName) {
       HasSubstr("taken by the state dir"));
   EXPECT_THAT(ParseError("[runtime.handlers.x]\nroot = \"/r\"\n").message(),
               HasSubstr("runtime.handlers.x: binary is empty"));
-  EXPECT_THAT(
-      ParseError("[runtime.handlers.x]\nbinary = \"b\"\nroot = \"r\"\n")
-          .message(),
-      HasSubstr("absolute path"));
+  EXPECT_THAT(ParseError("[runtime.handlers.x]\nbinary = \"b\"\nroot = \"r\"\n")
+                  .message(),
+              HasSubstr("absolute path"));
   EXPECT_THAT(ParseError("[runtime.handlers.x]\nbinry = \"b\"\n").message(),
               HasSubstr("unknown key \"runtime.handlers.x.binry\""));
   EXPECT_THAT(ParseError("[runtime.handlers.a]\nbinary = \"b\"\nroot = "
@@ -195,15 +193,36 @@ TEST(ConfigTest, UnpackLimitsAreOnByDefaultAndCanBeTurnedOff) {
   EXPECT_EQ(d.images.unpack_min_free_mib, 256);
   EXPECT_EQ(d.images.unpack_max_entries, 1000000);
   EXPECT_EQ(d.images.max_layers, 128);
-  absl::StatusOr<Config> c = ParseConfig(
-      "[images]\nunpack_max_ratio = 0\nunpack_min_free_mib = 0\n",
-      "test.toml", d);
+  absl::StatusOr<Config> c =
+      ParseConfig("[images]\nunpack_max_ratio = 0\nunpack_min_free_mib = 0\n",
+                  "test.toml", d);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->images.unpack_max_ratio, 0);
   EXPECT_EQ(c->images.unpack_min_free_mib, 0);
   EXPECT_EQ(c->images.max_layers, 128);
   EXPECT_THAT(ParseError("[images]\nmax_layers = -1\n").message(),
               HasSubstr("images.max_layers"));
+}
+
+TEST(ConfigTest, CdiSpecDirsDefaultAsContainerdsAndCanBeSet) {
+  Config d = DefaultConfig();
+  EXPECT_EQ(d.runtime.cdi_spec_dirs,
+            std::vector<std::string>({"/etc/cdi", "/var/run/cdi"}));
+  absl::StatusOr<Config> c = ParseConfig(
+      "[runtime]\ncdi_spec_dirs = [\"/opt/cdi\"]\n", "test.toml", d);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->runtime.cdi_spec_dirs, std::vector<std::string>({"/opt/cdi"}));
+  c = ParseConfig("[runtime]\ncdi_spec_dirs = []\n", "test.toml", d);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->runtime.cdi_spec_dirs.empty());
+  EXPECT_EQ(nlohmann::json::parse(ConfigToJson(d))["runtime"]["cdi_spec_dirs"],
+            nlohmann::json({"/etc/cdi", "/var/run/cdi"}));
+  absl::Status s = ParseError("[runtime]\ncdi_spec_dirs = [\"/a\", \"cdi\"]\n");
+  EXPECT_THAT(s.message(), HasSubstr("test.toml:2:"));
+  EXPECT_THAT(s.message(), HasSubstr("runtime.cdi_spec_dirs"));
+  EXPECT_THAT(s.message(), HasSubstr("want an absolute path, got \"cdi\""));
+  EXPECT_THAT(ParseError("[runtime]\ncdi_spec_dirs = \"/etc/cdi\"\n").message(),
+              HasSubstr("want an array of strings"));
 }
 
 }  // namespace

@@ -78,8 +78,7 @@ absl::Status MountClone(absl::string_view source_view,
   return absl::OkStatus();
 }
 
-absl::Status ProbeMountClone(absl::string_view scratch_dir,
-                             const CloneProbe& probe) {
+absl::Status ProbeRecursiveReadOnly(absl::string_view scratch_dir) {
   char tmpl[PATH_MAX];
   snprintf(tmpl, sizeof(tmpl), "%.*s/probe-XXXXXX",
            static_cast<int>(scratch_dir.size()), scratch_dir.data());
@@ -91,15 +90,9 @@ absl::Status ProbeMountClone(absl::string_view scratch_dir,
   std::string source = dir + "/source", copy = dir + "/copy";
   mkdir(source.c_str(), 0700);
   mkdir(copy.c_str(), 0700);
-  absl::Status result;
   CloneOptions options;
-  options.recursive_readonly = !probe.idmap;
-  if (probe.idmap) {
-    // TODO(userns): an overlay and a user namespace to map through.
-    result = absl::UnimplementedError("idmapped probe not built");
-  } else {
-    result = MountClone(source, copy, options);
-  }
+  options.recursive_readonly = true;
+  absl::Status result = MountClone(source, copy, options);
   umount2(copy.c_str(), MNT_DETACH);
   rmdir(copy.c_str());
   rmdir(source.c_str());

@@ -25,15 +25,10 @@ struct CloneOptions {
 absl::Status MountClone(absl::string_view source, absl::string_view target,
                         const CloneOptions& options);
 
-// Whether MountClone works here with `options` (its userns_fd ignored; a
-// user namespace of its own is made when asked for one), tried for real on
+// Whether a recursively read-only copy can be made here, tried for real on
 // a scratch tree made and removed inside `scratch_dir`: what the CRI's
-// runtime features report. An error says what failed.
-struct CloneProbe {
-  bool idmap = false;  // probe an idmapped copy of an overlayfs mount
-};
-absl::Status ProbeMountClone(absl::string_view scratch_dir,
-                             const CloneProbe& probe);
+// recursive_read_only_mounts feature reports. An error says what failed.
+absl::Status ProbeRecursiveReadOnly(absl::string_view scratch_dir);
 
 }  // namespace cradle
 

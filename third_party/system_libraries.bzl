@@ -73,6 +73,7 @@ def cradle_system_repositories():
         "defines": ["TOML_HEADER_ONLY=0", "TOML_SHARED_LIB=1"],
     }])
     _system_repository("nlohmann_json", [{"name": "json"}])
+    _system_repository("yaml_cpp", [{"name": "yaml_cpp", "srcs": _shared(["yaml-cpp"])}])
 
     # Debian ships GoogleTest and GoogleMock as static archives only.
     _system_repository("gtest", [

@@ -285,16 +285,24 @@ int Run(const Flags& flags) {
   runtime_options.images = &catalog;
   runtime_options.snapshotter = snapshotter->get();
   runtime_options.snapshotter_name = config->images.snapshotter;
+  runtime_options.snapshot_root = snapshot_root;
   runtime_options.shims = &shims;
   runtime_options.root_dir = config->root;
   runtime_options.systemd_cgroup = shim_options.systemd_cgroup;
   runtime_options.min_oom_score_adj = MinOomScoreAdj();
-  if (absl::Status s = ProbeMountClone(config->state, {}); s.ok()) {
+  if (absl::Status s = ProbeRecursiveReadOnly(config->state); s.ok()) {
     runtime_options.recursive_read_only_mounts = true;
   } else {
     LOG(WARNING) << "recursive read-only mounts are off: " << s;
   }
+  // On the snapshotter's filesystem: the idmapped layers are its dirs.
+  if (absl::Status s = ProbeUserNamespaces(snapshot_root); s.ok()) {
+    runtime_options.user_namespaces = true;
+  } else {
+    LOG(WARNING) << "user namespaces are off: " << s;
+  }
   runtime_options.pause_binary = HelperBinary("", "pause", "cmd/pause");
+  runtime_options.cdi_spec_dirs = config->runtime.cdi_spec_dirs;
   // Signals are taken by one thread with sigwait; block them everywhere first
   // so gRPC's and the streaming server's threads inherit the mask.
   sigset_t signals;

@@ -83,6 +83,29 @@ TEST(ContainerUserTest, ParsesRealIdsAndGroupsFromProcStatus) {
   EXPECT_FALSE(ParseProcStatusIds("Uid:\t1\nGid:\t0\n").has_value());
 }
 
+TEST(ContainerUserTest, IdsInAUserNamespaceAreReportedAsInsideIt) {
+  std::string proc = std::string(getenv("TEST_TMPDIR")) + "/proc-userns";
+  std::filesystem::create_directories(proc + "/42");
+  // What the host reads of a process of a pod mapped 0 -> 200000.
+  std::ofstream(proc + "/42/status")
+      << "Uid:\t201000\t201000\t201000\t201000\n"
+         "Gid:\t200007\t200007\t200007\t200007\nGroups:\t200010 200005\n";
+  std::ofstream(proc + "/42/uid_map") << "         0     200000      65536\n";
+  std::ofstream(proc + "/42/gid_map") << "         0     200000      65536\n";
+  CriContainer c;
+  c.pid = 42;
+  c.state = CriContainer::kRunning;
+  std::optional<CriContainer::UserIds> ids = CurrentIds(c, proc);
+  ASSERT_TRUE(ids.has_value());
+  EXPECT_EQ(ids->uid, 1000u);
+  EXPECT_EQ(ids->gid, 7u);
+  EXPECT_EQ(ids->supplemental_groups, (std::vector<uint32_t>{5, 10}));
+  // An id outside the map (the process is changing): the record stands in.
+  std::ofstream(proc + "/42/uid_map") << "         0     300000      65536\n";
+  c.user = CriContainer::UserIds{4242, 7, {}};
+  EXPECT_EQ(CurrentIds(c, proc)->uid, 4242u);
+}
+
 TEST(ContainerUserTest, RunningReadsProcElseTheRecordedIds) {
   std::string proc = std::string(getenv("TEST_TMPDIR")) + "/proc";
   std::filesystem::create_directories(proc + "/42");

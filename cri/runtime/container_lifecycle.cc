@@ -365,8 +365,8 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
   }
   failpoint::Hit("RemoveContainer.shim");
   if (absl::Status s = UnmountAll(c.rootfs); !s.ok()) return s;
-  absl::Status removed = options_.snapshotter->Remove(c.snapshot_key);
-  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  // Before the snapshot: in a user-namespaced pod its overlay is mounted
+  // below the container's own dir.
   std::string own_dir =
       absl::StrCat(options_.root_dir, "/cri/containers/", c.id);
   if (absl::Status s =
@@ -374,6 +374,8 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
       !s.ok()) {
     return s;
   }
+  absl::Status removed = options_.snapshotter->Remove(c.snapshot_key);
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   failpoint::Hit("RemoveContainer.rootfs");
   if (absl::Status s = RemoveContainerDir(own_dir); !s.ok()) return s;
   std::error_code ec;

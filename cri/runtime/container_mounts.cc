@@ -10,10 +10,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "mount/clone.h"
 #include "mount/mount.h"
+#include "namespaces/user.h"
 
 namespace cradle {
 namespace {
@@ -100,13 +104,116 @@ std::string ImageVolumeKey(const std::string& container_id, int index) {
   return absl::StrCat(container_id, "-volume-", index);
 }
 
+absl::StatusOr<IdmappedLayers> MountIdmappedLayers(const std::string& store,
+                                                   const std::string& copy,
+                                                   int userns_fd) {
+  if (absl::Status s = MakeDir(copy); !s.ok()) return s;
+  CloneOptions options;
+  options.userns_fd = userns_fd;
+  if (absl::Status s = MountClone(store, copy, options); !s.ok()) return s;
+  return IdmappedLayers{store, copy};
+}
+
+std::vector<Mount> ThroughIdmappedLayers(const std::vector<Mount>& mounts,
+                                         const IdmappedLayers& layers) {
+  auto through = [&](absl::string_view path) -> std::string {
+    if (path == layers.store) return layers.copy;
+    if (absl::StartsWith(path, layers.store + "/"))
+      return absl::StrCat(layers.copy, path.substr(layers.store.size()));
+    return std::string(path);
+  };
+  std::vector<Mount> out = mounts;
+  for (Mount& m : out) {
+    if (m.type == "bind") m.source = through(m.source);
+    for (std::string& option : m.options) {
+      absl::string_view value = option;
+      if (absl::ConsumePrefix(&value, "lowerdir=")) {
+        std::vector<std::string> dirs;
+        for (absl::string_view d : absl::StrSplit(value, ':'))
+          dirs.push_back(through(d));
+        option = absl::StrCat("lowerdir=", absl::StrJoin(dirs, ":"));
+      } else if (absl::ConsumePrefix(&value, "cradle.chdir=")) {
+        // Relative lower dirs are relative to this one.
+        option = absl::StrCat("cradle.chdir=", through(value));
+      }
+    }
+  }
+  return out;
+}
+
+absl::Status GiveUpperDir(const std::vector<Mount>& mounts, uint32_t uid,
+                          uint32_t gid) {
+  for (const Mount& m : mounts) {
+    for (const std::string& option : m.options) {
+      absl::string_view dir = option;
+      if (!absl::ConsumePrefix(&dir, "upperdir=")) continue;
+      if (lchown(std::string(dir).c_str(), uid, gid) != 0) {
+        return absl::InternalError(
+            absl::StrCat("chown ", dir, ": ", strerror(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbeUserNamespaces(const std::string& scratch_dir) {
+  std::string dir = scratch_dir + "/probe-userns-XXXXXX";
+  if (mkdtemp(dir.data()) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("mkdtemp in ", scratch_dir, ": ", strerror(errno)));
+  }
+  absl::Cleanup cleanup = [&] {
+    (void)UnmountBelow(dir);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  };
+  const std::string store = dir + "/store";
+  for (const char* d :
+       {"/store/lower", "/store/upper", "/store/work", "/layers", "/merged"}) {
+    if (absl::Status s = MakeDir(dir + d); !s.ok()) return s;
+  }
+  int fd = open((store + "/lower/file").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC,
+                0600);
+  if (fd < 0) return absl::InternalError("create the probe's file");
+  close(fd);
+  // A map no real pod uses: the probe never shares a namespace with one.
+  constexpr uint32_t kHost = 4000000000u;
+  UserNamespaceMaps maps{{{0, kHost, 1}}, {{0, kHost, 1}}};
+  if (absl::Status s = CreatePinnedUserNamespace(dir + "/user", maps, {});
+      !s.ok()) {
+    return s;
+  }
+  int userns_fd = open((dir + "/user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (userns_fd < 0) return absl::InternalError("open the probe's namespace");
+  absl::StatusOr<IdmappedLayers> layers =
+      MountIdmappedLayers(store, dir + "/layers", userns_fd);
+  close(userns_fd);
+  if (!layers.ok()) return layers.status();
+  std::vector<Mount> overlay = ThroughIdmappedLayers(
+      {{"overlay",
+        "overlay",
+        {"lowerdir=" + store + "/lower", "upperdir=" + store + "/upper",
+         "workdir=" + store + "/work"}}},
+      *layers);
+  if (absl::Status s = GiveUpperDir(overlay, kHost, kHost); !s.ok()) return s;
+  if (absl::Status s = MountAll(overlay, dir + "/merged"); !s.ok()) return s;
+  struct stat st;
+  if (stat((dir + "/merged/file").c_str(), &st) != 0 || st.st_uid != kHost) {
+    return absl::FailedPreconditionError(
+        "an overlay over an idmapped layer does not show mapped owners");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> MountImageVolume(
     Snapshotter& snapshotter, const std::string& key, const std::string& parent,
-    const std::string& mounts_dir, int index, const std::string& sub_path) {
+    const std::string& mounts_dir, int index, const std::string& sub_path,
+    const IdmappedLayers* layers) {
   std::string target = absl::StrCat(mounts_dir, "/image-", index);
   if (absl::Status s = MakeDir(target); !s.ok()) return s;
   absl::StatusOr<std::vector<Mount>> mounts = snapshotter.View(key, parent, {});
   if (!mounts.ok()) return mounts.status();
+  if (layers) *mounts = ThroughIdmappedLayers(*mounts, *layers);
   if (absl::Status s = MountAll(*mounts, target); !s.ok()) return s;
   if (sub_path.empty()) return target;
   return ResolveInside(target, sub_path);
@@ -116,13 +223,14 @@ absl::Status PrepareBindSources(spec::ContainerSpecInput& spec,
                                 const std::string& mounts_dir, int userns_fd) {
   int n = 0;
   for (spec::BindMount& b : spec.mounts) {
-    if (!b.recursive_readonly && userns_fd < 0) continue;
+    bool idmap = userns_fd >= 0 && b.idmapped;
+    if (!b.recursive_readonly && !idmap) continue;
     if (absl::Status s = MakeDir(mounts_dir); !s.ok()) return s;
     std::string target = absl::StrCat(mounts_dir, "/bind-", n++);
     if (absl::Status s = MakeMountPoint(b.host_path, target); !s.ok()) return s;
     CloneOptions options;
     options.recursive_readonly = b.recursive_readonly;
-    options.userns_fd = userns_fd;
+    options.userns_fd = idmap ? userns_fd : -1;
     if (absl::Status s = MountClone(b.host_path, target, options); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("mount of ", b.container_path,
                                                  ": ", s.message()));

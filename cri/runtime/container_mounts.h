@@ -6,14 +6,48 @@
 #ifndef CRADLE_CRI_RUNTIME_CONTAINER_MOUNTS_H_
 #define CRADLE_CRI_RUNTIME_CONTAINER_MOUNTS_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "cri/store/container_store.h"
+#include "mount/mount.h"
 #include "runc_driver/spec/spec.h"
 #include "snapshots/snapshotter.h"
 
 namespace cradle {
+
+// In a pod with its own user namespace, the layers are read through one
+// idmapped copy of the snapshotter's store: an overlay mount itself cannot
+// be idmapped, its layers can. `store` is the directory every snapshot's
+// dirs are in, `copy` where the idmapped copy of it is mounted.
+struct IdmappedLayers {
+  std::string store;
+  std::string copy;
+};
+
+// Mounts an idmapped copy of `store` at `copy` (made if missing).
+absl::StatusOr<IdmappedLayers> MountIdmappedLayers(const std::string& store,
+                                                   const std::string& copy,
+                                                   int userns_fd);
+
+// `mounts` with every path into the store (lower dirs, bind sources) read
+// through the copy instead. Upper and work dirs stay where they are: the
+// kernel refuses an idmapped upper layer to a mounter it does not map.
+std::vector<Mount> ThroughIdmappedLayers(const std::vector<Mount>& mounts,
+                                         const IdmappedLayers& layers);
+
+// Gives the upper dir of an overlay in `mounts` to `uid`:`gid` (the pod's
+// root on the host), so that root in the pod may write its root
+// filesystem. Only that empty dir changes owner; the image never does.
+absl::Status GiveUpperDir(const std::vector<Mount>& mounts, uint32_t uid,
+                          uint32_t gid);
+
+// Whether pods can have user namespaces here: a scratch overlay made in
+// `scratch_dir` over an idmapped lower layer shows its files with mapped
+// owners. Everything made is removed. An error says what failed.
+absl::Status ProbeUserNamespaces(const std::string& scratch_dir);
 
 // The snapshot key of the view behind a container's `index`-th image volume.
 std::string ImageVolumeKey(const std::string& container_id, int index);
@@ -25,11 +59,12 @@ std::string ImageVolumeKey(const std::string& container_id, int index);
 // when `sub_path` is not in the image.
 absl::StatusOr<std::string> MountImageVolume(
     Snapshotter& snapshotter, const std::string& key, const std::string& parent,
-    const std::string& mounts_dir, int index, const std::string& sub_path);
+    const std::string& mounts_dir, int index, const std::string& sub_path,
+    const IdmappedLayers* layers = nullptr);
 
-// Replaces the host path of each bind mount of `spec` that needs a copy (a
-// recursively read-only one; every one when `userns_fd` >= 0, idmapped
-// through that user namespace) with such a copy below `mounts_dir`.
+// Replaces the host path of each bind mount of `spec` that needs a copy
+// (recursively read-only, or idmapped through the user namespace
+// `userns_fd`) with such a copy below `mounts_dir`.
 absl::Status PrepareBindSources(spec::ContainerSpecInput& spec,
                                 const std::string& mounts_dir,
                                 int userns_fd = -1);

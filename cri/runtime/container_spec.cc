@@ -7,7 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cri/runtime/container_cdi.h"
 #include "cri/runtime/cri_input.h"
+#include "cri/runtime/pod_userns.h"
 #include "nlohmann/json.hpp"
 #include "openssl/sha.h"
 
@@ -196,6 +198,14 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     }
   }
 
+  absl::StatusOr<std::optional<UserNamespaceMaps>> userns =
+      PodUserNamespace(pod_config);
+  if (!userns.ok()) return userns.status();
+  if (absl::Status s = CheckContainerUserNamespace(config, *userns); !s.ok())
+    return s;
+  // What cradle itself provides is seen through the pod's user namespace.
+  bool idmap_own = !pod.userns_path.empty() && userns->has_value();
+
   // The pod's files, then the CRI mounts (which may replace them).
   bool host_network = pod.netns_path.empty();
   for (const char* file : {"hosts", "resolv.conf", "hostname"}) {
@@ -205,8 +215,10 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
       overridden |=
           CleanContainerPath(m.container_path()) == absl::StrCat("/etc/", file);
     }
-    if (!overridden && fs::exists(host_path))
+    if (!overridden && fs::exists(host_path)) {
       in.mounts.push_back({absl::StrCat("/etc/", file), host_path, false});
+      in.mounts.back().idmapped = idmap_own;
+    }
   }
   for (int i = 0; i < config.mounts_size(); ++i) {
     const runtime::v1::Mount& m = config.mounts(i);
@@ -248,6 +260,10 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
         : m.propagation() == runtime::v1::PROPAGATION_BIDIRECTIONAL ? "rshared"
                                                                     : "private";
     b.recursive_readonly = m.recursive_read_only();
+    // The kubelet asks for an idmapped volume by giving it the pod's maps.
+    absl::StatusOr<bool> idmapped = MountIdmapped(m, *userns);
+    if (!idmapped.ok()) return idmapped.status();
+    b.idmapped = *idmapped;
     in.mounts.push_back(b);
   }
   // Image VOLUMEs without a CRI mount get a directory of their own.
@@ -264,12 +280,18 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
     // Seen by the container as the volume itself: usable by its user.
     fs::permissions(dir, fs::perms(0755), ec);
     in.mounts.push_back({volume, dir, false});
+    in.mounts.back().idmapped = idmap_own;
   }
   in.shm_path = pod.shm_path;
 
   // Namespaces: the pod's network, IPC and UTS; PID by the container's mode.
   const runtime::v1::NamespaceOption& ns = sc.namespace_options();
   if (!host_network) in.namespaces.network = pod.netns_path;
+  if (!pod.userns_path.empty() && userns->has_value()) {
+    in.namespaces.user = pod.userns_path;
+    in.namespaces.uid_mappings = SpecMappings((*userns)->uids);
+    in.namespaces.gid_mappings = SpecMappings((*userns)->gids);
+  }
   if (!pod.ipcns_path.empty()) in.namespaces.ipc = pod.ipcns_path;
   if (!pod.utsns_path.empty()) in.namespaces.uts = pod.utsns_path;
   if (ns.pid() == runtime::v1::NODE) {
@@ -322,6 +344,11 @@ absl::StatusOr<spec::ContainerSpecInput> ContainerSpecFor(
   in.sysctls.insert(sysctls.begin(), sysctls.end());
   in.annotations.insert(config.annotations().begin(),
                         config.annotations().end());
+  if (absl::Status s =
+          ApplyCdiDevices(config, ctx.cdi_spec_dirs, ctx.container_id, &in);
+      !s.ok()) {
+    return s;
+  }
   return in;
 }
 

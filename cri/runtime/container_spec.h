@@ -17,8 +17,8 @@ namespace cradle {
 
 struct ContainerSpecContext {
   std::string container_id;
-  std::string rootfs;         // mounted
-  std::string volumes_dir;    // per-container dirs for image VOLUMEs
+  std::string rootfs;       // mounted
+  std::string volumes_dir;  // per-container dirs for image VOLUMEs
   // For each mount of an image (by its index in config.mounts()): the host
   // directory of its read-only view, sub path applied.
   std::map<int, std::string> image_volume_sources;
@@ -31,6 +31,8 @@ struct ContainerSpecContext {
   std::string pod_pidns_path;
   // What privileged and "ALL" grant: the capabilities the daemon holds.
   std::vector<std::string> daemon_capabilities;
+  // CDI spec dirs, lowest priority first (config runtime.cdi_spec_dirs).
+  std::vector<std::string> cdi_spec_dirs;
 };
 
 // InvalidArgument names the field a person must fix; NotFound names a user

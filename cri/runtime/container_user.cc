@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "lite/files.h"
+#include "namespaces/user.h"
 #include "oci/user.h"
 
 namespace cradle {
@@ -30,6 +31,24 @@ std::optional<std::vector<absl::string_view>> Fields(absl::string_view status,
         absl::StrSplit(rest, absl::ByAnyChar(" \t"), absl::SkipEmpty()));
   }
   return std::nullopt;
+}
+
+// Maps `ids` from host ids into the namespace with these maps; false
+// when one is not mapped (the process is leaving, or changed namespaces).
+bool Inside(const std::vector<IdRange>& uids, const std::vector<IdRange>& gids,
+            CriContainer::UserIds* ids) {
+  std::optional<uint32_t> uid = InsideId(uids, ids->uid);
+  std::optional<uint32_t> gid = InsideId(gids, ids->gid);
+  if (!uid || !gid) return false;
+  ids->uid = *uid;
+  ids->gid = *gid;
+  for (uint32_t& g : ids->supplemental_groups) {
+    std::optional<uint32_t> inside = InsideId(gids, g);
+    if (!inside) return false;
+    g = *inside;
+  }
+  SortUnique(&ids->supplemental_groups);
+  return true;
 }
 
 }  // namespace
@@ -72,9 +91,17 @@ CriContainer::UserIds RecordedIds(const spec::User& user) {
 std::optional<CriContainer::UserIds> CurrentIds(const CriContainer& c,
                                                 const std::string& proc_root) {
   if (c.state == CriContainer::kRunning && c.pid > 0) {
-    std::optional<CriContainer::UserIds> live = ParseProcStatusIds(
-        lite::ReadFileOrEmpty(absl::StrCat(proc_root, "/", c.pid, "/status")));
-    if (live) return live;
+    std::string proc = absl::StrCat(proc_root, "/", c.pid);
+    std::optional<CriContainer::UserIds> live =
+        ParseProcStatusIds(lite::ReadFileOrEmpty(proc + "/status"));
+    // /proc shows ids as our user namespace sees them; in a pod with its
+    // own, the CRI wants them as the container sees them.
+    std::optional<std::vector<IdRange>> uids =
+        ParseMapText(lite::ReadFileOrEmpty(proc + "/uid_map"));
+    std::optional<std::vector<IdRange>> gids =
+        ParseMapText(lite::ReadFileOrEmpty(proc + "/gid_map"));
+    bool mapped = uids && gids && !uids->empty() && !gids->empty();
+    if (live && (!mapped || Inside(*uids, *gids, &*live))) return live;
   }
   return c.user;
 }

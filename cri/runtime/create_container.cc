@@ -1,5 +1,11 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
@@ -10,6 +16,7 @@
 #include "cri/runtime/container_spec.h"
 #include "cri/runtime/container_user.h"
 #include "cri/runtime/cri_input.h"
+#include "cri/runtime/pod_userns.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/runtime/stop_signal.h"
 #include "cri/server/grpc_status.h"
@@ -165,11 +172,12 @@ grpc::Status RuntimeService::CreateContainer(
     LOG(ERROR) << "pod=" << pod.id << " container=" << c.id << " (" << c.name
                << ") create failed: " << s;
     if (mounted) (void)UnmountAll(c.rootfs);
-    (void)options_.snapshotter->Remove(c.snapshot_key);
-    std::error_code ec;
-    fs::remove_all(c.bundle, ec);
+    // Before the snapshot goes: its overlay may be mounted in there.
     absl::Status released =
         ReleaseContainerMounts(*options_.snapshotter, c, mounts_dir);
+    if (released.ok()) (void)options_.snapshotter->Remove(c.snapshot_key);
+    std::error_code ec;
+    fs::remove_all(c.bundle, ec);
     if (released.ok()) released = RemoveContainerDir(own_dir);
     if (released.ok()) {
       (void)options_.containers->Remove(c.id);
@@ -181,12 +189,55 @@ grpc::Status RuntimeService::CreateContainer(
         s.code(), absl::StrCat("CreateContainer ", c.name, " in pod ", pod.name,
                                ": ", s.message())));
   };
+  // In a pod with its own user namespace the container reads its layers and
+  // its volumes through idmapped mounts: host root's files are root's
+  // inside, and nothing of the image is ever chowned.
+  int userns_fd = -1;
+  absl::Cleanup close_userns = [&] {
+    if (userns_fd >= 0) close(userns_fd);
+  };
+  std::optional<IdmappedLayers> layers;
+  std::optional<UserNamespaceMaps> userns;
+  if (!pod.userns_path.empty()) {
+    absl::StatusOr<std::optional<UserNamespaceMaps>> maps =
+        PodUserNamespace(pod_config);
+    if (!maps.ok()) return fail(maps.status());
+    userns = **maps;
+    userns_fd = open(pod.userns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (userns_fd < 0) {
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("the pod's user namespace ", pod.userns_path, ": ",
+                       strerror(errno), "; recreate the pod")));
+    }
+    absl::StatusOr<IdmappedLayers> mapped =
+        MountIdmappedLayers(options_.snapshot_root + "/snapshots",
+                            mounts_dir + "/layers", userns_fd);
+    if (!mapped.ok()) return fail(mapped.status());
+    layers = *mapped;
+  }
   std::error_code ec;
   fs::create_directories(c.rootfs, ec);
   if (ec) return fail(absl::InternalError("create " + c.rootfs));
+  if (userns) {
+    // runc and crun reach the rootfs by path as the pod's root, which is
+    // nobody to host root's 0700 dirs: traversable, still not listable.
+    for (const std::string& dir :
+         {c.bundle, pod.pod_dir + "/containers", pod.pod_dir}) {
+      fs::permissions(dir, fs::perms(0711), ec);
+    }
+  }
   absl::StatusOr<std::vector<Mount>> mounts = options_.snapshotter->Prepare(
       c.snapshot_key, image->top_chain_id.ToString(), {});
   if (!mounts.ok()) return fail(mounts.status());
+  if (layers) {
+    *mounts = ThroughIdmappedLayers(*mounts, *layers);
+    std::optional<uint32_t> uid = HostId(userns->uids, 0);
+    std::optional<uint32_t> gid = HostId(userns->gids, 0);
+    if (uid && gid) {
+      if (absl::Status s = GiveUpperDir(*mounts, *uid, *gid); !s.ok())
+        return fail(s);
+    }
+  }
   if (absl::Status s = MountAll(*mounts, c.rootfs); !s.ok()) return fail(s);
   mounted = true;
   failpoint::Hit("CreateContainer.rootfs");
@@ -198,7 +249,8 @@ grpc::Status RuntimeService::CreateContainer(
   for (const auto& [index, parent] : volume_parents) {
     absl::StatusOr<std::string> source = MountImageVolume(
         *options_.snapshotter, ImageVolumeKey(c.id, index), parent, mounts_dir,
-        index, config.mounts(index).image_sub_path());
+        index, config.mounts(index).image_sub_path(),
+        layers ? &*layers : nullptr);
     if (!source.ok()) {
       return fail(absl::Status(
           source.status().code(),
@@ -214,11 +266,14 @@ grpc::Status RuntimeService::CreateContainer(
   static const std::vector<std::string>* own_caps =
       new std::vector<std::string>(spec::OwnEffectiveCapabilities());
   ctx.daemon_capabilities = *own_caps;
+  ctx.cdi_spec_dirs = options_.cdi_spec_dirs;
   absl::StatusOr<spec::ContainerSpecInput> input =
       ContainerSpecFor(config, pod, pod_config, image->config, ctx);
   if (!input.ok()) return fail(input.status());
-  if (absl::Status s = PrepareBindSources(*input, mounts_dir); !s.ok())
+  if (absl::Status s = PrepareBindSources(*input, mounts_dir, userns_fd);
+      !s.ok()) {
     return fail(s);
+  }
   c.user = RecordedIds(input->user);
   absl::StatusOr<std::string> spec_json = spec::BuildSpec(*input);
   if (!spec_json.ok()) return fail(spec_json.status());

@@ -100,7 +100,8 @@ TEST(ValidateContainerConfig, LogPathStaysInTheLogDirectory) {
     c.set_log_path(good);
     EXPECT_TRUE(ValidateContainerConfig(c).ok()) << good;
   }
-  for (const char* bad : {"/etc/cron.d/x", "../../etc/x", "app/../../x", ".."}) {
+  for (const char* bad :
+       {"/etc/cron.d/x", "../../etc/x", "app/../../x", ".."}) {
     c.set_log_path(bad);
     absl::Status s = ValidateContainerConfig(c);
     ExpectInvalid(s, "log_path");

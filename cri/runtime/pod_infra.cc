@@ -1,12 +1,14 @@
 // The pause process of pods that share one PID namespace among their
 // containers. Other pods have none: their namespaces are pinned files.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "cri/runtime/container_spec.h"
+#include "cri/runtime/pod_userns.h"
 #include "cri/runtime/runtime_service.h"
 #include "glog/logging.h"
 #include "lite/files.h"
@@ -32,6 +34,8 @@ absl::Status RuntimeService::StartInfra(
   fs::create_directories(rootfs, ec);
   // The pod may run pause as a non-root user: it must reach its own "/".
   fs::permissions(rootfs, fs::perms(0755), ec);
+  // ...and in its own user namespace, pass through the bundle to get there.
+  if (!r.userns_path.empty()) fs::permissions(bundle, fs::perms(0711), ec);
   fs::copy_file(options_.pause_binary, rootfs + "/pause",
                 fs::copy_options::overwrite_existing, ec);
   if (ec) {
@@ -49,6 +53,25 @@ absl::Status RuntimeService::StartInfra(
   if (!r.ipcns_path.empty()) in.namespaces.ipc = r.ipcns_path;
   if (!r.utsns_path.empty()) in.namespaces.uts = r.utsns_path;
   in.namespaces.pid = "";
+  if (!r.userns_path.empty()) {
+    absl::StatusOr<std::optional<UserNamespaceMaps>> maps =
+        PodUserNamespace(config);
+    if (!maps.ok()) return maps.status();
+    if (!maps->has_value()) {
+      return absl::InternalError("the pod's user namespace has no maps");
+    }
+    in.namespaces.user = r.userns_path;
+    in.namespaces.uid_mappings = SpecMappings((*maps)->uids);
+    in.namespaces.gid_mappings = SpecMappings((*maps)->gids);
+    // runc makes its mount points (/proc, /dev, /sys) in there as the
+    // pod's root; the dir is cradle's own, not an image's.
+    std::optional<uint32_t> uid = HostId((*maps)->uids, 0);
+    std::optional<uint32_t> gid = HostId((*maps)->gids, 0);
+    if (uid && gid && lchown(rootfs.c_str(), *uid, *gid) != 0) {
+      return absl::InternalError(absl::StrCat(
+          "give the pause rootfs to the pod's root: ", strerror(errno)));
+    }
+  }
   in.cgroups_path = options_.systemd_cgroup
                         ? absl::StrCat("system.slice:cradle:", r.id)
                         : CgroupfsPath(config.linux().cgroup_parent(), r.id);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cri/runtime/container_mounts.h"
 #include "cri/runtime/runtime_service.h"
 #include "glog/logging.h"
 #include "lite/absl_status.h"
@@ -223,6 +224,21 @@ void RuntimeService::Recover() {
     }
     std::error_code removed;
     fs::remove_all(it->path(), removed);
+  }
+  // Containers' own dirs no record owns: their mounts (image views, copies
+  // of host paths) go first, so nothing is deleted through one.
+  std::set<std::string> containers;
+  for (const CriContainer& c : options_.containers->List())
+    containers.insert(c.id);
+  std::string own_dirs = options_.root_dir + "/cri/containers";
+  for (auto it = fs::directory_iterator(own_dirs, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string id = it->path().filename().string();
+    if (containers.count(id)) continue;
+    LOG(WARNING) << "container=" << id << " dir without a record; removing it";
+    absl::Status s = UnmountBelow(it->path().string());
+    if (s.ok()) s = RemoveContainerDir(it->path().string());
+    if (!s.ok()) LOG(WARNING) << "container=" << id << " left in place: " << s;
   }
 }
 

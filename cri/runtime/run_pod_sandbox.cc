@@ -1,4 +1,5 @@
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -9,11 +10,13 @@
 #include "cri/runtime/container_spec.h"
 #include "cri/runtime/cri_input.h"
 #include "cri/runtime/pod_files.h"
+#include "cri/runtime/pod_userns.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/grpc_status.h"
 #include "failpoint/failpoint.h"
 #include "glog/logging.h"
 #include "namespaces/pinned.h"
+#include "namespaces/user.h"
 
 namespace cradle {
 namespace {
@@ -30,6 +33,24 @@ std::string NewId() {
   for (int i = 0; i < 4; ++i)
     absl::StrAppendFormat(&id, "%016x", absl::Uniform<uint64_t>(gen));
   return id;
+}
+
+// The OCI runtime reaches a user-namespaced pod's rootfs by path as the
+// pod's root, which is "other" to host root's dirs: every dir from / to
+// `dir` must let others through. FailedPrecondition naming the first that
+// does not, rather than runc's bare "permission denied".
+absl::Status CheckTraversable(const std::string& dir) {
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    struct stat st;
+    if (stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          p.string(), " (mode ", absl::Hex(st.st_mode & 07777),
+          ") shuts out pods with their own user namespace; give it o+x "
+          "(e.g. 0711) to run them"));
+    }
+    if (p == p.root_path()) break;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -68,6 +89,15 @@ grpc::Status RuntimeService::RunPodSandbox(
                      absl::CHexEscape(meta.name()), ": ",
                      handler.status().message())));
   }
+  absl::StatusOr<std::optional<UserNamespaceMaps>> userns =
+      PodUserNamespace(config);
+  if (!userns.ok()) {
+    return ToGrpc(absl::Status(
+        userns.status().code(),
+        absl::StrCat("RunPodSandbox ", absl::CHexEscape(meta.namespace_()), "/",
+                     absl::CHexEscape(meta.name()), ": ",
+                     userns.status().message())));
+  }
   const runtime::v1::NamespaceOption& ns_options =
       config.linux().security_context().namespace_options();
   // A PID namespace shared by the pod (the CRI's default mode) needs a
@@ -101,6 +131,7 @@ grpc::Status RuntimeService::RunPodSandbox(
     r.ipcns_path = r.pod_dir + "/ns/ipc";
     r.shm_path = r.pod_dir + "/shm";
   }
+  if (userns->has_value()) r.userns_path = r.pod_dir + "/ns/user";
   r.state = PodState::kCreating;
   // Reserve the name first: a duplicate must fail before anything is built.
   if (absl::Status s = options_.sandboxes->Add(r); !s.ok()) return ToGrpc(s);
@@ -130,6 +161,14 @@ grpc::Status RuntimeService::RunPodSandbox(
   if (ec)
     return fail(absl::InternalError(
         absl::StrCat("create ", r.pod_dir, ": ", ec.message())));
+  if (userns->has_value()) {
+    if (absl::Status s = CheckTraversable(options_.state_dir); !s.ok())
+      return fail(s);
+    // The OCI runtime reaches rootfs paths below as the pod's root, which
+    // host root's 0700 dirs shut out: traversable, not listable.
+    for (const std::string& dir : {options_.state_dir + "/pods", r.pod_dir})
+      fs::permissions(dir, fs::perms(0711), ec);
+  }
 
   std::string hostname = config.hostname();
   if (host_network && hostname.empty()) {
@@ -137,7 +176,21 @@ grpc::Status RuntimeService::RunPodSandbox(
     gethostname(buf, sizeof(buf) - 1);
     hostname = buf;
   }
-  if (!host_network) {
+  if (userns->has_value()) {
+    // Made inside the pod's user namespace, so root of the pod owns its
+    // network, hostname and IPC, and nothing of the host's. The pod uses
+    // no host namespace (PodUserNamespace checked).
+    if (absl::Status s =
+            CreatePinnedUserNamespace(r.userns_path, **userns,
+                                      {{NamespaceKind::kNetwork, r.netns_path},
+                                       {NamespaceKind::kUts, r.utsns_path},
+                                       {NamespaceKind::kIpc, r.ipcns_path}},
+                                      hostname);
+        !s.ok()) {
+      return fail(s);
+    }
+  }
+  if (!host_network && !userns->has_value()) {
     if (absl::Status s =
             CreatePinnedNamespace(NamespaceKind::kNetwork, r.netns_path);
         !s.ok()) {
@@ -151,7 +204,9 @@ grpc::Status RuntimeService::RunPodSandbox(
   }
   if (!host_ipc) {
     if (absl::Status s =
-            CreatePinnedNamespace(NamespaceKind::kIpc, r.ipcns_path);
+            userns->has_value()
+                ? absl::OkStatus()
+                : CreatePinnedNamespace(NamespaceKind::kIpc, r.ipcns_path);
         !s.ok()) {
       return fail(s);
     }

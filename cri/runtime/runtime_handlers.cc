@@ -17,9 +17,9 @@ absl::StatusOr<std::unique_ptr<RuntimeHandlers>> RuntimeHandlers::Open(
     RuntimeHandler h;
     h.name = config.name;
     h.root = config.root;
-    lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(
-        {config.binary, config.root, log_dir, systemd_cgroup,
-         std::chrono::seconds(30)});
+    lite::StatusOr<std::unique_ptr<Runc>> runc =
+        Runc::New({config.binary, config.root, log_dir, systemd_cgroup,
+                   std::chrono::seconds(30)});
     if (runc.ok()) {
       h.runc = *std::move(runc);
       h.binary = h.runc->binary();
@@ -36,8 +36,9 @@ absl::StatusOr<std::unique_ptr<RuntimeHandlers>> RuntimeHandlers::Open(
   }
   auto it = all->handlers_.find(default_name);
   if (it == all->handlers_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the default runtime handler \"", default_name, "\" is not configured"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the default runtime handler \"", default_name,
+                     "\" is not configured"));
   }
   // Without it the daemon could not clean up after any shim.
   if (!it->second.runc) {
@@ -60,8 +61,9 @@ absl::StatusOr<const RuntimeHandler*> RuntimeHandlers::Find(
         absl::StrJoin(names, ", "), "; see [runtime.handlers] in the config)"));
   }
   if (!it->second.runc) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "runtime handler \"", name, "\" cannot be used: ", it->second.unusable));
+    return absl::FailedPreconditionError(
+        absl::StrCat("runtime handler \"", name,
+                     "\" cannot be used: ", it->second.unusable));
   }
   return &it->second;
 }

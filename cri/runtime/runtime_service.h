@@ -43,7 +43,9 @@ struct RuntimeServiceOptions {
   ImageCatalog* images = nullptr;        // not owned
   Snapshotter* snapshotter = nullptr;    // not owned
   std::string snapshotter_name;          // "overlayfs"
-  PodShims* shims = nullptr;             // not owned
+  // The snapshotter's root; its "snapshots" dir holds every layer.
+  std::string snapshot_root;
+  PodShims* shims = nullptr;  // not owned
   // What cradle's own mount copies can do on this kernel (probed at start;
   // every handler gets them, runc and crun need no support of their own).
   bool recursive_read_only_mounts = false;
@@ -58,6 +60,9 @@ struct RuntimeServiceOptions {
   int min_oom_score_adj = -1000;
   // The static pause binary that holds a pod's shared PID namespace.
   std::string pause_binary;
+  // CDI spec dirs, lowest priority first, read at each CreateContainer
+  // that asks for a CDI device.
+  std::vector<std::string> cdi_spec_dirs;
   // Serves the URLs Exec, Attach and PortForward answer; not owned.
   streaming::Server* streaming = nullptr;
 };
@@ -273,8 +278,7 @@ class RuntimeService final : public runtime::v1::RuntimeService::Service {
   // events_mu_ from the change to its events, so a pod's events keep
   // their order. READY: CREATED then STARTED (none before: a pod that
   // never became READY was never announced).
-  absl::Status SetPodReady(const PodRecord& r)
-      ABSL_LOCKS_EXCLUDED(events_mu_);
+  absl::Status SetPodReady(const PodRecord& r) ABSL_LOCKS_EXCLUDED(events_mu_);
   // NOTREADY, from any state; STOPPED only when this call took it from
   // READY, so once per transition however many paths notice it.
   absl::Status SetPodNotReady(const std::string& pod_id,

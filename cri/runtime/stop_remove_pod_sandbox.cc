@@ -59,7 +59,8 @@ absl::Status RuntimeService::RemoveSandboxFiles(const PodRecord& r) {
   }
   failpoint::Hit("RemovePodSandbox.shim");
   if (!r.shm_path.empty()) (void)UnmountAll(r.shm_path);
-  for (const std::string& ns : {r.ipcns_path, r.utsns_path, r.netns_path}) {
+  for (const std::string& ns :
+       {r.ipcns_path, r.utsns_path, r.netns_path, r.userns_path}) {
     if (ns.empty()) continue;
     if (absl::Status s = RemovePinnedNamespace(ns); !s.ok()) return s;
   }

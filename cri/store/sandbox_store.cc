@@ -34,6 +34,7 @@ json ToJson(const PodRecord& r) {
           {"netns", r.netns_path},
           {"ipcns", r.ipcns_path},
           {"utsns", r.utsns_path},
+          {"userns", r.userns_path},
           {"shm", r.shm_path},
           {"pidns", r.pidns_path},
           {"infra_pid", r.infra_pid},
@@ -60,6 +61,7 @@ PodRecord FromJson(const json& j) {
   r.netns_path = j.value("netns", "");
   r.ipcns_path = j.value("ipcns", "");
   r.utsns_path = j.value("utsns", "");
+  r.userns_path = j.value("userns", "");
   r.shm_path = j.value("shm", "");
   r.pidns_path = j.value("pidns", "");
   r.infra_pid = j.value("infra_pid", 0);

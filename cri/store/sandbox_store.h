@@ -35,6 +35,9 @@ struct PodRecord {
   std::string netns_path;  // empty for host network
   std::string ipcns_path;  // empty for host IPC
   std::string utsns_path;  // empty for host UTS
+  // The pod's own user namespace (owning its net, UTS and IPC ones); empty
+  // when it runs in the host's. Its maps are in the stored config.
+  std::string userns_path;
   std::string shm_path;    // the pod's /dev/shm
   // The pod's shared PID namespace (/proc/<infra pid>/ns/pid), when its
   // containers share one; empty otherwise.

@@ -73,6 +73,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonOptions options) {
   char tmpl[] = "/tmp/cradle-e2e-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   d->dir_ = tmpl;
+  // Like /run and /var/lib: root of a user-namespaced pod must pass through
+  // to reach its rootfs (traverse, not list).
+  chmod(tmpl, 0711);
   d->socket_ = d->dir_ + "/cradle.sock";
   d->config_path_ = d->dir_ + "/config.toml";
   std::ofstream(d->config_path_)

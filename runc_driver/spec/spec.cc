@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -184,6 +185,99 @@ json ResourcesJson(const Resources& r) {
   return res;
 }
 
+// Mount flags that only take away (what CDI specs add to their binds).
+bool IsRestrictingFlag(const std::string& flag) {
+  static const auto* flags = new std::set<std::string>{
+      "nosuid",     "nodev",    "noexec",     "noatime",
+      "nodiratime", "relatime", "strictatime"};
+  return flags->count(flag) > 0;
+}
+
+// linux.devices, and a device-cgroup rule for each block and char device
+// after the default deny (a privileged container already allows all).
+absl::Status AddDevices(const std::vector<Device>& devices, bool privileged,
+                        json* linux) {
+  if (devices.empty()) return absl::OkStatus();
+  json nodes = json::array();
+  for (const Device& d : devices) {
+    if (d.path.empty() || d.path[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device path \"", d.path, "\" is not absolute"));
+    }
+    if (d.type != 'c' && d.type != 'b' && d.type != 'u' && d.type != 'p') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device ", d.path, ": type \"", std::string(1, d.type),
+                       "\" is not one of c, b, u, p"));
+    }
+    if (d.permissions.empty() ||
+        d.permissions.find_first_not_of("rwm") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device ", d.path, ": permissions \"", d.permissions,
+                       "\" are not made of r, w and m"));
+    }
+    json node = {{"path", d.path},
+                 {"type", std::string(1, d.type)},
+                 {"major", d.major},
+                 {"minor", d.minor}};
+    if (d.file_mode) node["fileMode"] = *d.file_mode;
+    if (d.uid) node["uid"] = *d.uid;
+    if (d.gid) node["gid"] = *d.gid;
+    nodes.push_back(node);
+    if (privileged || d.type == 'p') continue;
+    (*linux)["resources"]["devices"].push_back(
+        {{"allow", true},
+         {"type", d.type == 'b' ? "b" : "c"},
+         {"major", d.major},
+         {"minor", d.minor},
+         {"access", d.permissions}});
+  }
+  (*linux)["devices"] = nodes;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> HooksJson(const Hooks& hooks) {
+  static const auto* points = new std::set<std::string>{
+      "prestart",       "createRuntime", "createContainer",
+      "startContainer", "poststart",     "poststop"};
+  json out = json::object();
+  for (const auto& [point, list] : hooks) {
+    if (points->count(point) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown hook point \"", point, "\""));
+    }
+    json entries = json::array();
+    for (const Hook& h : list) {
+      if (h.path.empty() || h.path[0] != '/') {
+        return absl::InvalidArgumentError(
+            absl::StrCat(point, " hook path \"", h.path, "\" is not absolute"));
+      }
+      json hook = {{"path", h.path}};
+      if (!h.args.empty()) hook["args"] = h.args;
+      if (!h.env.empty()) hook["env"] = h.env;
+      if (h.timeout) {
+        if (*h.timeout <= 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(point, " hook ", h.path, ": timeout must be > 0"));
+        }
+        hook["timeout"] = *h.timeout;
+      }
+      entries.push_back(hook);
+    }
+    if (!entries.empty()) out[point] = entries;
+  }
+  return out;
+}
+
+json IdMappingsJson(const std::vector<IdMapping>& mappings) {
+  json out = json::array();
+  for (const IdMapping& m : mappings) {
+    out.push_back({{"containerID", m.container_id},
+                   {"hostID", m.host_id},
+                   {"size", m.size}});
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& DefaultCapabilities() {
@@ -303,8 +397,16 @@ absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& in) {
                                   return m["destination"] == b.container_path;
                                 }),
                  mounts.end());
-    mounts.push_back(Mount(b.container_path, "bind", b.host_path,
-                           {"rbind", propagation, b.readonly ? "ro" : "rw"}));
+    std::vector<std::string> options = {"rbind", propagation,
+                                        b.readonly ? "ro" : "rw"};
+    for (const std::string& flag : b.flags) {
+      if (!IsRestrictingFlag(flag)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "mount ", b.container_path, ": unsupported flag \"", flag, "\""));
+      }
+      options.push_back(flag);
+    }
+    mounts.push_back(Mount(b.container_path, "bind", b.host_path, options));
   }
 
   json namespaces = json::array();
@@ -314,6 +416,7 @@ absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& in) {
     if (!path->empty()) ns["path"] = *path;
     namespaces.push_back(ns);
   };
+  add_ns("user", in.namespaces.user);
   add_ns("pid", in.namespaces.pid);
   add_ns("network", in.namespaces.network);
   add_ns("ipc", in.namespaces.ipc);
@@ -327,6 +430,17 @@ absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& in) {
   };
   if (sec.privileged)
     linux["resources"]["devices"] = {{{"allow", true}, {"access", "rwm"}}};
+  if (absl::Status s = AddDevices(in.devices, sec.privileged, &linux); !s.ok())
+    return s;
+  if (in.namespaces.user) {
+    if (in.namespaces.uid_mappings.empty() ||
+        in.namespaces.gid_mappings.empty()) {
+      return absl::InvalidArgumentError(
+          "a user namespace needs both uid and gid mappings");
+    }
+    linux["uidMappings"] = IdMappingsJson(in.namespaces.uid_mappings);
+    linux["gidMappings"] = IdMappingsJson(in.namespaces.gid_mappings);
+  }
   if (!in.cgroups_path.empty()) linux["cgroupsPath"] = in.cgroups_path;
   if (!in.sysctls.empty()) linux["sysctl"] = in.sysctls;
   if (!rootfs_propagation.empty())
@@ -359,6 +473,11 @@ absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& in) {
   bool private_uts = in.namespaces.uts && in.namespaces.uts->empty();
   if (!in.hostname.empty() && private_uts) spec["hostname"] = in.hostname;
   if (!in.annotations.empty()) spec["annotations"] = in.annotations;
+  if (!in.hooks.empty()) {
+    absl::StatusOr<json> hooks = HooksJson(in.hooks);
+    if (!hooks.ok()) return hooks.status();
+    spec["hooks"] = *std::move(hooks);
+  }
   return spec.dump();
 }
 

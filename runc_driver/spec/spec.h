@@ -36,6 +36,9 @@ struct BindMount {
   // Submounts of host_path read-only too. The runtime cannot do this with
   // runc's options alone, so the CRI layer gives runc a read-only copy.
   bool recursive_readonly = false;
+  // Shown through the pod's user namespace (an idmapped copy, made by the
+  // CRI layer like the read-only one).
+  bool idmapped = false;
   // More flags for the bind ("nosuid", "nodev", "noexec"), as CDI specs
   // give them: only ever restricting.
   std::vector<std::string> flags;

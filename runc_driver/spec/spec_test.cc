@@ -96,6 +96,27 @@ TEST(SpecTest, NamespacesJoinThePodAndCreateTheRest) {
     EXPECT_NE(n["type"], "network");
 }
 
+TEST(SpecTest, AJoinedUserNamespaceCarriesItsMaps) {
+  ContainerSpecInput in = Basic();
+  EXPECT_FALSE(Build(in)["linux"].contains("uidMappings"));
+  in.namespaces.user = "/run/cradle/pods/p/ns/user";
+  in.namespaces.uid_mappings = {{0, 327680, 65536}};
+  in.namespaces.gid_mappings = {{0, 393216, 65536}};
+  json s = Build(in);
+  bool joined = false;
+  for (const json& n : s["linux"]["namespaces"]) {
+    joined |= n["type"] == "user" &&
+              n.value("path", "") == "/run/cradle/pods/p/ns/user";
+  }
+  EXPECT_TRUE(joined) << s["linux"]["namespaces"];
+  // runc 1.1 refuses a user namespace without maps, even a joined one.
+  EXPECT_EQ(s["linux"]["uidMappings"],
+            json::parse(R"([{"containerID":0,"hostID":327680,"size":65536}])"));
+  EXPECT_EQ(s["linux"]["gidMappings"][0]["hostID"], 393216);
+  in.namespaces.gid_mappings.clear();
+  EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SpecTest, CapabilitiesAddDropAndAll) {
   ContainerSpecInput in = Basic();
   in.security.add_capabilities = {"NET_ADMIN", "cap_sys_time"};
@@ -227,7 +248,8 @@ TEST(SpecTest, RuntimeDefaultSeccompLeavesOutIoUringAndGatesPidfdGetfd) {
     ASSERT_NE(seccomp_syscall_resolve_name(call), __NR_SCMP_ERROR)
         << "libseccomp does not know " << call;
   }
-  std::vector<std::string> allowed = AllowedCalls(Build(in)["linux"]["seccomp"]);
+  std::vector<std::string> allowed =
+      AllowedCalls(Build(in)["linux"]["seccomp"]);
   EXPECT_THAT(allowed, Contains("pidfd_open"));
   for (const char* call : {"io_uring_setup", "io_uring_enter",
                            "io_uring_register", "pidfd_getfd"}) {
@@ -238,6 +260,96 @@ TEST(SpecTest, RuntimeDefaultSeccompLeavesOutIoUringAndGatesPidfdGetfd) {
   allowed = AllowedCalls(Build(in)["linux"]["seccomp"]);
   EXPECT_THAT(allowed, Contains("pidfd_getfd"));
   EXPECT_THAT(allowed, Not(Contains("io_uring_setup")));
+}
+
+TEST(SpecTest, DevicesAreMadeAndAllowedAfterTheDefaultDeny) {
+  ContainerSpecInput in = Basic();
+  Device gpu;
+  gpu.path = "/dev/gpu0";
+  gpu.major = 195;
+  gpu.minor = 0;
+  gpu.file_mode = 0660;
+  gpu.uid = 1000;
+  gpu.gid = 44;
+  gpu.permissions = "rw";
+  Device disk;
+  disk.path = "/dev/sdz";
+  disk.type = 'b';
+  disk.major = 8;
+  disk.minor = 16;
+  Device fifo;
+  fifo.path = "/dev/pipe";
+  fifo.type = 'p';
+  in.devices = {gpu, disk, fifo};
+  json s = Build(in);
+  EXPECT_EQ(s["linux"]["devices"], json::parse(R"([
+      {"path": "/dev/gpu0", "type": "c", "major": 195, "minor": 0,
+       "fileMode": 432, "uid": 1000, "gid": 44},
+      {"path": "/dev/sdz", "type": "b", "major": 8, "minor": 16},
+      {"path": "/dev/pipe", "type": "p", "major": 0, "minor": 0}])"));
+  EXPECT_EQ(s["linux"]["resources"]["devices"], json::parse(R"([
+      {"allow": false, "access": "rwm"},
+      {"allow": true, "type": "c", "major": 195, "minor": 0, "access": "rw"},
+      {"allow": true, "type": "b", "major": 8, "minor": 16,
+       "access": "rwm"}])"));
+
+  // Privileged already allows every device: the nodes only.
+  in.security.privileged = true;
+  s = Build(in);
+  EXPECT_EQ(s["linux"]["devices"].size(), 3u);
+  EXPECT_EQ(s["linux"]["resources"]["devices"],
+            json::parse(R"([{"allow": true, "access": "rwm"}])"));
+  // No devices: no linux.devices.
+  EXPECT_FALSE(Build(Basic())["linux"].contains("devices"));
+}
+
+TEST(SpecTest, BadDevicesAreRefused) {
+  for (auto change : std::vector<void (*)(Device&)>{
+           [](Device& d) { d.path = "dev/x"; }, [](Device& d) { d.type = 'x'; },
+           [](Device& d) { d.permissions = "rwx"; },
+           [](Device& d) { d.permissions = ""; }}) {
+    ContainerSpecInput in = Basic();
+    Device d;
+    d.path = "/dev/x";
+    change(d);
+    in.devices = {d};
+    EXPECT_EQ(BuildSpec(in).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(SpecTest, HooksByTheirPoint) {
+  ContainerSpecInput in = Basic();
+  in.hooks["createContainer"] = {{"/usr/bin/hook", {"hook", "x"}, {"A=1"}, 5},
+                                 {"/usr/bin/two", {}, {}, std::nullopt}};
+  in.hooks["poststop"] = {{"/usr/bin/after", {}, {}, std::nullopt}};
+  json s = Build(in);
+  EXPECT_EQ(s["hooks"], json::parse(R"({
+      "createContainer": [
+        {"path": "/usr/bin/hook", "args": ["hook", "x"], "env": ["A=1"],
+         "timeout": 5},
+        {"path": "/usr/bin/two"}],
+      "poststop": [{"path": "/usr/bin/after"}]})"));
+  EXPECT_FALSE(Build(Basic()).contains("hooks"));
+
+  in.hooks["later"] = {{"/usr/bin/x", {}, {}, std::nullopt}};
+  EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
+  in.hooks.erase("later");
+  in.hooks["poststop"][0].path = "after";
+  EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
+  in.hooks["poststop"][0] = {"/usr/bin/after", {}, {}, 0};
+  EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SpecTest, BindFlagsAreAddedAndOnlyRestrictingOnes) {
+  ContainerSpecInput in = Basic();
+  BindMount b{"/usr/lib/gpu", "/host/lib/gpu", true};
+  b.flags = {"nosuid", "nodev"};
+  in.mounts = {b};
+  json m = FindMount(Build(in), "/usr/lib/gpu");
+  EXPECT_EQ(m["options"], json({"rbind", "rprivate", "ro", "nosuid", "nodev"}));
+  in.mounts[0].flags = {"suid"};
+  EXPECT_EQ(BuildSpec(in).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(SpecTest, UserEnvAndTerminal) {
