@@ -100,15 +100,13 @@ absl::StatusOr<spec::BindMount> ToBindMount(const Mount& m) {
                                "\" is not supported, only bind mounts"));
   if (m.container_path.empty() || m.container_path[0] != '/')
     return refuse("the container path is not absolute");
-  static const auto* kFlags = new std::set<std::string>{
-      "nosuid",     "nodev",    "noexec",     "noatime",
-      "nodiratime", "relatime", "strictatime"};
   spec::BindMount b;
   b.container_path = m.container_path;
   b.host_path = m.host_path;
   for (const std::string& o : m.options) {
     if (o == "ro" || o == "rro") {
       b.readonly = true;
+      b.recursive_readonly = o == "rro";
     } else if (o == "rw" || o == "rrw") {
       b.readonly = false;
     } else if (o == "bind" || o == "rbind") {
@@ -119,7 +117,7 @@ absl::StatusOr<spec::BindMount> ToBindMount(const Mount& m) {
       b.propagation = "rslave";
     } else if (o == "shared" || o == "rshared") {
       b.propagation = "rshared";
-    } else if (kFlags->count(o)) {
+    } else if (spec::IsRestrictingMountFlag(o)) {
       if (std::find(b.flags.begin(), b.flags.end(), o) == b.flags.end())
         b.flags.push_back(o);
     } else {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "cdi/yaml_json.h"
 #include "nlohmann/json.hpp"
+#include "runc_driver/spec/spec.h"
 
 namespace cradle::cdi {
 namespace {
@@ -17,13 +18,6 @@ const std::set<std::string>& Versions() {
   static const auto* versions = new std::set<std::string>{
       "0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0"};
   return *versions;
-}
-
-const std::set<std::string>& HookNames() {
-  static const auto* names = new std::set<std::string>{
-      "prestart",       "createRuntime", "createContainer",
-      "startContainer", "poststart",     "poststop"};
-  return *names;
 }
 
 absl::Status Invalid(absl::string_view path, absl::string_view why) {
@@ -207,10 +201,10 @@ absl::StatusOr<Hook> ParseHook(const json& v, const std::string& path) {
   f.Strings("env", &h.env);
   f.Int("timeout", &h.timeout, 1);
   if (!f.status().ok()) return f.status();
-  if (HookNames().count(h.hook_name) == 0) {
+  if (spec::HookPoints().count(h.hook_name) == 0) {
     return Invalid(f.Path("hookName"),
                    absl::StrCat("\"", h.hook_name, "\" is not one of ",
-                                absl::StrJoin(HookNames(), ", ")));
+                                absl::StrJoin(spec::HookPoints(), ", ")));
   }
   if (h.path[0] != '/') {
     return Invalid(f.Path("path"),

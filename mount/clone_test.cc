@@ -58,6 +58,16 @@ TEST_F(CloneTest, RecursiveReadOnlyReachesSubmountsAndLeavesTheSourceAlone) {
   EXPECT_TRUE(CanCreate(dir_ + "/src/sub/file"));
 }
 
+// A removal trusts MountsBelow to find what is mounted: a link or a
+// doubled slash in the path asked about must not hide anything.
+TEST_F(CloneTest, MountsBelowFindsMountsWhateverThePathsSpelling) {
+  fs::create_symlink(dir_, dir_ + "-link");
+  std::vector<std::string> found = MountsBelow(dir_ + "-link//src/");
+  fs::remove(dir_ + "-link");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0], fs::canonical(dir_).string() + "/src/sub");
+}
+
 TEST_F(CloneTest, AMissingSourceIsAnErrorAndMountsNothing) {
   CloneOptions options;
   options.recursive_readonly = true;

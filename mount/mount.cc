@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -139,20 +141,46 @@ absl::Status UnmountAll(absl::string_view target_view) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A mountinfo field with its octal escapes (\040 for a space) undone.
+std::string Unescaped(absl::string_view field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    bool escape = field[i] == '\\' && i + 3 < field.size() &&
+                  std::all_of(field.begin() + i + 1, field.begin() + i + 4,
+                              [](char c) { return c >= '0' && c <= '7'; });
+    if (!escape) {
+      out.push_back(field[i]);
+      continue;
+    }
+    out.push_back(static_cast<char>((field[i + 1] - '0') * 64 +
+                                    (field[i + 2] - '0') * 8 +
+                                    (field[i + 3] - '0')));
+    i += 3;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> MountsBelow(absl::string_view dir_view) {
   std::string dir(dir_view);
+  // mountinfo has the real path: a link or "//" in `dir` would match
+  // nothing, and a removal would then walk into what is mounted there.
+  char real[PATH_MAX];
+  if (realpath(dir.c_str(), real) != nullptr) dir = real;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   std::vector<std::string> found;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
     std::vector<std::string> fields = absl::StrSplit(line, ' ');
-    // Field 5 is the mount point (octal escapes for spaces, which our own
-    // paths never hold).
-    if (fields.size() > 4 &&
-        (fields[4] == dir || absl::StartsWith(fields[4], dir + "/"))) {
-      found.push_back(fields[4]);
-    }
+    // Field 5 is the mount point.
+    if (fields.size() <= 4) continue;
+    std::string point = Unescaped(fields[4]);
+    if (point == dir || absl::StartsWith(point, dir + "/"))
+      found.push_back(point);
   }
   return found;
 }

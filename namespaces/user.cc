@@ -36,6 +36,13 @@ absl::Status CheckList(const char* what, const std::vector<IdRange>& ranges) {
           absl::StrCat(what, " mapping ", r.inside, " -> ", r.host, " (",
                        r.size, " ids) is empty or runs past 4294967295"));
     }
+    // Host root's files would be the pod's own: no namespace then.
+    if (r.host == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " mapping ", r.inside,
+                       " -> 0 maps host root into the pod; give the pod a "
+                       "range of its own (the kubelet's start at 65536)"));
+    }
     for (size_t j = 0; j < i; ++j) {
       const IdRange& o = ranges[j];
       auto overlap = [](uint64_t a, uint64_t b, uint64_t size_a,
@@ -243,7 +250,9 @@ absl::Status CreatePinnedUserNamespace(
         break;
       }
     }
-    if (status.ok() && write(go[1], "g", 1) == 1 &&
+    if (status.ok() && write(go[1], "g", 1) != 1)
+      step(absl::InternalError("create the pod's namespaces: the helper died"));
+    if (status.ok() &&
         step(ReadStep(report[0], "create the pod's namespaces"))) {
       if (step(Pin(proc + "/ns/user", user_path))) pinned.push_back(user_path);
       for (const auto& [kind, path] : owned) {

@@ -77,6 +77,7 @@ TEST_F(UserNamespaceTest, BadMapsAreInvalidArgumentAndPinNothing) {
       {{{0, 4294967295u, 2}}, {{0, 1000, 1}}},
       {{{0, 1000, 10}, {5, 5000, 10}}, {{0, 1000, 1}}},
       {{{0, 1000, 10}, {100, 1005, 10}}, {{0, 1000, 1}}},
+      {{{0, 0, 65536}}, {{0, 1000, 1}}},
   };
   for (const UserNamespaceMaps& maps : bad) {
     absl::Status s = CreatePinnedUserNamespace(

@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -170,12 +173,21 @@ int Run(const Flags& flags) {
   LOG(INFO) << "cradled " << kVersion << " starting: root=" << config->root
             << " state=" << config->state;
 
-  // Root and state are private to the daemon, as containerd keeps them.
-  for (const std::string& dir : {config->root, config->state}) {
-    if (absl::Status s = MakeDir(dir, 0711); !s.ok()) {
+  // Root and state are 0711 as containerd keeps them: what is below is the
+  // daemon's, or shared with a pod's own ids only.
+  for (std::string* dir : {&config->root, &config->state}) {
+    if (absl::Status s = MakeDir(*dir, 0711); !s.ok()) {
       LOG(ERROR) << "cannot start: " << s.message();
       return 1;
     }
+    // As /proc/self/mountinfo spells it: what is mounted below is found
+    // (and unmounted before any removal) whatever the config's spelling.
+    char real[PATH_MAX];
+    if (realpath(dir->c_str(), real) == nullptr) {
+      LOG(ERROR) << "cannot start: resolve " << *dir << ": " << strerror(errno);
+      return 1;
+    }
+    *dir = real;
   }
 
   // The socket first: a second daemon must learn that the address is taken,
@@ -295,8 +307,12 @@ int Run(const Flags& flags) {
   } else {
     LOG(WARNING) << "recursive read-only mounts are off: " << s;
   }
-  // On the snapshotter's filesystem: the idmapped layers are its dirs.
-  if (absl::Status s = ProbeUserNamespaces(snapshot_root); s.ok()) {
+  // On the snapshotter's filesystem: the idmapped layers are its dirs. The
+  // native driver's rootfs is a plain writable tree, never idmapped.
+  if (native) {
+    LOG(WARNING) << "user namespaces are off: they need the overlayfs "
+                    "snapshotter";
+  } else if (absl::Status s = ProbeUserNamespaces(snapshot_root); s.ok()) {
     runtime_options.user_namespaces = true;
   } else {
     LOG(WARNING) << "user namespaces are off: " << s;

@@ -377,7 +377,7 @@ absl::Status RuntimeService::Remove(const CriContainer& c) {
   absl::Status removed = options_.snapshotter->Remove(c.snapshot_key);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   failpoint::Hit("RemoveContainer.rootfs");
-  if (absl::Status s = RemoveContainerDir(own_dir); !s.ok()) return s;
+  if (absl::Status s = RemoveIfNothingMounted(own_dir); !s.ok()) return s;
   std::error_code ec;
   fs::remove_all(c.bundle, ec);
   {

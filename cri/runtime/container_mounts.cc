@@ -6,7 +6,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 
@@ -39,6 +41,10 @@ absl::StatusOr<std::string> ResolveInside(const std::string& root,
   int fd = static_cast<int>(
       syscall(SYS_openat2, root_fd, sub_path.c_str(), &how, sizeof(how)));
   int err = errno;
+  // The root as the kernel names it, to compare the answer with.
+  char root_buf[PATH_MAX + 1];
+  ssize_t root_len = readlink(absl::StrCat("/proc/self/fd/", root_fd).c_str(),
+                              root_buf, sizeof(root_buf) - 1);
   close(root_fd);
   if (fd < 0) {
     if (err == ENOENT || err == ENOTDIR) {
@@ -57,7 +63,8 @@ absl::StatusOr<std::string> ResolveInside(const std::string& root,
         absl::StrCat("resolve image_sub_path: ", strerror(errno)));
   }
   std::string path(buf, n);
-  if (path != root && !absl::StartsWith(path, root + "/")) {
+  std::string real_root = root_len > 0 ? std::string(root_buf, root_len) : root;
+  if (path != real_root && !absl::StartsWith(path, real_root + "/")) {
     return absl::InternalError(absl::StrCat("image_sub_path \"", sub_path,
                                             "\" resolved out of the image"));
   }
@@ -110,6 +117,9 @@ absl::StatusOr<IdmappedLayers> MountIdmappedLayers(const std::string& store,
   if (absl::Status s = MakeDir(copy); !s.ok()) return s;
   CloneOptions options;
   options.userns_fd = userns_fd;
+  // Lower layers are only read; read-only, the copy of the whole store can
+  // never be written or deleted through.
+  options.recursive_readonly = true;
   if (absl::Status s = MountClone(store, copy, options); !s.ok()) return s;
   return IdmappedLayers{store, copy};
 }
@@ -124,7 +134,11 @@ std::vector<Mount> ThroughIdmappedLayers(const std::vector<Mount>& mounts,
   };
   std::vector<Mount> out = mounts;
   for (Mount& m : out) {
-    if (m.type == "bind") m.source = through(m.source);
+    // A read-only bind is a one-layer view; a writable one (the native
+    // driver's rootfs) stays: the copy is read-only.
+    bool readonly =
+        std::find(m.options.begin(), m.options.end(), "ro") != m.options.end();
+    if (m.type == "bind" && readonly) m.source = through(m.source);
     for (std::string& option : m.options) {
       absl::string_view value = option;
       if (absl::ConsumePrefix(&value, "lowerdir=")) {
@@ -157,6 +171,15 @@ absl::Status GiveUpperDir(const std::vector<Mount>& mounts, uint32_t uid,
 }
 
 absl::Status ProbeUserNamespaces(const std::string& scratch_dir) {
+  // What a probe killed half way left: its mounts first, then its files.
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(scratch_dir, ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string stale = it->path().string();
+    if (it->path().filename().string().rfind("probe-userns-", 0) != 0) continue;
+    (void)UnmountBelow(stale);
+    (void)RemoveIfNothingMounted(stale);
+  }
   std::string dir = scratch_dir + "/probe-userns-XXXXXX";
   if (mkdtemp(dir.data()) == nullptr) {
     return absl::InternalError(
@@ -164,8 +187,7 @@ absl::Status ProbeUserNamespaces(const std::string& scratch_dir) {
   }
   absl::Cleanup cleanup = [&] {
     (void)UnmountBelow(dir);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    (void)RemoveIfNothingMounted(dir);
   };
   const std::string store = dir + "/store";
   for (const char* d :
@@ -265,7 +287,7 @@ absl::Status CheckImageUnused(ContainerStore& containers,
   return absl::OkStatus();
 }
 
-absl::Status RemoveContainerDir(const std::string& dir) {
+absl::Status RemoveIfNothingMounted(const std::string& dir) {
   if (std::vector<std::string> left = MountsBelow(dir); !left.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(left.front(), " is still mounted; not removing ", dir));

@@ -80,9 +80,10 @@ absl::Status ReleaseContainerMounts(Snapshotter& snapshotter,
 absl::Status CheckImageUnused(ContainerStore& containers,
                               const std::string& image_id);
 
-// Removes a container's own dir, refusing while anything is mounted below
-// it: a writable copy of a host path must never be deleted through.
-absl::Status RemoveContainerDir(const std::string& dir);
+// Removes `dir` (a container's own dir, a probe's scratch dir), refusing
+// while anything is mounted below it: a writable copy of a host path must
+// never be deleted through.
+absl::Status RemoveIfNothingMounted(const std::string& dir);
 
 }  // namespace cradle
 

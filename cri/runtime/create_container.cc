@@ -178,7 +178,7 @@ grpc::Status RuntimeService::CreateContainer(
     if (released.ok()) (void)options_.snapshotter->Remove(c.snapshot_key);
     std::error_code ec;
     fs::remove_all(c.bundle, ec);
-    if (released.ok()) released = RemoveContainerDir(own_dir);
+    if (released.ok()) released = RemoveIfNothingMounted(own_dir);
     if (released.ok()) {
       (void)options_.containers->Remove(c.id);
     } else {
@@ -202,6 +202,10 @@ grpc::Status RuntimeService::CreateContainer(
     absl::StatusOr<std::optional<UserNamespaceMaps>> maps =
         PodUserNamespace(pod_config);
     if (!maps.ok()) return fail(maps.status());
+    if (!maps->has_value()) {
+      return fail(absl::InternalError(
+          "the pod has a user namespace but its config no maps"));
+    }
     userns = **maps;
     userns_fd = open(pod.userns_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (userns_fd < 0) {
@@ -219,11 +223,9 @@ grpc::Status RuntimeService::CreateContainer(
   fs::create_directories(c.rootfs, ec);
   if (ec) return fail(absl::InternalError("create " + c.rootfs));
   if (userns) {
-    // runc and crun reach the rootfs by path as the pod's root, which is
-    // nobody to host root's 0700 dirs: traversable, still not listable.
-    for (const std::string& dir :
-         {c.bundle, pod.pod_dir + "/containers", pod.pod_dir}) {
-      fs::permissions(dir, fs::perms(0711), ec);
+    for (const std::string& dir : {pod.pod_dir + "/containers", c.bundle}) {
+      if (absl::Status s = LetPodRootThrough(dir, *userns); !s.ok())
+        return fail(s);
     }
   }
   absl::StatusOr<std::vector<Mount>> mounts = options_.snapshotter->Prepare(
@@ -231,11 +233,12 @@ grpc::Status RuntimeService::CreateContainer(
   if (!mounts.ok()) return fail(mounts.status());
   if (layers) {
     *mounts = ThroughIdmappedLayers(*mounts, *layers);
-    std::optional<uint32_t> uid = HostId(userns->uids, 0);
-    std::optional<uint32_t> gid = HostId(userns->gids, 0);
-    if (uid && gid) {
-      if (absl::Status s = GiveUpperDir(*mounts, *uid, *gid); !s.ok())
+    if (std::optional<std::pair<uint32_t, uint32_t>> root =
+            PodRootOnHost(*userns)) {
+      if (absl::Status s = GiveUpperDir(*mounts, root->first, root->second);
+          !s.ok()) {
         return fail(s);
+      }
     }
   }
   if (absl::Status s = MountAll(*mounts, c.rootfs); !s.ok()) return fail(s);

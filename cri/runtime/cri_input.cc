@@ -69,6 +69,20 @@ absl::Status CheckCniArg(absl::string_view field, absl::string_view value) {
   return absl::OkStatus();
 }
 
+// Labels under the garbage collector's prefix would pin (or hide) any blob
+// or snapshot: they are the store's own.
+absl::Status CheckLabels(
+    const google::protobuf::Map<std::string, std::string>& labels) {
+  for (const auto& [key, value] : labels) {
+    if (absl::StartsWith(key, "cradle.io/gc.")) {
+      return Invalid("label", key,
+                     "is reserved: cradle.io/gc.* labels are the garbage "
+                     "collector's own");
+    }
+  }
+  return absl::OkStatus();
+}
+
 // What the CRI allows of one mount, before anything is made for it.
 absl::Status CheckMount(const runtime::v1::Mount& m) {
   std::string what = absl::StrCat("mount of ", Quoted(m.container_path()));
@@ -119,6 +133,7 @@ absl::Status ValidatePodSandboxConfig(
     return s;
   if (absl::Status s = CheckFileWord("hostname", config.hostname()); !s.ok())
     return s;
+  if (absl::Status s = CheckLabels(config.labels()); !s.ok()) return s;
   const runtime::v1::DNSConfig& dns = config.dns_config();
   for (const std::string& v : dns.servers()) {
     if (absl::Status s = CheckFileWord("dns_config.servers entry", v); !s.ok())
@@ -152,6 +167,7 @@ absl::Status ValidateContainerConfig(
   for (const runtime::v1::Mount& m : config.mounts()) {
     if (absl::Status s = CheckMount(m); !s.ok()) return s;
   }
+  if (absl::Status s = CheckLabels(config.labels()); !s.ok()) return s;
   const runtime::v1::LinuxContainerSecurityContext& sc =
       config.linux().security_context();
   std::string profile = LocalhostSeccompRef(sc);

@@ -94,6 +94,21 @@ TEST(ValidatePodSandboxConfig, RefusesACgroupParentLeavingItsPlace) {
   EXPECT_TRUE(ValidatePodSandboxConfig(c).ok());
 }
 
+TEST(ValidateInput, GcLabelsAreTheStoresOwn) {
+  runtime::v1::PodSandboxConfig pod;
+  (*pod.mutable_labels())["cradle.io/gc.ref.content"] = "sha256:00";
+  absl::Status s = ValidatePodSandboxConfig(pod);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("reserved"), std::string::npos) << s;
+  runtime::v1::ContainerConfig c;
+  (*c.mutable_labels())["cradle.io/gc.ref.snapshot.overlayfs"] = "x";
+  EXPECT_EQ(ValidateContainerConfig(c).code(),
+            absl::StatusCode::kInvalidArgument);
+  (*c.mutable_labels()).clear();
+  (*c.mutable_labels())["cradle.io/app"] = "ok";
+  EXPECT_TRUE(ValidateContainerConfig(c).ok());
+}
+
 TEST(ValidateContainerConfig, LogPathStaysInTheLogDirectory) {
   v1::ContainerConfig c;
   for (const char* good : {"", "app.log", "app/0.log", "a..b/0.log"}) {

@@ -34,8 +34,6 @@ absl::Status RuntimeService::StartInfra(
   fs::create_directories(rootfs, ec);
   // The pod may run pause as a non-root user: it must reach its own "/".
   fs::permissions(rootfs, fs::perms(0755), ec);
-  // ...and in its own user namespace, pass through the bundle to get there.
-  if (!r.userns_path.empty()) fs::permissions(bundle, fs::perms(0711), ec);
   fs::copy_file(options_.pause_binary, rootfs + "/pause",
                 fs::copy_options::overwrite_existing, ec);
   if (ec) {
@@ -63,11 +61,12 @@ absl::Status RuntimeService::StartInfra(
     in.namespaces.user = r.userns_path;
     in.namespaces.uid_mappings = SpecMappings((*maps)->uids);
     in.namespaces.gid_mappings = SpecMappings((*maps)->gids);
-    // runc makes its mount points (/proc, /dev, /sys) in there as the
-    // pod's root; the dir is cradle's own, not an image's.
-    std::optional<uint32_t> uid = HostId((*maps)->uids, 0);
-    std::optional<uint32_t> gid = HostId((*maps)->gids, 0);
-    if (uid && gid && lchown(rootfs.c_str(), *uid, *gid) != 0) {
+    // runc reaches the rootfs through the bundle and makes its mount
+    // points (/proc, /dev, /sys) in it as the pod's root; the rootfs is
+    // cradle's own, not an image's.
+    if (absl::Status s = LetPodRootThrough(bundle, **maps); !s.ok()) return s;
+    std::optional<std::pair<uint32_t, uint32_t>> root = PodRootOnHost(**maps);
+    if (root && lchown(rootfs.c_str(), root->first, root->second) != 0) {
       return absl::InternalError(absl::StrCat(
           "give the pause rootfs to the pod's root: ", strerror(errno)));
     }

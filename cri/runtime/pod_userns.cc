@@ -1,5 +1,11 @@
 #include "cri/runtime/pod_userns.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 
 namespace cradle {
@@ -69,8 +75,14 @@ absl::StatusOr<std::optional<UserNamespaceMaps>> PodUserNamespace(
 absl::Status CheckContainerUserNamespace(
     const runtime::v1::ContainerConfig& config,
     const std::optional<UserNamespaceMaps>& pod) {
-  absl::StatusOr<std::optional<UserNamespaceMaps>> asked =
-      Requested(config.linux().security_context().namespace_options());
+  const runtime::v1::NamespaceOption& ns =
+      config.linux().security_context().namespace_options();
+  if (pod && ns.pid() == runtime::v1::NODE) {
+    return absl::InvalidArgumentError(
+        "a container of a pod with its own user namespace cannot use the "
+        "host's pid namespace");
+  }
+  absl::StatusOr<std::optional<UserNamespaceMaps>> asked = Requested(ns);
   if (!asked.ok()) return asked.status();
   // No options: the container goes where its pod is.
   if (!config.linux()
@@ -107,6 +119,27 @@ absl::StatusOr<bool> MountIdmapped(
         what, ": its uid/gid mappings differ from the pod's user namespace"));
   }
   return true;
+}
+
+std::optional<std::pair<uint32_t, uint32_t>> PodRootOnHost(
+    const UserNamespaceMaps& maps) {
+  std::optional<uint32_t> uid = HostId(maps.uids, 0);
+  std::optional<uint32_t> gid = HostId(maps.gids, 0);
+  if (!uid || !gid) return std::nullopt;
+  return std::make_pair(*uid, *gid);
+}
+
+absl::Status LetPodRootThrough(const std::string& dir,
+                               const UserNamespaceMaps& maps) {
+  std::optional<uint32_t> gid = HostId(maps.gids, 0);
+  // Without a mapped root group, "others" is all that can let it through.
+  mode_t mode = gid ? 0710 : 0711;
+  if ((gid && chown(dir.c_str(), 0, *gid) != 0) ||
+      chmod(dir.c_str(), mode) != 0) {
+    return absl::InternalError(
+        absl::StrCat("open ", dir, " to the pod's root: ", strerror(errno)));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<spec::IdMapping> SpecMappings(const std::vector<IdRange>& ranges) {

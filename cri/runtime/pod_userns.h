@@ -4,7 +4,10 @@
 #ifndef CRADLE_CRI_RUNTIME_POD_USERNS_H_
 #define CRADLE_CRI_RUNTIME_POD_USERNS_H_
 
+#include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,6 +36,15 @@ absl::Status CheckContainerUserNamespace(
 // namespace per pod, so one mapping.
 absl::StatusOr<bool> MountIdmapped(const runtime::v1::Mount& mount,
                                    const std::optional<UserNamespaceMaps>& pod);
+
+// The host uid and gid of the pod's root; nullopt when id 0 is not mapped.
+std::optional<std::pair<uint32_t, uint32_t>> PodRootOnHost(
+    const UserNamespaceMaps& maps);
+
+// Lets the pod's root, and nobody else, through `dir` (root:<its host
+// gid>, 0710): runc and crun reach a rootfs by path as that root.
+absl::Status LetPodRootThrough(const std::string& dir,
+                               const UserNamespaceMaps& maps);
 
 std::vector<spec::IdMapping> SpecMappings(const std::vector<IdRange>& ranges);
 

@@ -237,7 +237,7 @@ void RuntimeService::Recover() {
     if (containers.count(id)) continue;
     LOG(WARNING) << "container=" << id << " dir without a record; removing it";
     absl::Status s = UnmountBelow(it->path().string());
-    if (s.ok()) s = RemoveContainerDir(it->path().string());
+    if (s.ok()) s = RemoveIfNothingMounted(it->path().string());
     if (!s.ok()) LOG(WARNING) << "container=" << id << " left in place: " << s;
   }
 }

@@ -162,12 +162,18 @@ grpc::Status RuntimeService::RunPodSandbox(
     return fail(absl::InternalError(
         absl::StrCat("create ", r.pod_dir, ": ", ec.message())));
   if (userns->has_value()) {
+    if (!options_.user_namespaces) {
+      return fail(absl::FailedPreconditionError(
+          "this node cannot give pods user namespaces (cradled's start-up "
+          "probe failed; its log says why)"));
+    }
     if (absl::Status s = CheckTraversable(options_.state_dir); !s.ok())
       return fail(s);
-    // The OCI runtime reaches rootfs paths below as the pod's root, which
-    // host root's 0700 dirs shut out: traversable, not listable.
-    for (const std::string& dir : {options_.state_dir + "/pods", r.pod_dir})
-      fs::permissions(dir, fs::perms(0711), ec);
+    // The pods dir lets anyone through (its entries are not listed); each
+    // pod's dir lets only its own root through.
+    fs::permissions(options_.state_dir + "/pods", fs::perms(0711), ec);
+    if (absl::Status s = LetPodRootThrough(r.pod_dir, **userns); !s.ok())
+      return fail(s);
   }
 
   std::string hostname = config.hostname();

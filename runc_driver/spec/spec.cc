@@ -185,14 +185,6 @@ json ResourcesJson(const Resources& r) {
   return res;
 }
 
-// Mount flags that only take away (what CDI specs add to their binds).
-bool IsRestrictingFlag(const std::string& flag) {
-  static const auto* flags = new std::set<std::string>{
-      "nosuid",     "nodev",    "noexec",     "noatime",
-      "nodiratime", "relatime", "strictatime"};
-  return flags->count(flag) > 0;
-}
-
 // linux.devices, and a device-cgroup rule for each block and char device
 // after the default deny (a privileged container already allows all).
 absl::Status AddDevices(const std::vector<Device>& devices, bool privileged,
@@ -236,12 +228,9 @@ absl::Status AddDevices(const std::vector<Device>& devices, bool privileged,
 }
 
 absl::StatusOr<json> HooksJson(const Hooks& hooks) {
-  static const auto* points = new std::set<std::string>{
-      "prestart",       "createRuntime", "createContainer",
-      "startContainer", "poststart",     "poststop"};
   json out = json::object();
   for (const auto& [point, list] : hooks) {
-    if (points->count(point) == 0) {
+    if (HookPoints().count(point) == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown hook point \"", point, "\""));
     }
@@ -279,6 +268,20 @@ json IdMappingsJson(const std::vector<IdMapping>& mappings) {
 }
 
 }  // namespace
+
+const std::set<std::string>& HookPoints() {
+  static const auto* points = new std::set<std::string>{
+      "prestart",       "createRuntime", "createContainer",
+      "startContainer", "poststart",     "poststop"};
+  return *points;
+}
+
+bool IsRestrictingMountFlag(const std::string& flag) {
+  static const auto* flags = new std::set<std::string>{
+      "nosuid",     "nodev",    "noexec",     "noatime",
+      "nodiratime", "relatime", "strictatime"};
+  return flags->count(flag) > 0;
+}
 
 const std::vector<std::string>& DefaultCapabilities() {
   static const auto* caps = new std::vector<std::string>{"CAP_CHOWN",
@@ -400,7 +403,7 @@ absl::StatusOr<std::string> BuildSpec(const ContainerSpecInput& in) {
     std::vector<std::string> options = {"rbind", propagation,
                                         b.readonly ? "ro" : "rw"};
     for (const std::string& flag : b.flags) {
-      if (!IsRestrictingFlag(flag)) {
+      if (!IsRestrictingMountFlag(flag)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "mount ", b.container_path, ": unsupported flag \"", flag, "\""));
       }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -161,6 +162,13 @@ struct ContainerSpecInput {
   std::map<std::string, std::string> annotations;
   std::optional<int> oom_score_adj;
 };
+
+// The OCI hook points ("prestart", ..., "poststop").
+const std::set<std::string>& HookPoints();
+
+// Mount flags that only take away ("nosuid", "noexec", ...): what a bind
+// mount may carry besides ro/rw and propagation.
+bool IsRestrictingMountFlag(const std::string& flag);
 
 // The OCI config.json text. InvalidArgument for inputs runc would reject
 // (an unknown capability, an unsupported propagation, a relative path).

@@ -50,6 +50,18 @@ absl::Status Named(const absl::Status& s, absl::string_view what) {
   return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
 }
 
+// The "pid" of a reply: an int, or Internal when the shim sent something
+// else (a float or a string must not reach the caller as a number).
+absl::StatusOr<int> ReplyPid(const nlohmann::json& reply, const char* what) {
+  try {
+    int pid = shim::IntegerOr(reply, "pid", 0);
+    if (pid > 0) return pid;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return absl::InternalError(
+      absl::StrCat(what, ": the shim's reply has no valid pid"));
+}
+
 }  // namespace
 
 ShimStream::~ShimStream() { close(fd_); }
@@ -267,7 +279,7 @@ absl::StatusOr<int> ShimClient::ShimPid() {
   absl::StatusOr<nlohmann::json> r =
       Call({{shim::kMethodKey, "Info"}}, absl::Seconds(5));
   if (!r.ok()) return Named(r.status(), "shim info");
-  return r->value("pid", 0);
+  return ReplyPid(*r, "shim info");
 }
 
 absl::Status ShimClient::Ping(absl::Duration timeout) {
@@ -279,7 +291,7 @@ absl::StatusOr<int> ShimClient::Create(const shim::CreateRequest& request) {
   j[shim::kMethodKey] = "Create";
   absl::StatusOr<nlohmann::json> r = Call(j, kCallTimeout);
   if (!r.ok()) return Named(r.status(), "create");
-  return r->value("pid", 0);
+  return ReplyPid(*r, "create");
 }
 
 absl::StatusOr<ContainerState> ShimClient::Start(const std::string& id) {
