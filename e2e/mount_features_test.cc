@@ -10,29 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "e2e/harness/pod_test.h"
+#include "mount/mount.h"
 
 namespace cradle::e2e {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Mount points at or below `dir`, read from our own mountinfo.
-std::vector<std::string> MountsUnder(const std::string& dir) {
-  std::vector<std::string> found;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields;
-    std::istringstream words(line);
-    for (std::string w; words >> w;) fields.push_back(w);
-    if (fields.size() > 4 && absl::StartsWith(fields[4], dir))
-      found.push_back(fields[4]);
-  }
-  return found;
-}
 
 class MountFeaturesTest : public PodTest {
  protected:
@@ -141,7 +126,7 @@ TEST_F(MountFeaturesTest, RecursiveReadOnlyReachesSubmounts) {
 
   ASSERT_TRUE(StopC(id, 0).ok());
   ASSERT_TRUE(RemoveC(id).ok());
-  EXPECT_THAT(MountsUnder(daemon().root()), ::testing::IsEmpty())
+  EXPECT_THAT(MountsBelow(daemon().root()), ::testing::IsEmpty())
       << "the read-only copy goes with the container";
   EXPECT_TRUE(fs::exists(host_ + "/sub/host-write")) << "host data kept";
 }
@@ -196,7 +181,7 @@ TEST_F(MountFeaturesTest, AnImageIsMountedReadOnlyWholeOrBySubPath) {
 
   ASSERT_TRUE(StopC(id, 0).ok());
   ASSERT_TRUE(RemoveC(id).ok());
-  EXPECT_THAT(MountsUnder(daemon().root()), ::testing::IsEmpty());
+  EXPECT_THAT(MountsBelow(daemon().root()), ::testing::IsEmpty());
   EXPECT_TRUE(RemoveImage(ref).ok());
 }
 
@@ -232,7 +217,7 @@ TEST_F(MountFeaturesTest, BadImageMountsAreRefusedAndLeaveNothing) {
     EXPECT_THAT(s.error_message(), HasSubstr(k.says));
   }
   EXPECT_EQ(ContainerCount(), 0);
-  EXPECT_THAT(MountsUnder(daemon().root()), ::testing::IsEmpty());
+  EXPECT_THAT(MountsBelow(daemon().root()), ::testing::IsEmpty());
   // Nothing holds the image after the failed creates.
   EXPECT_TRUE(RemoveImage(ref).ok());
 }

@@ -15,54 +15,69 @@
 #include "absl/strings/str_cat.h"
 
 namespace cradle {
-namespace {
-
-struct KindInfo {
-  int flag;
-  const char* proc_name;
-};
-
-KindInfo Info(NamespaceKind kind) {
+const char* NamespaceProcName(NamespaceKind kind) {
   switch (kind) {
     case NamespaceKind::kNetwork:
-      return {CLONE_NEWNET, "net"};
+      return "net";
     case NamespaceKind::kIpc:
-      return {CLONE_NEWIPC, "ipc"};
+      return "ipc";
     case NamespaceKind::kUts:
-      return {CLONE_NEWUTS, "uts"};
+      return "uts";
   }
-  return {0, ""};
+  return "";
 }
 
-}  // namespace
+int NamespaceCloneFlag(NamespaceKind kind) {
+  switch (kind) {
+    case NamespaceKind::kNetwork:
+      return CLONE_NEWNET;
+    case NamespaceKind::kIpc:
+      return CLONE_NEWIPC;
+    case NamespaceKind::kUts:
+      return CLONE_NEWUTS;
+  }
+  return 0;
+}
+
+absl::Status PinNamespace(const std::string& from, const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+  if (fd < 0) {
+    if (errno == EEXIST)
+      return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
+    return absl::InternalError(
+        absl::StrCat("create ", path, ": ", strerror(errno)));
+  }
+  close(fd);
+  if (mount(from.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    int err = errno;
+    unlink(path.c_str());
+    return absl::InternalError(
+        absl::StrCat("pin ", from, " at ", path, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CreatePinnedNamespace(NamespaceKind kind,
                                    absl::string_view path_view,
                                    absl::string_view hostname) {
   std::string path(path_view);
-  KindInfo info = Info(kind);
+  const char* name = NamespaceProcName(kind);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
                                       ec);
   if (ec)
     return absl::InternalError(
         absl::StrCat("create dir for ", path, ": ", ec.message()));
-  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-  if (fd < 0) {
-    int err = errno;
-    if (err == EEXIST)
-      return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
-    return absl::InternalError(
-        absl::StrCat("create ", path, ": ", strerror(err)));
-  }
-  close(fd);
+  // Refused before any namespace is made.
+  if (access(path.c_str(), F_OK) == 0)
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
   // unshare() moves only the calling thread: do it on a throwaway thread so
   // the daemon's own threads stay in the host's namespaces.
   absl::Status status;
   std::thread worker([&] {
-    if (unshare(info.flag) != 0) {
-      status = absl::InternalError(absl::StrCat(
-          "unshare ", info.proc_name, " namespace: ", strerror(errno)));
+    if (unshare(NamespaceCloneFlag(kind)) != 0) {
+      status = absl::InternalError(
+          absl::StrCat("unshare ", name, " namespace: ", strerror(errno)));
       return;
     }
     if (kind == NamespaceKind::kUts && !hostname.empty() &&
@@ -71,15 +86,9 @@ absl::Status CreatePinnedNamespace(NamespaceKind kind,
           absl::StrCat("set hostname \"", hostname, "\": ", strerror(errno)));
       return;
     }
-    std::string self = absl::StrCat("/proc/thread-self/ns/", info.proc_name);
-    if (mount(self.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-      status = absl::InternalError(absl::StrCat("bind ", info.proc_name,
-                                                " namespace to ", path, ": ",
-                                                strerror(errno)));
-    }
+    status = PinNamespace(absl::StrCat("/proc/thread-self/ns/", name), path);
   });
   worker.join();
-  if (!status.ok()) unlink(path.c_str());
   return status;
 }
 

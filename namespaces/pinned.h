@@ -20,6 +20,15 @@ enum class NamespaceKind { kNetwork, kIpc, kUts };
 absl::Status CreatePinnedNamespace(NamespaceKind kind, absl::string_view path,
                                    absl::string_view hostname = "");
 
+// Pins the namespace file `from` (/proc/<pid>/ns/<name>) at `path`, a file
+// that must not exist yet. AlreadyExists when it does; on failure nothing
+// is left at `path`.
+absl::Status PinNamespace(const std::string& from, const std::string& path);
+
+// The name of `kind` under /proc/<pid>/ns/ ("net") and its CLONE_NEW* flag.
+const char* NamespaceProcName(NamespaceKind kind);
+int NamespaceCloneFlag(NamespaceKind kind);
+
 // Unmounts and removes the pin. Idempotent.
 absl::Status RemovePinnedNamespace(absl::string_view path);
 

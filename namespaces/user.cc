@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,30 +59,6 @@ absl::Status CheckList(const char* what, const std::vector<IdRange>& ranges) {
   return absl::OkStatus();
 }
 
-const char* ProcName(NamespaceKind kind) {
-  switch (kind) {
-    case NamespaceKind::kNetwork:
-      return "net";
-    case NamespaceKind::kIpc:
-      return "ipc";
-    case NamespaceKind::kUts:
-      return "uts";
-  }
-  return "";
-}
-
-int CloneFlag(NamespaceKind kind) {
-  switch (kind) {
-    case NamespaceKind::kNetwork:
-      return CLONE_NEWNET;
-    case NamespaceKind::kIpc:
-      return CLONE_NEWIPC;
-    case NamespaceKind::kUts:
-      return CLONE_NEWUTS;
-  }
-  return 0;
-}
-
 // The child's side of the handshake. Only async-signal-safe calls: the
 // daemon forks with other threads running. Reports a failed step as its
 // errno on `report` and exits.
@@ -117,24 +92,6 @@ absl::Status ReadStep(int fd, const char* what) {
   if (msg[0] != 0) {
     return absl::InternalError(
         absl::StrCat(what, " (step ", msg[0], "): ", strerror(msg[1])));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Pin(const std::string& from, const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
-    return absl::InternalError(
-        absl::StrCat("create ", path, ": ", strerror(errno)));
-  }
-  close(fd);
-  if (mount(from.c_str(), path.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    int err = errno;
-    unlink(path.c_str());
-    return absl::InternalError(
-        absl::StrCat("pin ", from, " at ", path, ": ", strerror(err)));
   }
   return absl::OkStatus();
 }
@@ -200,7 +157,7 @@ absl::Status CreatePinnedUserNamespace(
   int flags = 0;
   bool uts = false;
   for (const auto& [kind, path] : owned) {
-    flags |= CloneFlag(kind);
+    flags |= NamespaceCloneFlag(kind);
     uts |= kind == NamespaceKind::kUts;
   }
   int report[2], go[2];
@@ -254,10 +211,12 @@ absl::Status CreatePinnedUserNamespace(
       step(absl::InternalError("create the pod's namespaces: the helper died"));
     if (status.ok() &&
         step(ReadStep(report[0], "create the pod's namespaces"))) {
-      if (step(Pin(proc + "/ns/user", user_path))) pinned.push_back(user_path);
+      if (step(PinNamespace(proc + "/ns/user", user_path)))
+        pinned.push_back(user_path);
       for (const auto& [kind, path] : owned) {
         if (!status.ok()) break;
-        if (step(Pin(absl::StrCat(proc, "/ns/", ProcName(kind)), path)))
+        if (step(PinNamespace(
+                absl::StrCat(proc, "/ns/", NamespaceProcName(kind)), path)))
           pinned.push_back(path);
       }
     }
