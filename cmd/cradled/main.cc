@@ -18,6 +18,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "config/config.h"
+#include "containerd_api/event_exchange.h"
+#include "containerd_api/services.h"
 #include "content/local/local_store.h"
 #include "cri/images/image_service.h"
 #include "cri/runtime/container_mounts.h"
@@ -357,6 +359,40 @@ int Run(const Flags& flags) {
     LOG(WARNING) << "gc after recovery: " << collected.status();
   }
 
+  // containerd's API over the same stores, on the same socket.
+  containerd_api::EventExchange containerd_events;
+  containerd_api::ContainerdApiDeps api_deps;
+  api_deps.version = kVersion;
+  api_deps.root = config->root;
+  api_deps.state = config->state;
+  api_deps.metadata = metadata->get();
+  api_deps.content = content->get();
+  api_deps.snapshotter = snapshotter->get();
+  api_deps.applier = snapshotter->get();
+  api_deps.snapshotter_name = config->images.snapshotter;
+  api_deps.snapshot_root = snapshot_root;
+  api_deps.unpack_limits = &puller_options.unpack_limits;
+  api_deps.gc = &gc;
+  api_deps.events = &containerd_events;
+  api_deps.cri_containers = containers->get();
+  api_deps.cri_sandboxes = sandboxes->get();
+  api_deps.shim_binary = shim_binary;
+  api_deps.systemd_cgroup = systemd_cgroup;
+  // containerd's runtime names map onto the handlers: its default
+  // (io.containerd.runc.v2) runs under cradle's default handler.
+  api_deps.runtimes[api_deps.default_runtime] = runc_binary;
+  for (const auto& [name, h] : config->runtime.handlers) {
+    api_deps.runtimes[name] = h.binary;
+    api_deps.runtimes["io.containerd." + name + ".v2"] = h.binary;
+  }
+  std::vector<std::unique_ptr<grpc::Service>> containerd_services =
+      containerd_api::NewContainerdServices(api_deps);
+  containerd_api::RecoverContainerdServices(containerd_services);
+  std::vector<grpc::Service*> served = {&runtime_service, &image_service};
+  for (const auto& service : containerd_services) {
+    served.push_back(service.get());
+  }
+
   CriServerOptions server_options;
   server_options.address = config->grpc.address;
   server_options.gid = static_cast<gid_t>(config->grpc.gid);
@@ -365,7 +401,7 @@ int Run(const Flags& flags) {
   server_options.max_send_message_size =
       static_cast<int>(config->grpc.max_send_message_size);
   absl::StatusOr<std::unique_ptr<CriServer>> server = CriServer::Start(
-      server_options, *std::move(socket), {&runtime_service, &image_service});
+      server_options, *std::move(socket), served);
   if (!server.ok()) {
     LOG(ERROR) << "cannot start: " << server.status().message();
     return 1;
@@ -377,6 +413,7 @@ int Run(const Flags& flags) {
     LOG(INFO) << "received " << strsignal(sig) << "; draining in-flight calls";
     // Event streams never end by themselves; a kubelet keeps one open.
     runtime_service.EndContainerEventStreams();
+    containerd_events.CloseAll();
     (*server)->Shutdown(kShutdownGrace);
   });
   (*server)->Wait();
