@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "metadata/content_store.h"
 
@@ -15,13 +16,50 @@ namespace {
 
 using SnapshotId = std::pair<std::string, std::string>;  // snapshotter, key
 
+// cradle's label names and containerd's (which ctr writes) mean the same.
+bool IsGcRoot(const Labels& labels) {
+  return labels.count(kGcRootLabel) > 0 ||
+         labels.count(kContainerdGcRootLabel) > 0;
+}
+bool StartsWithAny(absl::string_view key, absl::string_view a,
+                   absl::string_view b, absl::string_view* rest) {
+  for (absl::string_view prefix : {a, b}) {
+    if (absl::StartsWith(key, prefix)) {
+      *rest = key.substr(prefix.size());
+      return true;
+    }
+  }
+  return false;
+}
+
+// When the lease stops protecting: its own expiry or, earlier, the
+// containerd.io/gc.expire label a containerd client gave it.
+absl::Time LeaseExpiry(const LeaseRecord& lease) {
+  absl::Time expiry = lease.expires_at;
+  auto it = lease.labels.find(kContainerdGcExpireLabel);
+  if (it == lease.labels.end()) return expiry;
+  absl::Time labelled;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, it->second, &labelled, &err)) {
+    LOG(WARNING) << "gc: lease " << lease.id << ": label "
+                 << kContainerdGcExpireLabel << "=" << it->second
+                 << " is not an RFC 3339 time: " << err;
+    return expiry;
+  }
+  return std::min(expiry, labelled);
+}
+
 // Reachability within one namespace, feeding the global sets.
 class Marker {
  public:
-  Marker(std::map<Digest, ContentRecord> content,
+  // Records, leases and container roots name snapshots by the
+  // snapshotter's own keys; labels (written by clients) by the namespace's
+  // keys, mapped with BackendSnapshotKey as they are followed.
+  Marker(std::string ns, std::map<Digest, ContentRecord> content,
          std::map<SnapshotId, SnapshotRecord> snapshots,
          std::set<Digest>* all_blobs, std::set<SnapshotId>* all_snapshots)
-      : content_(std::move(content)),
+      : ns_(std::move(ns)),
+        content_(std::move(content)),
         snapshots_(std::move(snapshots)),
         all_blobs_(all_blobs),
         all_snapshots_(all_snapshots) {}
@@ -32,7 +70,9 @@ class Marker {
   }
   void Follow(const Labels& labels) {
     for (const auto& [key, value] : labels) {
-      if (absl::StartsWith(key, kGcRefContentPrefix)) {
+      absl::string_view rest;
+      if (StartsWithAny(key, kGcRefContentPrefix, kContainerdGcRefContentPrefix,
+                        &rest)) {
         absl::StatusOr<Digest> d = Digest::Parse(value);
         if (d.ok()) {
           Blob(*d);
@@ -40,21 +80,20 @@ class Marker {
           LOG(WARNING) << "gc: label " << key << "=" << value
                        << " is not a digest";
         }
-      } else if (absl::StartsWith(key, kGcRefSnapshotPrefix)) {
-        std::string snapshotter(
-            absl::string_view(key).substr(strlen(kGcRefSnapshotPrefix)));
-        snapshotter = snapshotter.substr(0, snapshotter.find('.'));
+      } else if (StartsWithAny(key, kGcRefSnapshotPrefix,
+                               kContainerdGcRefSnapshotPrefix, &rest)) {
+        std::string snapshotter(rest.substr(0, rest.find_first_of("./")));
         if (!snapshotter.empty() && !value.empty())
-          Snapshot(snapshotter, value);
+          Snapshot(snapshotter, BackendSnapshotKey(ns_, value));
       }
     }
   }
   // Roots among the namespace's own content and snapshot records.
   void LabelledRoots() {
     for (const auto& [d, r] : content_)
-      if (r.labels.count(kGcRootLabel) > 0) Blob(d);
+      if (IsGcRoot(r.labels)) Blob(d);
     for (const auto& [id, r] : snapshots_)
-      if (r.labels.count(kGcRootLabel) > 0) Snapshot(id.first, id.second);
+      if (IsGcRoot(r.labels)) Snapshot(id.first, id.second);
   }
   void Run() {
     while (!blob_queue_.empty() || !snapshot_queue_.empty()) {
@@ -88,6 +127,7 @@ class Marker {
   }
 
  private:
+  const std::string ns_;
   std::map<Digest, ContentRecord> content_;
   std::map<SnapshotId, SnapshotRecord> snapshots_;
   std::set<Digest>* all_blobs_;
@@ -110,7 +150,7 @@ absl::Status MarkNamespace(MetadataStore& md, const std::string& ns,
   if (!leases.ok()) return leases.status();
   std::vector<LeaseRecord> live;
   for (LeaseRecord& lease : *leases) {
-    if (lease.expires_at > options.now) {
+    if (LeaseExpiry(lease) > options.now) {
       live.push_back(std::move(lease));
       continue;
     }
@@ -136,8 +176,8 @@ absl::Status MarkNamespace(MetadataStore& md, const std::string& ns,
   for (SnapshotRecord& r : *snapshot_records)
     snapshot_by_id[{r.snapshotter, r.key}] = std::move(r);
 
-  Marker mark(std::move(content_by_digest), std::move(snapshot_by_id), blobs,
-              snapshots);
+  Marker mark(ns, std::move(content_by_digest), std::move(snapshot_by_id),
+              blobs, snapshots);
   for (const LeaseRecord& lease : live) {
     for (const LeaseResource& r : lease.resources) {
       switch (r.type) {

@@ -7,6 +7,11 @@
 //   - labels kGcRefContentPrefix* / kGcRefSnapshotPrefix* on any of those
 //     records (and on the content and snapshot records reached) are followed;
 //   - a kept snapshot keeps its parents.
+// containerd's names for these labels (containerd.io/gc.root, .gc.ref.*,
+// and a lease's containerd.io/gc.expire) count the same (metadata.h).
+// Snapshot records, lease resources and container roots hold the
+// snapshotter's keys; a label's value is the namespace's own key, mapped
+// with BackendSnapshotKey.
 // Swept: expired leases; content and snapshot records nothing reaches; blobs
 // and snapshots no namespace reaches (younger than min_age are spared: see
 // GcOptions); ingests not held by a live lease and idle for ingest_max_age.

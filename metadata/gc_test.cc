@@ -244,5 +244,74 @@ TEST_F(GcTest, SnapshotsKeptByImagesContainersAndLeasesWithTheirParents) {
   EXPECT_THAT(snaps.removed(), ElementsAre("o3", "o2", "o1", "extract", "l3"));
 }
 
+TEST_F(GcTest, FollowsContainerdLabelsLikeCradles) {
+  Digest config = Put("config");
+  Digest layer = Put("layer");
+  // Reached only through containerd's label names, as ctr writes them.
+  Digest manifest = Put(
+      "manifest", {{"containerd.io/gc.ref.content.config", config.ToString()},
+                   {"containerd.io/gc.ref.content.l.0", layer.ToString()}});
+  Digest index =
+      Put("index", {{"containerd.io/gc.ref.content.m.0", manifest.ToString()}});
+  Digest pinned = Put("pinned", {{"containerd.io/gc.root", "2023-01-01"}});
+  Digest orphan = Put("orphan");
+  PutImage("docker.io/library/app:1", index);
+  GcReport report = Collect();
+  EXPECT_TRUE(Has(index));
+  EXPECT_TRUE(Has(manifest));
+  EXPECT_TRUE(Has(config));
+  EXPECT_TRUE(Has(layer));
+  EXPECT_TRUE(Has(pinned));
+  EXPECT_FALSE(Has(orphan));
+  EXPECT_THAT(report.removed_blobs, ElementsAre(orphan));
+}
+
+TEST_F(GcTest, ContainerdExpireLabelEndsALease) {
+  LeaseRecord lease;
+  lease.id = "ctr-pull";
+  lease.labels[kContainerdGcExpireLabel] = absl::FormatTime(
+      absl::RFC3339_full, absl::Now() + absl::Minutes(10), absl::UTCTimeZone());
+  ASSERT_TRUE(md_->CreateLease(kNs, lease).ok());
+  Digest held = Put("held", {}, "ctr-pull");
+  Collect();
+  EXPECT_TRUE(Has(held));
+  options_.now = absl::Now() + absl::Minutes(20);
+  GcReport report = Collect();
+  EXPECT_THAT(report.expired_leases, ElementsAre("k8s.io/ctr-pull"));
+  EXPECT_FALSE(Has(held));
+}
+
+TEST_F(GcTest, SnapshotRefsResolveInTheRecordsNamespace) {
+  EXPECT_EQ(BackendSnapshotKey("k8s.io", "sha256:abc"), "sha256:abc");
+  EXPECT_EQ(BackendSnapshotKey("default", "sha256:abc"), "default/sha256:abc");
+  FakeSnapshots snaps;
+  snaps.Add("default/chain", "");
+  snaps.Add("chain", "");  // k8s.io's snapshot of the same name: unused
+  // An image in namespace "default" naming its unpacked chain by the key
+  // the client knows, with containerd's label.
+  ImageRecord image;
+  image.name = "docker.io/library/app:1";
+  image.target.digest = Digest::OfBytes("m");
+  image.labels["containerd.io/gc.ref.snapshot.overlayfs"] = "chain";
+  ASSERT_TRUE(md_->PutImage("default", image).ok());
+  Collect(&snaps);
+  EXPECT_THAT(snaps.removed(), ElementsAre("chain"));
+}
+
+TEST_F(GcTest, SnapshotRecordsHoldTheSnapshottersKeys) {
+  FakeSnapshots snaps;
+  snaps.Add("default/kept", "");
+  snaps.Add("default/default/kept", "");  // what a second mapping would name
+  SnapshotRecord record;
+  record.snapshotter = "overlayfs";
+  record.key = "default/kept";
+  record.labels[kContainerdGcRootLabel] = "2026-11-30T00:00:00Z";
+  MetadataBatch batch;
+  batch.Put("default", record);
+  ASSERT_TRUE(md_->Apply(batch).ok());
+  Collect(&snaps);
+  EXPECT_THAT(snaps.removed(), ElementsAre("default/default/kept"));
+}
+
 }  // namespace
 }  // namespace cradle

@@ -76,6 +76,12 @@ inline std::string LeaseResource(absl::string_view ns, absl::string_view lease,
   return absl::StrCat(LeaseResourcesPrefix(ns, lease), type, "/", id);
 }
 
+// A namespace's own labels: "v1/ns/<ns>/labels" (no trailing '/', so no
+// record kind's prefix matches it).
+inline std::string NamespaceLabels(absl::string_view ns) {
+  return absl::StrCat(NamespacePrefix(ns), "labels");
+}
+
 // Index: which namespaces hold a content record for a digest.
 // "v1/idx/content/<digest>/<namespace>" -> "".
 inline constexpr char kContentIndexPrefix[] = "v1/idx/content/";

@@ -14,6 +14,7 @@
 #include "metadata/codec.h"
 #include "metadata/keys.h"
 #include "metadata/migrations.h"
+#include "metadata/records.pb.h"
 
 namespace cradle {
 namespace {
@@ -202,6 +203,49 @@ class LevelDbMetadataStore : public MetadataStore {
     for (const std::string& key : KeysWithPrefix(prefix))
       out.push_back(key.substr(prefix.size()));
     return out;
+  }
+
+  absl::StatusOr<Labels> GetNamespaceLabels(absl::string_view ns) override {
+    if (absl::Status s = keys::ValidateComponent("namespace", ns); !s.ok())
+      return s;
+    std::string value;
+    leveldb::Status s =
+        db_->Get(leveldb::ReadOptions(), keys::NamespaceLabels(ns), &value);
+    if (s.IsNotFound()) {
+      return absl::NotFoundError(
+          absl::StrCat("namespace ", ns, " has no labels set"));
+    }
+    if (!s.ok()) return FromLevelDb(s, absl::StrCat("read namespace ", ns));
+    metadata::NamespaceRecord p;
+    if (!p.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat("labels of namespace ", ns, " are corrupt"));
+    }
+    return Labels(p.labels().begin(), p.labels().end());
+  }
+
+  absl::Status SetNamespaceLabels(absl::string_view ns,
+                                  const Labels& labels) override {
+    if (absl::Status s = keys::ValidateComponent("namespace", ns); !s.ok())
+      return s;
+    metadata::NamespaceRecord p;
+    p.mutable_labels()->insert(labels.begin(), labels.end());
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    absl::MutexLock lock(&write_mu_);
+    return FromLevelDb(
+        db_->Put(sync, keys::NamespaceLabels(ns), p.SerializeAsString()),
+        absl::StrCat("write labels of namespace ", ns));
+  }
+
+  absl::Status DeleteNamespaceLabels(absl::string_view ns) override {
+    if (absl::Status s = keys::ValidateComponent("namespace", ns); !s.ok())
+      return s;
+    leveldb::WriteOptions sync;
+    sync.sync = true;
+    absl::MutexLock lock(&write_mu_);
+    return FromLevelDb(db_->Delete(sync, keys::NamespaceLabels(ns)),
+                       absl::StrCat("delete labels of namespace ", ns));
   }
 
  private:

@@ -135,4 +135,15 @@ absl::Status MetadataStore::AddLeaseResource(absl::string_view ns,
       ns, LeaseResourceRecord{std::string(lease), std::move(resource)}));
 }
 
+absl::StatusOr<Labels> MetadataStore::GetNamespaceLabels(absl::string_view) {
+  return absl::UnimplementedError("namespace labels are not stored here");
+}
+absl::Status MetadataStore::SetNamespaceLabels(absl::string_view,
+                                               const Labels&) {
+  return absl::UnimplementedError("namespace labels are not stored here");
+}
+absl::Status MetadataStore::DeleteNamespaceLabels(absl::string_view) {
+  return absl::UnimplementedError("namespace labels are not stored here");
+}
+
 }  // namespace cradle

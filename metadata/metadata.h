@@ -34,6 +34,33 @@ inline constexpr char kGcRefContentPrefix[] = "cradle.io/gc.ref.content";
 // "cradle.io/gc.ref.snapshot.<snapshotter>[.<anything>]" = key: a
 // snapshot this record needs, e.g. an image naming its unpacked chain id.
 inline constexpr char kGcRefSnapshotPrefix[] = "cradle.io/gc.ref.snapshot.";
+// The same labels by containerd's names, which its clients (ctr) write;
+// the collector treats each exactly like cradle's own. containerd ends a
+// snapshot ref's snapshotter with '/' where cradle uses '.'; both are read.
+inline constexpr char kContainerdGcRootLabel[] = "containerd.io/gc.root";
+inline constexpr char kContainerdGcRefContentPrefix[] =
+    "containerd.io/gc.ref.content";
+inline constexpr char kContainerdGcRefSnapshotPrefix[] =
+    "containerd.io/gc.ref.snapshot.";
+// On a lease: an RFC 3339 time after which the lease is expired, as
+// containerd's clients set it; the earlier of it and expires_at counts.
+inline constexpr char kContainerdGcExpireLabel[] = "containerd.io/gc.expire";
+
+// The namespace whose snapshot keys are the snapshotter's own keys (the
+// CRI's). Every other namespace's keys are stored in the one snapshotter
+// as "<ns>/<key>", so two namespaces never share a key.
+inline constexpr char kIdentitySnapshotNamespace[] = "k8s.io";
+// The snapshotter's key of snapshot `key` as namespace `ns` names it. "" stays
+// "". Records and lease resources hold the result; clients (and the labels
+// they write) use the namespace's own keys.
+inline std::string BackendSnapshotKey(absl::string_view ns,
+                                      absl::string_view key) {
+  if (key.empty() || ns == kIdentitySnapshotNamespace) return std::string(key);
+  std::string out(ns);
+  out += '/';
+  out.append(key.data(), key.size());
+  return out;
+}
 
 // Times are set by the store: created_at on creation, updated_at on every
 // write. Values passed in are ignored.
@@ -59,6 +86,11 @@ struct ObjectRecord {
   absl::Time created_at;
   absl::Time updated_at;
 };
+// The extension a container made through containerd's API carries (its
+// runtime); records without it in k8s.io are the CRI's.
+inline constexpr char kContainerdRuntimeExtension[] =
+    "cradle.io/containerd.runtime";
+
 struct ContainerRecord : ObjectRecord {
   std::string sandbox_id;
 };
@@ -170,8 +202,17 @@ class MetadataStore {
   // Every record of `prototype`'s type in the namespace, in key order.
   virtual absl::StatusOr<std::vector<Record>> List(absl::string_view ns,
                                                    const Record& prototype) = 0;
-  // Namespaces holding at least one record.
+  // Namespaces holding at least one record (namespace labels count).
   virtual absl::StatusOr<std::vector<std::string>> ListNamespaces() = 0;
+
+  // A namespace's own labels (containerd's namespace labels). Having them
+  // set keeps an otherwise empty namespace in ListNamespaces. Get answers
+  // NotFound when none were set. The defaults answer Unimplemented.
+  virtual absl::StatusOr<Labels> GetNamespaceLabels(absl::string_view ns);
+  virtual absl::Status SetNamespaceLabels(absl::string_view ns,
+                                          const Labels& labels);
+  // No error when none were set.
+  virtual absl::Status DeleteNamespaceLabels(absl::string_view ns);
   // Namespaces with a content record for `digest`.
   virtual absl::StatusOr<std::vector<std::string>> ContentOwners(
       const Digest& digest) = 0;

@@ -172,6 +172,24 @@ TEST_F(MetadataTest, DeleteImagesIsAllOrNothingAndSkipsMissing) {
   EXPECT_TRUE(store_->ListImages(kNs)->empty());
 }
 
+TEST_F(MetadataTest, NamespaceLabelsKeepAnEmptyNamespaceListed) {
+  EXPECT_EQ(store_->GetNamespaceLabels("empty").status().code(),
+            Code::kNotFound);
+  ASSERT_TRUE(store_->SetNamespaceLabels("empty", {{"a", "b"}}).ok());
+  Reopen();
+  absl::StatusOr<Labels> labels = store_->GetNamespaceLabels("empty");
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(*labels, (Labels{{"a", "b"}}));
+  EXPECT_THAT(*store_->ListNamespaces(), ElementsAre("empty"));
+  // No record kind sees the labels key.
+  EXPECT_TRUE(store_->ListImages("empty")->empty());
+  ASSERT_TRUE(store_->DeleteNamespaceLabels("empty").ok());
+  ASSERT_TRUE(store_->DeleteNamespaceLabels("empty").ok());
+  EXPECT_TRUE(store_->ListNamespaces()->empty());
+  EXPECT_EQ(store_->SetNamespaceLabels("a/b", {}).code(),
+            Code::kInvalidArgument);
+}
+
 TEST_F(MetadataTest, LeasesHoldResourcesAndDeleteWithThem) {
   LeaseRecord lease;
   lease.labels = {{"purpose", "pull"}};

@@ -196,6 +196,15 @@ void Container::Started() {
   Persist();
 }
 
+void Container::SetPaused(bool paused) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ContainerStatus from =
+      paused ? ContainerStatus::kRunning : ContainerStatus::kPaused;
+  if (state_.status != from) return;
+  state_.status = paused ? ContainerStatus::kPaused : ContainerStatus::kRunning;
+  Persist();
+}
+
 void Container::Pump() {
   using Clock = std::chrono::steady_clock;
   int fds[2] = {io_->master >= 0 ? io_->master : io_->stdout_fd,
@@ -247,6 +256,8 @@ void Container::Pump() {
 void Container::Exited(int exit_code) {
   // Recording waits for the output to drain, so the finisher does it, not
   // the reaper's thread.
+  // A client's FIFOs get what is left in the pipes, then their end.
+  if (io_ != nullptr) io_->ProcessExited();
   std::lock_guard<std::mutex> lock(mu_);
   state_.status = ContainerStatus::kStopped;
   state_.exit_code = exit_code;

@@ -49,6 +49,9 @@ class Container {
   lite::Status Created(pid_t pid, std::unique_ptr<ProcessIo> io,
                        std::unique_ptr<CriLogWriter> log);
   void Started();
+  // runc paused (true) or resumed it: a RUNNING container shows PAUSED and
+  // back. No effect in any other state.
+  void SetPaused(bool paused);
   // The init process exited (called from the reaper: returns at once).
   void Exited(int exit_code);
   ContainerState State();

@@ -57,6 +57,33 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
     if (!pid.ok()) return pid.status();
     return nlohmann::json{{"pid", *pid}};
   }
+  // A call naming an "execId" is about that detached process of the
+  // container, not its init.
+  std::string exec_id = request.value("execId", std::string());
+  if (method == "StartProcess") {
+    lite::StatusOr<int> pid = service->StartProcess(request.get<ProcessStart>());
+    if (!pid.ok()) return pid.status();
+    return nlohmann::json{{"pid", *pid}};
+  }
+  if (!exec_id.empty()) {
+    if (method == "State") return state(service->ProcessState(id, exec_id));
+    if (method == "Wait")
+      return state(service->WaitProcess(id, exec_id, client));
+    if (method == "Kill") {
+      return status_only(service->KillProcess(
+          id, exec_id, IntegerOr(request, "signal", 0)));
+    }
+    if (method == "Delete") return state(service->DeleteProcess(id, exec_id));
+    if (method == "CloseStdin")
+      return status_only(service->CloseProcessStdin(id, exec_id));
+    return lite::InvalidArgumentError(
+        lite::StrCat(method, " does not take an execId"));
+  }
+  if (method == "Pids") {
+    lite::StatusOr<std::vector<int>> pids = service->Pids(id);
+    if (!pids.ok()) return pids.status();
+    return nlohmann::json{{"pids", *pids}};
+  }
   if (method == "Start") return state(service->Start(id));
   if (method == "Kill") {
     return status_only(service->Kill(id, IntegerOr(request, "signal", 0),

@@ -36,6 +36,8 @@ bool ShimService::OnExit(pid_t pid, const ExitStatus& status) {
     std::lock_guard<std::mutex> exec_lock(it->second->mu);
     it->second->exited = true;
     it->second->exit_code = status.exit_code;
+    it->second->exited_at = NowNanos();
+    if (it->second->on_exit) it->second->on_exit();
     it->second->exited_cv.notify_all();
     execs_.erase(it);
     return true;
@@ -116,6 +118,13 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
   options.pid_file = lite::StrCat(state_dir_, "/", id, ".pid");
   std::unique_ptr<ConsoleSocket> console;
   std::future<lite::StatusOr<int>> master;
+  if (request.tty && (!request.stdin_path.empty() ||
+                      !request.stdout_path.empty() ||
+                      !request.stderr_path.empty())) {
+    return fail(lite::Status(
+        lite::StatusCode::kUnimplemented,
+        "a terminal on FIFO stdio is not supported yet; run without -t"));
+  }
   if (request.tty) {
     lite::StatusOr<std::unique_ptr<ConsoleSocket>> socket =
         ConsoleSocket::Listen();
@@ -129,6 +138,14 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
       return fail(
           lite::Status(lite::StatusCode::kResourceExhausted,
                        lite::StrCat("no thread for the console: ", e.what())));
+    }
+  } else if (!request.stdin_path.empty() || !request.stdout_path.empty() ||
+             !request.stderr_path.empty()) {
+    if (lite::Status s =
+            OpenPathStdio(request.stdin_path, request.stdout_path,
+                          request.stderr_path, io.get(), &options.stdio);
+        !s.ok()) {
+      return fail(s);
     }
   } else if (lite::Status s =
                  MakePipes(request.stdin, io.get(), &options.stdio);
@@ -226,8 +243,16 @@ lite::StatusOr<ContainerState> ShimService::Delete(const std::string& id) {
   // A created-but-never-started init was just killed by runc; a stopped
   // one is being recorded: either way wait for the record.
   ContainerState last = (*c)->Wait();
-  std::lock_guard<std::mutex> lock(mu_);
-  containers_.erase(id);
+  std::map<std::string, std::shared_ptr<DetachedProcess>> processes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    containers_.erase(id);
+    if (auto it = processes_.find(id); it != processes_.end()) {
+      processes.swap(it->second);
+      processes_.erase(it);
+    }
+  }
+  // `processes` (and their copiers) end on return, outside the lock.
   LogInfo(lite::StrCat("container=", id, " deleted"));
   return last;
 }
@@ -287,13 +312,25 @@ lite::Status ShimService::Update(const std::string& id,
 lite::Status ShimService::Pause(const std::string& id) {
   lite::StatusOr<std::shared_ptr<Container>> c = Find(id);
   if (!c.ok()) return c.status();
-  return runc_->Pause(id);
+  if (lite::Status s = runc_->Pause(id); !s.ok()) return s;
+  (*c)->SetPaused(true);
+  return lite::OkStatus();
 }
 
 lite::Status ShimService::Resume(const std::string& id) {
   lite::StatusOr<std::shared_ptr<Container>> c = Find(id);
   if (!c.ok()) return c.status();
-  return runc_->Resume(id);
+  if (lite::Status s = runc_->Resume(id); !s.ok()) return s;
+  (*c)->SetPaused(false);
+  return lite::OkStatus();
+}
+
+lite::StatusOr<std::vector<int>> ShimService::Pids(const std::string& id) {
+  lite::StatusOr<std::shared_ptr<Container>> c = Find(id);
+  if (!c.ok()) return c.status();
+  lite::StatusOr<std::vector<pid_t>> pids = runc_->Ps(id);
+  if (!pids.ok()) return pids.status();
+  return std::vector<int>(pids->begin(), pids->end());
 }
 
 void ShimService::Events(StreamConnection* client) {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +82,26 @@ class ShimService {
   lite::Status Update(const std::string& id, const std::string& resources);
   lite::Status Pause(const std::string& id);
   lite::Status Resume(const std::string& id);
+  // The container's processes, init and execs (runc ps).
+  lite::StatusOr<std::vector<int>> Pids(const std::string& id);
+
+  // Detached processes by exec id (containerd's exec): started with their
+  // own OCI process spec and stdio paths, waited for, signalled and
+  // deleted like a container's init. A container's are dropped with it.
+  lite::StatusOr<int> StartProcess(const ProcessStart& start);
+  lite::StatusOr<ContainerState> ProcessState(const std::string& id,
+                                              const std::string& exec_id);
+  // Until the process has exited or `client` hangs up.
+  lite::StatusOr<ContainerState> WaitProcess(const std::string& id,
+                                             const std::string& exec_id,
+                                             const StreamConnection& client);
+  lite::Status KillProcess(const std::string& id, const std::string& exec_id,
+                           int signal);
+  // FailedPrecondition while it runs; returns its last state.
+  lite::StatusOr<ContainerState> DeleteProcess(const std::string& id,
+                                               const std::string& exec_id);
+  lite::Status CloseProcessStdin(const std::string& id,
+                                 const std::string& exec_id);
   // FailedPrecondition while a container still exists.
   lite::Status Shutdown();
 
@@ -95,9 +116,21 @@ class ShimService {
   struct ExecProcess {
     std::mutex mu;
     std::condition_variable exited_cv;
-    bool exited = false;  // guarded by mu
-    int exit_code = 0;    // guarded by mu
+    bool exited = false;    // guarded by mu
+    int exit_code = 0;      // guarded by mu
+    int64_t exited_at = 0;  // unix nanoseconds; guarded by mu
+    // Called by the reaper with mu held; must return at once.
+    std::function<void()> on_exit;
   };
+  // A detached process (StartProcess).
+  struct DetachedProcess {
+    std::string exec_id;
+    pid_t pid = 0;
+    std::shared_ptr<ExecProcess> exit;
+    ProcessIo io;
+  };
+  lite::StatusOr<std::shared_ptr<DetachedProcess>> FindProcess(
+      const std::string& id, const std::string& exec_id);
 
   lite::StatusOr<std::shared_ptr<Container>> Find(const std::string& id);
   void Publish(const ContainerState& state);
@@ -120,6 +153,9 @@ class ShimService {
   std::map<pid_t, std::shared_ptr<Container>> inits_;
   std::map<pid_t, std::shared_ptr<ExecProcess>> execs_;
   uint64_t next_exec_ = 0;
+  // Container id -> exec id -> process; guarded by mu_.
+  std::map<std::string, std::map<std::string, std::shared_ptr<DetachedProcess>>>
+      processes_;
 
   std::mutex events_mu_;
   std::condition_variable events_cv_;

@@ -2,7 +2,10 @@
 #ifndef CRADLE_SHIM_STDIO_H_
 #define CRADLE_SHIM_STDIO_H_
 
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -11,6 +14,69 @@
 
 namespace cradle::shim {
 
+// Copies a containerd client's stdin (a FIFO or file) into the process's
+// stdin pipe on a thread of its own, until the client's writer closes the
+// FIFO (or the file ends), Close (CloseIO) or destruction.
+class StdinCopier {
+ public:
+  // Takes both fds. ResourceExhausted when no thread can be had.
+  static lite::StatusOr<std::unique_ptr<StdinCopier>> Start(int source,
+                                                            int pipe_writer);
+  ~StdinCopier();  // stops the thread, closes both fds
+  StdinCopier(const StdinCopier&) = delete;
+  StdinCopier& operator=(const StdinCopier&) = delete;
+  // The process reads end-of-file once what was copied is read; the pipe
+  // is closed by the copier's thread (it may be mid-write).
+  void Close() { close_requested_ = true; }
+
+ private:
+  StdinCopier(int source, int sink) : source_(source), sink_(sink) {}
+  void Run();
+
+  const int source_;
+  int sink_;  // the thread's alone once started
+  std::atomic<bool> close_requested_{false};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Copies a process's stdout and stderr pipes into a containerd client's
+// FIFOs or files on a thread of its own, and closes each destination at
+// its source's end of file, so the client reading the FIFO sees it end. A
+// full FIFO holds the process back (as containerd's shim does), never the
+// shim: waits are bounded and end with Stop or destruction.
+class OutputCopier {
+ public:
+  // Takes every fd; -1 for a stream without one. ResourceExhausted when no
+  // thread can be had.
+  static lite::StatusOr<std::unique_ptr<OutputCopier>> Start(int out_source,
+                                                             int out_sink,
+                                                             int err_source,
+                                                             int err_sink);
+  ~OutputCopier();
+  OutputCopier(const OutputCopier&) = delete;
+  OutputCopier& operator=(const OutputCopier&) = delete;
+  // The process exited: what is still in the pipes is copied for a
+  // little while, then the copier ends even if a daemonized grandchild
+  // keeps a pipe open. Returns at once (the reaper calls it).
+  void ProcessExited();
+
+ private:
+  OutputCopier(int out_source, int out_sink, int err_source, int err_sink)
+      : source_{out_source, err_source}, sink_{out_sink, err_sink} {}
+  void Run();
+  // Writes all of `data` to sink `i`, waiting while it is full; drops the
+  // sink when it fails.
+  void Write(int i, const char* data, size_t size);
+  bool stopping();
+
+  int source_[2];
+  int sink_[2];
+  std::atomic<int64_t> exited_at_ms_{0};  // steady clock; 0 while running
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 // The shim's ends. For a TTY, `master` is stdin and stdout at once and
 // stdout/stderr are -1. Closes what it holds.
 struct ProcessIo {
@@ -18,9 +84,26 @@ struct ProcessIo {
   int stdout_fd = -1;  // read ends
   int stderr_fd = -1;
   int master = -1;  // the pty master, for a TTY
+  // For a containerd client's stdio paths (OpenPathStdio): the copiers
+  // own their fds and the ones above stay -1.
+  std::unique_ptr<StdinCopier> stdin_copier;
+  std::unique_ptr<OutputCopier> output_copier;
   ~ProcessIo();
   void CloseStdin();
+  void ProcessExited() {
+    if (output_copier != nullptr) output_copier->ProcessExited();
+  }
 };
+
+// Stdio on a containerd client's paths (CreateTaskRequest.stdin, ...):
+// each is "" (none: /dev/null), a FIFO (an output one held read-write so
+// the process never gets EPIPE when the client detaches), or a file ("file://PATH" or a
+// plain path; output is appended). The process gets pipes; copiers in `io`
+// move the bytes. The caller closes `runc_side` once runc has run.
+lite::Status OpenPathStdio(const std::string& stdin_path,
+                           const std::string& stdout_path,
+                           const std::string& stderr_path, ProcessIo* io,
+                           Stdio* runc_side);
 
 // Pipes for a process without a terminal. `runc_side` is what runc hands
 // the process; the caller closes those fds once runc has run.

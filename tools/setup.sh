@@ -16,6 +16,8 @@ packages=(
   runc crun containernetworking-plugins iproute2 iptables curl
   # test: a local registry and image tooling
   docker-registry umoci skopeo busybox-static apache2-utils criu
+  # test: containerd's own client (ctr) against cradled's socket
+  containerd
 )
 
 missing=()

@@ -140,6 +140,8 @@ absl::StatusOr<std::unique_ptr<ContainerStore>> ContainerStore::Open(
   if (!records.ok()) return records.status();
   absl::MutexLock lock(&store->mu_);
   for (const ContainerRecord& r : *records) {
+    // Containers made through containerd's API share the namespace.
+    if (r.extensions.count(kContainerdRuntimeExtension) > 0) continue;
     absl::StatusOr<CriContainer> c = FromRecord(r);
     if (!c.ok()) {
       LOG(ERROR) << c.status() << "; ignoring it";

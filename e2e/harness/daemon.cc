@@ -222,9 +222,20 @@ pid_t FindHostProcess(const std::string& needle) {
 // Shims and containers outlive cradled by design; a test's must not outlive
 // the test.
 void KillShimsAndContainers(const std::string& state) {
-  // Each handler's runtime keeps its state in <state>/<handler name>.
+  // Each handler's runtime keeps its state in <state>/<handler name>; the
+  // containerd API's tasks in <state>/containerd/runc/<namespace>.
+  std::vector<std::pair<std::string, std::string>> roots;  // runtime, root
   for (const std::string runtime : {"runc", "crun"}) {
-    std::string root = state + "/" + runtime;
+    roots.emplace_back(runtime, state + "/" + runtime);
+  }
+  std::error_code list_ec;
+  for (const auto& ns :
+       fs::directory_iterator(state + "/containerd/runc", list_ec)) {
+    for (const std::string runtime : {"runc", "crun"}) {
+      roots.emplace_back(runtime, ns.path().string());
+    }
+  }
+  for (const auto& [runtime, root] : roots) {
     if (!FindProgram(runtime).ok() || access(root.c_str(), F_OK) != 0) continue;
     absl::StatusOr<RunResult> list =
         RunAndCapture(SpawnOptions{{runtime, "--root", root, "list", "-q"}});

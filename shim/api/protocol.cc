@@ -140,6 +140,10 @@ void to_json(nlohmann::json& j, const CreateRequest& r) {
   j = {
       {"id", r.id},       {"bundle", r.bundle},        {"tty", r.tty},
       {"stdin", r.stdin}, {"stdinOnce", r.stdin_once}, {"logPath", r.log_path}};
+  // Only when set: requests stay as they were for the CRI.
+  if (!r.stdin_path.empty()) j["stdinPath"] = r.stdin_path;
+  if (!r.stdout_path.empty()) j["stdoutPath"] = r.stdout_path;
+  if (!r.stderr_path.empty()) j["stderrPath"] = r.stderr_path;
 }
 
 void from_json(const nlohmann::json& j, CreateRequest& r) {
@@ -149,6 +153,9 @@ void from_json(const nlohmann::json& j, CreateRequest& r) {
   Get(j, "stdin", &r.stdin);
   Get(j, "stdinOnce", &r.stdin_once);
   Get(j, "logPath", &r.log_path);
+  Get(j, "stdinPath", &r.stdin_path);
+  Get(j, "stdoutPath", &r.stdout_path);
+  Get(j, "stderrPath", &r.stderr_path);
 }
 
 void to_json(nlohmann::json& j, const ContainerState& s) {
@@ -205,6 +212,23 @@ void from_json(const nlohmann::json& j, ExitEvent& e) {
   Get(j, "exitCode", &e.exit_code);
   Get(j, "exitedAt", &e.exited_at);
   Get(j, "oomKilled", &e.oom_killed);
+}
+
+void to_json(nlohmann::json& j, const ProcessStart& p) {
+  j = {{"containerId", p.container_id}, {"execId", p.exec_id},
+       {"process", p.process},          {"tty", p.tty},
+       {"stdinPath", p.stdin_path},     {"stdoutPath", p.stdout_path},
+       {"stderrPath", p.stderr_path}};
+}
+
+void from_json(const nlohmann::json& j, ProcessStart& p) {
+  Get(j, "containerId", &p.container_id);
+  Get(j, "execId", &p.exec_id);
+  Get(j, "process", &p.process);
+  Get(j, "tty", &p.tty);
+  Get(j, "stdinPath", &p.stdin_path);
+  Get(j, "stdoutPath", &p.stdout_path);
+  Get(j, "stderrPath", &p.stderr_path);
 }
 
 }  // namespace cradle::shim

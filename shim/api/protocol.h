@@ -83,6 +83,26 @@ struct CreateRequest {
   bool stdin = false;
   bool stdin_once = false;  // close stdin after the first attach ends
   std::string log_path;     // the CRI log; empty for none
+  // A containerd client's stdio instead of pipes to the shim: FIFOs (or
+  // files, "file://" or a plain path) the shim copies the process's output
+  // into and its input from. Empty: none (output then only reaches the log
+  // and attaches, as for the CRI). Not with `tty`.
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
+};
+
+// A process of a running container, started detached and known by its
+// exec id until DeleteProcess (containerd's exec model): created with a
+// whole OCI process spec, its stdio on paths as in CreateRequest.
+struct ProcessStart {
+  std::string container_id;
+  std::string exec_id;
+  std::string process;  // OCI runtime-spec "process" JSON
+  bool tty = false;
+  std::string stdin_path;
+  std::string stdout_path;
+  std::string stderr_path;
 };
 
 struct ContainerState {
@@ -122,6 +142,8 @@ void from_json(const nlohmann::json& j, ContainerState& s);
 void to_json(nlohmann::json& j, const ExecStart& e);
 void from_json(const nlohmann::json& j, ExecStart& e);
 void to_json(nlohmann::json& j, const ExitEvent& e);
+void to_json(nlohmann::json& j, const ProcessStart& p);
+void from_json(const nlohmann::json& j, ProcessStart& p);
 void from_json(const nlohmann::json& j, ExitEvent& e);
 
 // The integer `value` as T. nlohmann would convert a float (JSON has no

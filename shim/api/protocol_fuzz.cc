@@ -48,6 +48,7 @@ void DecodeLikeTheShim(const Frame& frame) {
   (void)Decode<ExecStart>(frame.payload, "exec");
   (void)Decode<ContainerState>(frame.payload, "state");
   (void)Decode<ExitEvent>(frame.payload, "event");
+  (void)Decode<ProcessStart>(frame.payload, "process");
   lite::StatusOr<nlohmann::json> reply = DecodeReply(frame.payload);
   if (!reply.ok()) {
     // Re-encoding a decoded error must not throw, whatever its bytes.

@@ -105,6 +105,23 @@ TEST(Messages, RoundTripThroughJson) {
   ASSERT_TRUE(e2.ok());
   EXPECT_EQ(e2->args, e.args);
   EXPECT_TRUE(e2->tty);
+
+  CreateRequest c;
+  c.id = "t1";
+  c.stdout_path = "/run/containerd/fifo/1/t1-stdout";
+  lite::StatusOr<CreateRequest> c2 =
+      Decode<CreateRequest>(nlohmann::json(c).dump(), "create");
+  ASSERT_TRUE(c2.ok());
+  EXPECT_EQ(c2->stdout_path, c.stdout_path);
+  EXPECT_EQ(c2->stdin_path, "");
+
+  ProcessStart p{"t1", "e1", R"({"args":["echo"]})", false, "/i", "/o", "/e"};
+  lite::StatusOr<ProcessStart> p2 =
+      Decode<ProcessStart>(nlohmann::json(p).dump(), "process");
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(p2->exec_id, "e1");
+  EXPECT_EQ(p2->process, p.process);
+  EXPECT_EQ(p2->stderr_path, "/e");
 }
 
 TEST(Messages, BadJsonIsInvalidArgument) {

@@ -248,11 +248,12 @@ absl::StatusOr<nlohmann::json> ShimClient::Call(const nlohmann::json& request,
   return result;
 }
 
-absl::StatusOr<ContainerState> ShimClient::StateCall(const char* method,
-                                                     const std::string& id,
-                                                     absl::Duration timeout) {
-  absl::StatusOr<nlohmann::json> r =
-      Call({{shim::kMethodKey, method}, {"id", id}}, timeout);
+absl::StatusOr<ContainerState> ShimClient::StateCall(
+    const char* method, const std::string& id, absl::Duration timeout,
+    const std::string& exec_id) {
+  nlohmann::json request = {{shim::kMethodKey, method}, {"id", id}};
+  if (!exec_id.empty()) request["execId"] = exec_id;
+  absl::StatusOr<nlohmann::json> r = Call(request, timeout);
   if (!r.ok()) return Named(r.status(), absl::AsciiStrToLower(method));
   return lite::ToAbsl(
       shim::Decode<ContainerState>(r->dump(), "the shim's container state"));
@@ -292,6 +293,79 @@ absl::StatusOr<int> ShimClient::Create(const shim::CreateRequest& request) {
   absl::StatusOr<nlohmann::json> r = Call(j, kCallTimeout);
   if (!r.ok()) return Named(r.status(), "create");
   return ReplyPid(*r, "create");
+}
+
+absl::Status ShimClient::Pause(const std::string& id) {
+  return Named(
+      Call({{shim::kMethodKey, "Pause"}, {"id", id}}, kCallTimeout).status(),
+      "pause");
+}
+
+absl::Status ShimClient::Resume(const std::string& id) {
+  return Named(
+      Call({{shim::kMethodKey, "Resume"}, {"id", id}}, kCallTimeout).status(),
+      "resume");
+}
+
+absl::StatusOr<std::vector<int>> ShimClient::Pids(const std::string& id) {
+  absl::StatusOr<nlohmann::json> r =
+      Call({{shim::kMethodKey, "Pids"}, {"id", id}}, kCallTimeout);
+  if (!r.ok()) return Named(r.status(), "pids");
+  std::vector<int> pids;
+  auto it = r->find("pids");
+  if (it == r->end() || !it->is_array())
+    return absl::InternalError("pids: the shim sent no list");
+  try {
+    for (const nlohmann::json& p : *it)
+      pids.push_back(shim::CheckedInteger<int>(p, "pid"));
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InternalError(absl::StrCat("pids: ", e.what()));
+  }
+  return pids;
+}
+
+absl::StatusOr<int> ShimClient::StartProcess(const shim::ProcessStart& start) {
+  nlohmann::json j = start;
+  j[shim::kMethodKey] = "StartProcess";
+  absl::StatusOr<nlohmann::json> r = Call(j, kCallTimeout);
+  if (!r.ok()) return Named(r.status(), "start process");
+  return ReplyPid(*r, "start process");
+}
+
+absl::StatusOr<ContainerState> ShimClient::ProcessState(
+    const std::string& id, const std::string& exec_id) {
+  return StateCall("State", id, absl::Seconds(10), exec_id);
+}
+
+absl::StatusOr<ContainerState> ShimClient::WaitProcess(
+    const std::string& id, const std::string& exec_id, absl::Duration timeout) {
+  return StateCall("Wait", id, timeout, exec_id);
+}
+
+absl::Status ShimClient::KillProcess(const std::string& id,
+                                     const std::string& exec_id, int signal) {
+  return Named(Call({{shim::kMethodKey, "Kill"},
+                     {"id", id},
+                     {"execId", exec_id},
+                     {"signal", signal}},
+                    kKillTimeout)
+                   .status(),
+               "kill");
+}
+
+absl::StatusOr<ContainerState> ShimClient::DeleteProcess(
+    const std::string& id, const std::string& exec_id) {
+  return StateCall("Delete", id, kCallTimeout, exec_id);
+}
+
+absl::Status ShimClient::CloseProcessStdin(const std::string& id,
+                                           const std::string& exec_id) {
+  return Named(Call({{shim::kMethodKey, "CloseStdin"},
+                     {"id", id},
+                     {"execId", exec_id}},
+                    kCallTimeout)
+                   .status(),
+               "close stdin");
 }
 
 absl::StatusOr<ContainerState> ShimClient::Start(const std::string& id) {

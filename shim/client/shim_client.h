@@ -111,6 +111,28 @@ class ShimClient {
   absl::StatusOr<std::unique_ptr<ShimStream>> Attach(const std::string& id);
   // Exits of this shim's containers as they are recorded.
   absl::StatusOr<std::unique_ptr<ShimStream>> Events();
+  absl::Status Pause(const std::string& id);
+  absl::Status Resume(const std::string& id);
+  // Every process of the container (runc ps).
+  absl::StatusOr<std::vector<int>> Pids(const std::string& id);
+
+  // Detached processes by exec id (shim::ProcessStart); the pid.
+  absl::StatusOr<int> StartProcess(const shim::ProcessStart& start);
+  // `id` of the state is the exec id.
+  absl::StatusOr<shim::ContainerState> ProcessState(const std::string& id,
+                                                    const std::string& exec_id);
+  // Waits at most `timeout`; DeadlineExceeded when still running.
+  absl::StatusOr<shim::ContainerState> WaitProcess(const std::string& id,
+                                                   const std::string& exec_id,
+                                                   absl::Duration timeout);
+  absl::Status KillProcess(const std::string& id, const std::string& exec_id,
+                           int signal);
+  // FailedPrecondition while it runs.
+  absl::StatusOr<shim::ContainerState> DeleteProcess(
+      const std::string& id, const std::string& exec_id);
+  absl::Status CloseProcessStdin(const std::string& id,
+                                 const std::string& exec_id);
+
   absl::StatusOr<int> ShimPid();
   // OK when the shim answers a trivial call within `timeout`.
   absl::Status Ping(absl::Duration timeout = absl::Milliseconds(500));
@@ -124,9 +146,9 @@ class ShimClient {
   // A unary call: the reply's result.
   absl::StatusOr<nlohmann::json> Call(const nlohmann::json& request,
                                       absl::Duration timeout);
-  absl::StatusOr<shim::ContainerState> StateCall(const char* method,
-                                                 const std::string& id,
-                                                 absl::Duration timeout);
+  absl::StatusOr<shim::ContainerState> StateCall(
+      const char* method, const std::string& id, absl::Duration timeout,
+      const std::string& exec_id = "");
   absl::StatusOr<std::unique_ptr<ShimStream>> OpenStream(
       const nlohmann::json& request,
       absl::Duration accept_timeout = absl::Minutes(2));

@@ -1,0 +1,1171 @@
+#include "containerd_api/tasks_service.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "containerd_api/api_context.h"
+#include "containerd_api/event_exchange.h"
+#include "containerd_api/mount_convert.h"
+#include "containerd_api/proto/events/task.pb.h"
+#include "containerd_api/proto/services/containers/v1/containers.pb.h"
+#include "containerd_api/proto/services/tasks/v1/tasks.grpc.pb.h"
+#include "containerd_api/proto/types/task/task.pb.h"
+#include "cri/store/container_store.h"
+#include "glog/logging.h"
+#include "lite/files.h"
+#include "mount/mount.h"
+#include "nlohmann/json.hpp"
+#include "runc_driver/runc.h"
+#include "shim/client/shim_client.h"
+
+namespace cradle::containerd_api {
+namespace {
+
+namespace pb = ::containerd::services::tasks::v1;
+namespace types = ::containerd::v1::types;
+namespace events = ::containerd::events;
+
+// Every task's files, under the daemon's state dir (tmpfs: a reboot ends
+// tasks and their records alike):
+//   <state>/containerd/tasks/<ns>/<id>/   the bundle: config.json, rootfs/,
+//                                         task.json, shim/ (its state),
+//                                         shim.log
+//   <state>/containerd/s/<hash>           the shim's socket (kept short:
+//                                         unix socket paths end at 108 bytes)
+//   <state>/containerd/runc/<ns>          the runtime's root
+constexpr char kTaskRecord[] = "task.json";
+
+// What recovery needs of a task, written before its shim is launched.
+struct TaskRecord {
+  std::string ns;
+  std::string id;
+  std::string bundle;
+  std::string socket;
+  std::string runtime;  // containerd's name ("io.containerd.runc.v2")
+  std::string runtime_binary;
+  std::string runc_root;
+  bool rootfs_mounted = false;  // we mounted <bundle>/rootfs
+  std::string stdin_path, stdout_path, stderr_path;
+};
+
+nlohmann::json ToJson(const TaskRecord& r) {
+  return {{"namespace", r.ns},
+          {"id", r.id},
+          {"bundle", r.bundle},
+          {"socket", r.socket},
+          {"runtime", r.runtime},
+          {"runtimeBinary", r.runtime_binary},
+          {"runcRoot", r.runc_root},
+          {"rootfsMounted", r.rootfs_mounted},
+          {"stdin", r.stdin_path},
+          {"stdout", r.stdout_path},
+          {"stderr", r.stderr_path}};
+}
+
+absl::StatusOr<TaskRecord> TaskRecordFromJson(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return absl::DataLossError("task record is not JSON");
+  TaskRecord r;
+  try {
+    r.ns = j.value("namespace", "");
+    r.id = j.value("id", "");
+    r.bundle = j.value("bundle", "");
+    r.socket = j.value("socket", "");
+    r.runtime = j.value("runtime", "");
+    r.runtime_binary = j.value("runtimeBinary", "");
+    r.runc_root = j.value("runcRoot", "");
+    r.rootfs_mounted = j.value("rootfsMounted", false);
+    r.stdin_path = j.value("stdin", "");
+    r.stdout_path = j.value("stdout", "");
+    r.stderr_path = j.value("stderr", "");
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("task record: ", e.what()));
+  }
+  if (r.ns.empty() || r.id.empty() || r.bundle.empty() || r.socket.empty())
+    return absl::DataLossError("task record lacks its names");
+  return r;
+}
+
+// FNV-1a: a stable, short name for a task's socket.
+std::string ShortHash(absl::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+// The runtime a container record names: the Containers service keeps
+// containerd's Container.Runtime, serialized, under this extension.
+constexpr char kRuntimeExtension[] = "cradle.io/containerd.runtime";
+
+std::string RuntimeNameOf(const ContainerRecord& record,
+                          const std::string& fallback) {
+  auto it = record.extensions.find(kRuntimeExtension);
+  if (it == record.extensions.end()) return fallback;
+  ::containerd::services::containers::v1::Container::Runtime runtime;
+  if (!runtime.ParseFromString(it->second) || runtime.name().empty())
+    return fallback;
+  return runtime.name();
+}
+
+// The OCI spec of a record: a serialized Any holding the spec's JSON (as
+// the Containers service stores it), or the JSON itself.
+absl::StatusOr<nlohmann::json> SpecOf(const ContainerRecord& record) {
+  nlohmann::json spec = nlohmann::json::parse(record.spec, nullptr, false);
+  if (!spec.is_object()) {
+    google::protobuf::Any any;
+    if (any.ParseFromString(record.spec))
+      spec = nlohmann::json::parse(any.value(), nullptr, false);
+  }
+  if (!spec.is_object()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", record.id, " has no OCI runtime spec (JSON)"));
+  }
+  return spec;
+}
+
+types::Status StatusToProto(shim::ContainerStatus s) {
+  switch (s) {
+    case shim::ContainerStatus::kCreated:
+      return types::CREATED;
+    case shim::ContainerStatus::kRunning:
+      return types::RUNNING;
+    case shim::ContainerStatus::kStopped:
+      return types::STOPPED;
+    case shim::ContainerStatus::kPaused:
+      return types::PAUSED;
+    case shim::ContainerStatus::kUnknown:
+      break;
+  }
+  return types::UNKNOWN;
+}
+
+absl::Time FromNanos(int64_t nanos) {
+  return nanos == 0 ? absl::UnixEpoch() : absl::FromUnixNanos(nanos);
+}
+
+uint32_t ExitStatusOf(int exit_code) { return static_cast<uint32_t>(exit_code); }
+
+// A gRPC-side deadline loop slice: Wait asks the shim in slices so a
+// client's cancel is seen within one.
+constexpr absl::Duration kWaitSlice = absl::Seconds(1);
+
+// An exec a client added but has not started: containerd's exec is
+// created, then started.
+struct PendingExec {
+  shim::ProcessStart start;
+  bool terminal = false;
+};
+
+// One task. The shim client is null when the shim died (then the task
+// can only be listed as stopped and deleted).
+struct Task {
+  TaskRecord record;
+  std::shared_ptr<ShimClient> shim;
+  absl::Mutex mu;
+  std::map<std::string, PendingExec> pending ABSL_GUARDED_BY(mu);
+  std::map<std::string, std::string> exec_stdio ABSL_GUARDED_BY(mu);
+  std::atomic<bool> deleted{false};
+  std::atomic<bool> exit_published{false};
+};
+
+class TasksService final : public pb::Tasks::Service, public Recoverable {
+ public:
+  explicit TasksService(const ContainerdApiDeps& deps)
+      : deps_(deps), base_(deps.state + "/containerd") {}
+
+  ~TasksService() override {
+    stopping_ = true;
+    absl::MutexLock lock(&watchers_mu_);
+    for (std::thread& t : watchers_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  void Recover() override;
+
+  grpc::Status Create(grpc::ServerContext* ctx,
+                      const pb::CreateTaskRequest* request,
+                      pb::CreateTaskResponse* response) override {
+    return ToGrpc(Guard([&] { return DoCreate(ctx, *request, response); }));
+  }
+  grpc::Status Start(grpc::ServerContext* ctx, const pb::StartRequest* request,
+                     pb::StartResponse* response) override {
+    return ToGrpc(Guard([&] { return DoStart(ctx, *request, response); }));
+  }
+  grpc::Status Delete(grpc::ServerContext* ctx,
+                      const pb::DeleteTaskRequest* request,
+                      pb::DeleteResponse* response) override {
+    return ToGrpc(Guard([&] { return DoDelete(ctx, *request, response); }));
+  }
+  grpc::Status DeleteProcess(grpc::ServerContext* ctx,
+                             const pb::DeleteProcessRequest* request,
+                             pb::DeleteResponse* response) override {
+    return ToGrpc(
+        Guard([&] { return DoDeleteProcess(ctx, *request, response); }));
+  }
+  grpc::Status Get(grpc::ServerContext* ctx, const pb::GetRequest* request,
+                   pb::GetResponse* response) override {
+    return ToGrpc(Guard([&] { return DoGet(ctx, *request, response); }));
+  }
+  grpc::Status List(grpc::ServerContext* ctx,
+                    const pb::ListTasksRequest* request,
+                    pb::ListTasksResponse* response) override {
+    return ToGrpc(Guard([&] { return DoList(ctx, *request, response); }));
+  }
+  grpc::Status Kill(grpc::ServerContext* ctx, const pb::KillRequest* request,
+                    google::protobuf::Empty*) override {
+    return ToGrpc(Guard([&] { return DoKill(ctx, *request); }));
+  }
+  grpc::Status Exec(grpc::ServerContext* ctx,
+                    const pb::ExecProcessRequest* request,
+                    google::protobuf::Empty*) override {
+    return ToGrpc(Guard([&] { return DoExec(ctx, *request); }));
+  }
+  grpc::Status ResizePty(grpc::ServerContext* ctx,
+                         const pb::ResizePtyRequest* request,
+                         google::protobuf::Empty*) override {
+    return ToGrpc(Guard([&]() -> absl::Status {
+      absl::StatusOr<std::shared_ptr<Task>> task =
+          Mutable(ctx, request->container_id());
+      if (!task.ok()) return task.status();
+      return absl::UnimplementedError(
+          "cradle runs containerd tasks without a terminal; there is no pty "
+          "to resize");
+    }));
+  }
+  grpc::Status CloseIO(grpc::ServerContext* ctx,
+                       const pb::CloseIORequest* request,
+                       google::protobuf::Empty*) override {
+    return ToGrpc(Guard([&] { return DoCloseIO(ctx, *request); }));
+  }
+  grpc::Status Pause(grpc::ServerContext* ctx,
+                     const pb::PauseTaskRequest* request,
+                     google::protobuf::Empty*) override {
+    return ToGrpc(Guard(
+        [&] { return DoPauseResume(ctx, request->container_id(), true); }));
+  }
+  grpc::Status Resume(grpc::ServerContext* ctx,
+                      const pb::ResumeTaskRequest* request,
+                      google::protobuf::Empty*) override {
+    return ToGrpc(Guard(
+        [&] { return DoPauseResume(ctx, request->container_id(), false); }));
+  }
+  grpc::Status ListPids(grpc::ServerContext* ctx,
+                        const pb::ListPidsRequest* request,
+                        pb::ListPidsResponse* response) override {
+    return ToGrpc(Guard([&] { return DoListPids(ctx, *request, response); }));
+  }
+  grpc::Status Checkpoint(grpc::ServerContext*,
+                          const pb::CheckpointTaskRequest*,
+                          pb::CheckpointTaskResponse*) override {
+    return ToGrpc(absl::UnimplementedError(
+        "cradle does not checkpoint containerd tasks (the CRI's "
+        "CheckpointContainer does for CRI containers)"));
+  }
+  grpc::Status Update(grpc::ServerContext* ctx,
+                      const pb::UpdateTaskRequest* request,
+                      google::protobuf::Empty*) override {
+    return ToGrpc(Guard([&] { return DoUpdate(ctx, *request); }));
+  }
+  grpc::Status Metrics(grpc::ServerContext*, const pb::MetricsRequest*,
+                       pb::MetricsResponse*) override {
+    return ToGrpc(absl::UnimplementedError(
+        "cradle does not serve task metrics over the containerd API; use "
+        "crictl stats for CRI containers"));
+  }
+  grpc::Status Wait(grpc::ServerContext* ctx, const pb::WaitRequest* request,
+                    pb::WaitResponse* response) override {
+    return ToGrpc(Guard([&] { return DoWait(ctx, *request, response); }));
+  }
+
+ private:
+  // No exception leaves a handler: one that escapes (out of memory, a
+  // library's throw) becomes Internal.
+  template <typename F>
+  absl::Status Guard(F f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("tasks: ", e.what()));
+    }
+  }
+
+  static std::string Key(const std::string& ns, const std::string& id) {
+    return absl::StrCat(ns, "/", id);
+  }
+  std::string BundleOf(const std::string& ns, const std::string& id) const {
+    return absl::StrCat(base_, "/tasks/", ns, "/", id);
+  }
+
+  // FailedPrecondition when `id` is one of the CRI's containers.
+  absl::Status RefuseCri(const std::string& ns, const std::string& id) {
+    if (ns != kCriNamespace || deps_.cri_containers == nullptr)
+      return absl::OkStatus();
+    absl::StatusOr<CriContainer> c = deps_.cri_containers->Get(id);
+    if (c.ok() && c->id == id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container ", id, " is managed by the CRI; use crictl"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::shared_ptr<Task>> Find(const std::string& ns,
+                                             const std::string& id) {
+    if (id.empty()) return absl::InvalidArgumentError("no container id");
+    absl::MutexLock lock(&mu_);
+    auto it = tasks_.find(Key(ns, id));
+    if (it == tasks_.end() || it->second == nullptr) {  // or being created
+      return absl::NotFoundError(
+          absl::StrCat("no running task found: task ", id, " not found"));
+    }
+    return it->second;
+  }
+
+  // A task a call may change: not the CRI's, and present.
+  absl::StatusOr<std::shared_ptr<Task>> Mutable(grpc::ServerContext* ctx,
+                                                const std::string& id) {
+    absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+    if (!ns.ok()) return ns.status();
+    if (absl::Status s = RefuseCri(*ns, id); !s.ok()) return s;
+    return Find(*ns, id);
+  }
+
+  // The task's live shim, or FailedPrecondition when it died.
+  static absl::StatusOr<std::shared_ptr<ShimClient>> ShimOf(const Task& task) {
+    if (task.shim == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task ", task.record.id,
+                       " lost its shim (it died); only delete works"));
+    }
+    return task.shim;
+  }
+
+  template <typename Event>
+  void Publish(const std::string& ns, const char* topic, const Event& e) {
+    if (deps_.events != nullptr) deps_.events->Publish(ns, topic, e);
+  }
+
+  absl::Status DoCreate(grpc::ServerContext* ctx,
+                        const pb::CreateTaskRequest& request,
+                        pb::CreateTaskResponse* response);
+  absl::Status DoStart(grpc::ServerContext* ctx, const pb::StartRequest& request,
+                       pb::StartResponse* response);
+  absl::Status DoDelete(grpc::ServerContext* ctx,
+                        const pb::DeleteTaskRequest& request,
+                        pb::DeleteResponse* response);
+  absl::Status DoDeleteProcess(grpc::ServerContext* ctx,
+                               const pb::DeleteProcessRequest& request,
+                               pb::DeleteResponse* response);
+  absl::Status DoGet(grpc::ServerContext* ctx, const pb::GetRequest& request,
+                     pb::GetResponse* response);
+  absl::Status DoList(grpc::ServerContext* ctx,
+                      const pb::ListTasksRequest& request,
+                      pb::ListTasksResponse* response);
+  absl::Status DoKill(grpc::ServerContext* ctx, const pb::KillRequest& request);
+  absl::Status DoExec(grpc::ServerContext* ctx,
+                      const pb::ExecProcessRequest& request);
+  absl::Status DoCloseIO(grpc::ServerContext* ctx,
+                         const pb::CloseIORequest& request);
+  absl::Status DoPauseResume(grpc::ServerContext* ctx, const std::string& id,
+                             bool pause);
+  absl::Status DoListPids(grpc::ServerContext* ctx,
+                          const pb::ListPidsRequest& request,
+                          pb::ListPidsResponse* response);
+  absl::Status DoUpdate(grpc::ServerContext* ctx,
+                        const pb::UpdateTaskRequest& request);
+  absl::Status DoWait(grpc::ServerContext* ctx, const pb::WaitRequest& request,
+                      pb::WaitResponse* response);
+
+  // The task's process as the wire shows it.
+  absl::Status Describe(Task& task, const std::string& exec_id,
+                        types::Process* out);
+  void DescribeCri(const CriContainer& c, types::Process* out);
+  // Unmounts and removes a task's bundle; the record goes last, so a
+  // failure here leaves the task for a later delete.
+  absl::Status RemoveBundle(const TaskRecord& record);
+  // Publishes the init's exit once it comes (a thread per task).
+  void Watch(std::shared_ptr<Task> task);
+  void PublishExit(Task& task, const shim::ContainerState& state);
+
+  const ContainerdApiDeps& deps_;
+  const std::string base_;
+  std::atomic<bool> stopping_{false};
+
+  absl::Mutex mu_;
+  // "<ns>/<id>" -> task; a null entry is a task being created.
+  std::map<std::string, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex watchers_mu_;
+  std::vector<std::thread> watchers_ ABSL_GUARDED_BY(watchers_mu_);
+};
+
+absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
+                                    const pb::CreateTaskRequest& request,
+                                    pb::CreateTaskResponse* response) {
+  absl::StatusOr<std::string> ns_or = RequestNamespace(ctx);
+  if (!ns_or.ok()) return ns_or.status();
+  const std::string ns = *ns_or;
+  const std::string& id = request.container_id();
+  if (id.empty() || id.find('/') != std::string::npos || id == "." ||
+      id == "..") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid container id \"", id, "\""));
+  }
+  if (absl::Status s = RefuseCri(ns, id); !s.ok()) return s;
+  if (request.has_checkpoint() && !request.checkpoint().digest().empty()) {
+    return absl::UnimplementedError(
+        "cradle does not restore containerd tasks from checkpoints");
+  }
+  if (request.terminal()) {
+    return absl::UnimplementedError(
+        "cradle runs containerd tasks without a terminal for now; run "
+        "without -t/--tty");
+  }
+  absl::StatusOr<ContainerRecord> container =
+      deps_.metadata->GetContainer(ns, id);
+  if (!container.ok()) {
+    if (absl::IsNotFound(container.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("container \"", id, "\" in namespace \"", ns,
+                       "\": not found"));
+    }
+    return container.status();
+  }
+  TaskRecord record;
+  record.ns = ns;
+  record.id = id;
+  record.runtime = RuntimeNameOf(*container, deps_.default_runtime);
+  auto runtime = deps_.runtimes.find(record.runtime);
+  if (runtime == deps_.runtimes.end()) {
+    std::vector<std::string> known;
+    for (const auto& [name, binary] : deps_.runtimes) known.push_back(name);
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime \"", record.runtime,
+                     "\" is not configured; known: ", absl::StrJoin(known, ", ")));
+  }
+  record.runtime_binary = runtime->second;
+  absl::StatusOr<nlohmann::json> spec = SpecOf(*container);
+  if (!spec.ok()) return spec.status();
+
+  // Reserved before anything is made, so two creates cannot share a bundle.
+  const std::string key = Key(ns, id);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!tasks_.emplace(key, nullptr).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("task ", id, " already exists"));
+    }
+  }
+  auto unreserve = [&] {
+    absl::MutexLock lock(&mu_);
+    tasks_.erase(key);
+  };
+
+  record.bundle = BundleOf(ns, id);
+  record.socket = absl::StrCat(base_, "/s/", ShortHash(key));
+  record.runc_root = absl::StrCat(base_, "/runc/", ns);
+  record.stdin_path = request.stdin();
+  record.stdout_path = request.stdout();
+  record.stderr_path = request.stderr();
+  const std::string rootfs = record.bundle + "/rootfs";
+
+  // The client's spec goes to the runtime as it is, but for where the root
+  // is mounted and, with systemd's cgroup driver, the cgroup's form.
+  if (request.rootfs_size() > 0) {
+    (*spec)["root"]["path"] = rootfs;
+  }
+  if (deps_.systemd_cgroup && spec->contains("linux") &&
+      (*spec)["linux"].is_object()) {
+    nlohmann::json& linux_ = (*spec)["linux"];
+    std::string path = linux_.value("cgroupsPath", "");
+    if (path.find(':') == std::string::npos) {
+      linux_["cgroupsPath"] =
+          absl::StrCat("system.slice:cradle-", ns, ":", id);
+    }
+  }
+
+  absl::Status made = [&]() -> absl::Status {
+    for (const std::string& dir :
+         {record.bundle, rootfs, base_ + "/s", record.runc_root}) {
+      if (int err = lite::MakeDirs(dir); err != 0) {
+        return absl::InternalError(
+            absl::StrCat("mkdir ", dir, ": ", strerror(err)));
+      }
+    }
+    if (int err = lite::WriteFileAtomic(record.bundle + "/config.json",
+                                        spec->dump(), 0644);
+        err != 0) {
+      return absl::InternalError(
+          absl::StrCat("write config.json: ", strerror(err)));
+    }
+    if (request.rootfs_size() > 0) {
+      if (absl::Status s = MountAll(FromProto(request.rootfs()), rootfs);
+          !s.ok()) {
+        return absl::Status(s.code(),
+                            absl::StrCat("mount rootfs: ", s.message()));
+      }
+      record.rootfs_mounted = true;
+    }
+    // Before the shim exists: a restarted daemon finds the task by it.
+    if (int err = lite::WriteFileAtomic(
+            absl::StrCat(record.bundle, "/", kTaskRecord), ToJson(record).dump());
+        err != 0) {
+      return absl::InternalError(
+          absl::StrCat("write task record: ", strerror(err)));
+    }
+    return absl::OkStatus();
+  }();
+  if (!made.ok()) {
+    (void)RemoveBundle(record);
+    unreserve();
+    return made;
+  }
+
+  ShimLaunchOptions launch;
+  launch.binary = deps_.shim_binary;
+  launch.socket = record.socket;
+  launch.state_dir = record.bundle + "/shim";
+  launch.runc_root = record.runc_root;
+  launch.runc_binary = record.runtime_binary;
+  launch.systemd_cgroup = deps_.systemd_cgroup;
+  launch.log_file = record.bundle + "/shim.log";
+  absl::StatusOr<std::unique_ptr<ShimClient>> launched =
+      ShimClient::Launch(launch);
+  if (!launched.ok()) {
+    (void)RemoveBundle(record);
+    unreserve();
+    return launched.status();
+  }
+  std::shared_ptr<ShimClient> shim = std::move(*launched);
+
+  shim::CreateRequest create;
+  create.id = id;
+  create.bundle = record.bundle;
+  create.stdin = !record.stdin_path.empty();
+  create.stdin_path = record.stdin_path;
+  create.stdout_path = record.stdout_path;
+  create.stderr_path = record.stderr_path;
+  absl::StatusOr<int> pid = shim->Create(create);
+  if (!pid.ok()) {
+    (void)shim->Shutdown();
+    (void)RemoveBundle(record);
+    unreserve();
+    return pid.status();
+  }
+
+  auto task = std::make_shared<Task>();
+  task->record = record;
+  task->shim = shim;
+  {
+    absl::MutexLock lock(&mu_);
+    tasks_[key] = task;
+  }
+  events::TaskCreate event;
+  event.set_container_id(id);
+  event.set_bundle(record.bundle);
+  *event.mutable_rootfs() = request.rootfs();
+  event.mutable_io()->set_stdin(record.stdin_path);
+  event.mutable_io()->set_stdout(record.stdout_path);
+  event.mutable_io()->set_stderr(record.stderr_path);
+  event.set_pid(*pid);
+  Publish(ns, "/tasks/create", event);
+  Watch(task);
+  response->set_container_id(id);
+  response->set_pid(*pid);
+  LOG(INFO) << "task " << key << " created, pid " << *pid;
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoStart(grpc::ServerContext* ctx,
+                                   const pb::StartRequest& request,
+                                   pb::StartResponse* response) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  const std::string& id = request.container_id();
+  const std::string& ns = (*task)->record.ns;
+  if (request.exec_id().empty()) {
+    absl::StatusOr<shim::ContainerState> state = (*shim)->Start(id);
+    if (!state.ok()) return state.status();
+    events::TaskStart event;
+    event.set_container_id(id);
+    event.set_pid(state->pid);
+    Publish(ns, "/tasks/start", event);
+    response->set_pid(state->pid);
+    return absl::OkStatus();
+  }
+  PendingExec exec;
+  {
+    absl::MutexLock lock(&(*task)->mu);
+    auto it = (*task)->pending.find(request.exec_id());
+    if (it == (*task)->pending.end()) {
+      return absl::NotFoundError(absl::StrCat(
+          "process ", request.exec_id(), " of task ", id,
+          " not found (or already started)"));
+    }
+    exec = it->second;
+  }
+  absl::StatusOr<int> pid = (*shim)->StartProcess(exec.start);
+  if (!pid.ok()) return pid.status();
+  {
+    absl::MutexLock lock(&(*task)->mu);
+    (*task)->pending.erase(request.exec_id());
+  }
+  events::TaskExecStarted event;
+  event.set_container_id(id);
+  event.set_exec_id(request.exec_id());
+  event.set_pid(*pid);
+  Publish(ns, "/tasks/exec-started", event);
+  response->set_pid(*pid);
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoDelete(grpc::ServerContext* ctx,
+                                    const pb::DeleteTaskRequest& request,
+                                    pb::DeleteResponse* response) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  Task& t = **task;
+  const std::string& id = t.record.id;
+  shim::ContainerState last;
+  last.id = id;
+  last.exit_code = 255;  // unknown: the shim died with the record
+  last.exited_at = absl::ToUnixNanos(absl::Now());
+  if (t.shim != nullptr) {
+    absl::StatusOr<shim::ContainerState> state = t.shim->State(id);
+    if (state.ok() && (state->status == shim::ContainerStatus::kRunning ||
+                       state->status == shim::ContainerStatus::kPaused)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task ", id, " must be stopped before deletion: ",
+          absl::AsciiStrToLower(shim::ContainerStatusName(state->status))));
+    }
+    absl::StatusOr<shim::ContainerState> deleted = t.shim->Delete(id);
+    if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
+      return deleted.status();
+    if (deleted.ok()) last = *deleted;
+    if (absl::Status s = t.shim->Shutdown(); !s.ok()) {
+      LOG(WARNING) << "task " << id << ": its shim stays: " << s.message();
+    }
+  } else {
+    // No shim to ask: the runtime itself forgets the container, which may
+    // still run if the shim alone died.
+    RuncOptions options;
+    options.binary = t.record.runtime_binary;
+    options.root = t.record.runc_root;
+    options.log_dir = t.record.bundle;
+    lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
+    if (runc.ok()) (void)(*runc)->Delete(id, /*force=*/true);
+  }
+  t.deleted = true;
+  if (absl::Status s = RemoveBundle(t.record); !s.ok()) return s;
+  {
+    absl::MutexLock lock(&mu_);
+    tasks_.erase(Key(t.record.ns, id));
+  }
+  events::TaskDelete event;
+  event.set_container_id(id);
+  event.set_pid(last.pid);
+  event.set_exit_status(ExitStatusOf(last.exit_code));
+  *event.mutable_exited_at() = containerd_api::ToProto(FromNanos(last.exited_at));
+  Publish(t.record.ns, "/tasks/delete", event);
+  response->set_id(id);
+  response->set_pid(last.pid);
+  response->set_exit_status(ExitStatusOf(last.exit_code));
+  *response->mutable_exited_at() =
+      containerd_api::ToProto(FromNanos(last.exited_at));
+  LOG(INFO) << "task " << Key(t.record.ns, id) << " deleted";
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoDeleteProcess(
+    grpc::ServerContext* ctx, const pb::DeleteProcessRequest& request,
+    pb::DeleteResponse* response) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  const std::string& exec_id = request.exec_id();
+  if (exec_id.empty()) {
+    return absl::InvalidArgumentError(
+        "DeleteProcess needs an exec id; Delete removes the task");
+  }
+  {
+    absl::MutexLock lock(&(*task)->mu);
+    if ((*task)->pending.erase(exec_id) > 0) {
+      response->set_id(exec_id);
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  absl::StatusOr<shim::ContainerState> last =
+      (*shim)->DeleteProcess(request.container_id(), exec_id);
+  if (!last.ok()) return last.status();
+  events::TaskDelete event;
+  event.set_container_id(request.container_id());
+  event.set_id(exec_id);
+  event.set_pid(last->pid);
+  event.set_exit_status(ExitStatusOf(last->exit_code));
+  *event.mutable_exited_at() = containerd_api::ToProto(FromNanos(last->exited_at));
+  Publish((*task)->record.ns, "/tasks/delete", event);
+  response->set_id(exec_id);
+  response->set_pid(last->pid);
+  response->set_exit_status(ExitStatusOf(last->exit_code));
+  *response->mutable_exited_at() =
+      containerd_api::ToProto(FromNanos(last->exited_at));
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::Describe(Task& task, const std::string& exec_id,
+                                    types::Process* out) {
+  const std::string& id = task.record.id;
+  out->set_container_id(id);
+  out->set_id(exec_id.empty() ? id : exec_id);
+  if (!exec_id.empty()) {
+    absl::MutexLock lock(&task.mu);
+    auto it = task.pending.find(exec_id);
+    if (it != task.pending.end()) {
+      out->set_status(types::CREATED);
+      out->set_stdin(it->second.start.stdin_path);
+      out->set_stdout(it->second.start.stdout_path);
+      out->set_stderr(it->second.start.stderr_path);
+      return absl::OkStatus();
+    }
+  } else {
+    out->set_stdin(task.record.stdin_path);
+    out->set_stdout(task.record.stdout_path);
+    out->set_stderr(task.record.stderr_path);
+  }
+  if (task.shim == nullptr) {
+    if (!exec_id.empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("process ", exec_id, " of task ", id, " not found"));
+    }
+    out->set_status(types::STOPPED);
+    out->set_exit_status(255);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<shim::ContainerState> state =
+      exec_id.empty() ? task.shim->State(id, absl::Seconds(5))
+                      : task.shim->ProcessState(id, exec_id);
+  if (!state.ok()) {
+    if (!exec_id.empty() || absl::IsNotFound(state.status()))
+      return state.status();
+    // A shim that does not answer now: shown, not hidden.
+    out->set_status(types::UNKNOWN);
+    return absl::OkStatus();
+  }
+  out->set_pid(state->pid);
+  out->set_status(StatusToProto(state->status));
+  if (state->status == shim::ContainerStatus::kStopped) {
+    out->set_exit_status(ExitStatusOf(state->exit_code));
+    *out->mutable_exited_at() =
+        containerd_api::ToProto(FromNanos(state->exited_at));
+  }
+  return absl::OkStatus();
+}
+
+void TasksService::DescribeCri(const CriContainer& c, types::Process* out) {
+  out->set_container_id(c.id);
+  out->set_id(c.id);
+  out->set_pid(c.state == CriContainer::kRunning && c.pid > 0 ? c.pid : 0);
+  switch (c.state) {
+    case CriContainer::kCreated:
+      out->set_status(types::CREATED);
+      break;
+    case CriContainer::kRunning:
+      out->set_status(types::RUNNING);
+      break;
+    case CriContainer::kExited:
+      out->set_status(types::STOPPED);
+      out->set_exit_status(static_cast<uint32_t>(c.exit_code));
+      *out->mutable_exited_at() = containerd_api::ToProto(c.finished_at);
+      break;
+    default:
+      out->set_status(types::UNKNOWN);
+      break;
+  }
+}
+
+absl::Status TasksService::DoGet(grpc::ServerContext* ctx,
+                                 const pb::GetRequest& request,
+                                 pb::GetResponse* response) {
+  absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+  if (!ns.ok()) return ns.status();
+  const std::string& id = request.container_id();
+  if (*ns == kCriNamespace && deps_.cri_containers != nullptr &&
+      request.exec_id().empty()) {
+    absl::StatusOr<CriContainer> c = deps_.cri_containers->Get(id);
+    if (c.ok() && c->id == id) {
+      DescribeCri(*c, response->mutable_process());
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<std::shared_ptr<Task>> task = Find(*ns, id);
+  if (!task.ok() || *task == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no running task found: task ", id, " not found"));
+  }
+  return Describe(**task, request.exec_id(), response->mutable_process());
+}
+
+absl::Status TasksService::DoList(grpc::ServerContext* ctx,
+                                  const pb::ListTasksRequest&,
+                                  pb::ListTasksResponse* response) {
+  absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+  if (!ns.ok()) return ns.status();
+  std::vector<std::shared_ptr<Task>> tasks;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::string prefix = *ns + "/";
+    for (auto it = tasks_.lower_bound(prefix);
+         it != tasks_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+         ++it) {
+      if (it->second != nullptr) tasks.push_back(it->second);
+    }
+  }
+  for (const std::shared_ptr<Task>& task : tasks) {
+    types::Process p;
+    if (Describe(*task, "", &p).ok()) *response->add_tasks() = std::move(p);
+  }
+  if (*ns == kCriNamespace && deps_.cri_containers != nullptr) {
+    for (const CriContainer& c : deps_.cri_containers->List()) {
+      DescribeCri(c, response->add_tasks());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoKill(grpc::ServerContext* ctx,
+                                  const pb::KillRequest& request) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  int signal = request.signal() == 0 ? SIGTERM : request.signal();
+  if (request.signal() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signal ", request.signal(), " is out of range"));
+  }
+  if (!request.exec_id().empty()) {
+    return (*shim)->KillProcess(request.container_id(), request.exec_id(),
+                                signal);
+  }
+  return (*shim)->Kill(request.container_id(), signal, request.all());
+}
+
+absl::Status TasksService::DoExec(grpc::ServerContext* ctx,
+                                  const pb::ExecProcessRequest& request) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  if (request.exec_id().empty())
+    return absl::InvalidArgumentError("exec needs an exec id");
+  if (request.terminal()) {
+    return absl::UnimplementedError(
+        "cradle runs containerd execs without a terminal for now; run "
+        "without -t/--tty");
+  }
+  nlohmann::json process =
+      nlohmann::json::parse(request.spec().value(), nullptr, false);
+  if (!process.is_object() || !process.contains("args")) {
+    return absl::InvalidArgumentError(
+        "exec spec is not an OCI process (JSON with args)");
+  }
+  PendingExec exec;
+  exec.start.container_id = request.container_id();
+  exec.start.exec_id = request.exec_id();
+  exec.start.process = process.dump();
+  exec.start.stdin_path = request.stdin();
+  exec.start.stdout_path = request.stdout();
+  exec.start.stderr_path = request.stderr();
+  bool started =
+      (*task)->shim != nullptr &&
+      (*task)->shim->ProcessState(request.container_id(), request.exec_id()).ok();
+  {
+    absl::MutexLock lock(&(*task)->mu);
+    if (started || !(*task)->pending.emplace(request.exec_id(), exec).second) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "process ", request.exec_id(), " of task ", request.container_id(),
+          " already exists"));
+    }
+  }
+  events::TaskExecAdded event;
+  event.set_container_id(request.container_id());
+  event.set_exec_id(request.exec_id());
+  Publish((*task)->record.ns, "/tasks/exec-added", event);
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoCloseIO(grpc::ServerContext* ctx,
+                                     const pb::CloseIORequest& request) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  if (!request.stdin()) return absl::OkStatus();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  if (request.exec_id().empty()) {
+    return (*shim)->CloseStdin(request.container_id());
+  }
+  {
+    absl::MutexLock lock(&(*task)->mu);
+    auto it = (*task)->pending.find(request.exec_id());
+    if (it != (*task)->pending.end()) {
+      // Not started yet: it starts with no input at all.
+      it->second.start.stdin_path.clear();
+      return absl::OkStatus();
+    }
+  }
+  return (*shim)->CloseProcessStdin(request.container_id(), request.exec_id());
+}
+
+absl::Status TasksService::DoPauseResume(grpc::ServerContext* ctx,
+                                         const std::string& id, bool pause) {
+  absl::StatusOr<std::shared_ptr<Task>> task = Mutable(ctx, id);
+  if (!task.ok()) return task.status();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  if (pause) {
+    if (absl::Status s = (*shim)->Pause(id); !s.ok()) return s;
+    events::TaskPaused event;
+    event.set_container_id(id);
+    Publish((*task)->record.ns, "/tasks/paused", event);
+  } else {
+    if (absl::Status s = (*shim)->Resume(id); !s.ok()) return s;
+    events::TaskResumed event;
+    event.set_container_id(id);
+    Publish((*task)->record.ns, "/tasks/resumed", event);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoListPids(grpc::ServerContext* ctx,
+                                      const pb::ListPidsRequest& request,
+                                      pb::ListPidsResponse* response) {
+  absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+  if (!ns.ok()) return ns.status();
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Find(*ns, request.container_id());
+  if (!task.ok() || *task == nullptr) {
+    return absl::NotFoundError(absl::StrCat("task ", request.container_id(),
+                                            " not found"));
+  }
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  absl::StatusOr<std::vector<int>> pids =
+      (*shim)->Pids(request.container_id());
+  if (!pids.ok()) return pids.status();
+  for (int pid : *pids) response->add_processes()->set_pid(pid);
+  return absl::OkStatus();
+}
+
+absl::Status TasksService::DoUpdate(grpc::ServerContext* ctx,
+                                    const pb::UpdateTaskRequest& request) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  if (!request.has_resources()) return absl::OkStatus();
+  nlohmann::json resources =
+      nlohmann::json::parse(request.resources().value(), nullptr, false);
+  if (!resources.is_object()) {
+    return absl::InvalidArgumentError(
+        "resources are not OCI LinuxResources JSON");
+  }
+  return (*shim)->Update(request.container_id(), resources.dump());
+}
+
+absl::Status TasksService::DoWait(grpc::ServerContext* ctx,
+                                  const pb::WaitRequest& request,
+                                  pb::WaitResponse* response) {
+  absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+  if (!ns.ok()) return ns.status();
+  if (absl::Status s = RefuseCri(*ns, request.container_id()); !s.ok())
+    return s;
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Find(*ns, request.container_id());
+  if (!task.ok() || *task == nullptr) {
+    return absl::NotFoundError(absl::StrCat("task ", request.container_id(),
+                                            " not found"));
+  }
+  const std::string& id = request.container_id();
+  const std::string& exec_id = request.exec_id();
+  if ((*task)->shim == nullptr) {
+    response->set_exit_status(255);
+    *response->mutable_exited_at() = containerd_api::ToProto(absl::Now());
+    return absl::OkStatus();
+  }
+  // In slices, so a client that hangs up (ctr interrupted) ends the call.
+  for (;;) {
+    if (ctx->IsCancelled()) return absl::CancelledError("the client left");
+    if ((*task)->deleted) {
+      return absl::NotFoundError(absl::StrCat("task ", id, " was deleted"));
+    }
+    absl::StatusOr<shim::ContainerState> state;
+    if (exec_id.empty()) {
+      state = (*task)->shim->Wait(id, kWaitSlice);
+    } else {
+      bool pending;
+      {
+        absl::MutexLock lock(&(*task)->mu);
+        pending = (*task)->pending.count(exec_id) > 0;
+      }
+      if (pending) {
+        // Created, not started: ctr waits before it starts.
+        absl::SleepFor(absl::Milliseconds(50));
+        continue;
+      }
+      state = (*task)->shim->WaitProcess(id, exec_id, kWaitSlice);
+    }
+    if (absl::IsDeadlineExceeded(state.status())) continue;
+    if (!state.ok()) return state.status();
+    response->set_exit_status(ExitStatusOf(state->exit_code));
+    *response->mutable_exited_at() =
+        containerd_api::ToProto(FromNanos(state->exited_at));
+    if (!exec_id.empty()) {
+      events::TaskExit event;
+      event.set_container_id(id);
+      event.set_id(exec_id);
+      event.set_pid(state->pid);
+      event.set_exit_status(ExitStatusOf(state->exit_code));
+      *event.mutable_exited_at() = response->exited_at();
+      Publish(*ns, "/tasks/exit", event);
+    }
+    return absl::OkStatus();
+  }
+}
+
+absl::Status TasksService::RemoveBundle(const TaskRecord& record) {
+  // Whatever is mounted below (the rootfs) would make removal fail, or
+  // worse, walk into it.
+  if (absl::Status s = UnmountBelow(record.bundle); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::remove_all(record.bundle, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("remove ", record.bundle, ": ", ec.message()));
+  }
+  unlink(record.socket.c_str());
+  return absl::OkStatus();
+}
+
+void TasksService::PublishExit(Task& task, const shim::ContainerState& state) {
+  if (task.exit_published.exchange(true)) return;
+  events::TaskExit event;
+  event.set_container_id(task.record.id);
+  event.set_id(task.record.id);
+  event.set_pid(state.pid);
+  event.set_exit_status(ExitStatusOf(state.exit_code));
+  *event.mutable_exited_at() =
+      containerd_api::ToProto(FromNanos(state.exited_at));
+  Publish(task.record.ns, "/tasks/exit", event);
+}
+
+void TasksService::Watch(std::shared_ptr<Task> task) {
+  auto run = [this, task] {
+    try {
+      while (!stopping_ && !task->deleted && task->shim != nullptr) {
+        absl::StatusOr<shim::ContainerState> state =
+            task->shim->Wait(task->record.id, kWaitSlice);
+        if (state.ok()) {
+          PublishExit(*task, *state);
+          return;
+        }
+        if (absl::IsNotFound(state.status())) return;  // deleted meanwhile
+        if (!absl::IsDeadlineExceeded(state.status())) {
+          // The shim is unreachable (dying, or busy): try again later.
+          absl::SleepFor(kWaitSlice);
+        }
+      }
+    } catch (const std::exception& e) {
+      LOG(ERROR) << "task " << task->record.id << " exit watch: " << e.what();
+    }
+  };
+  absl::MutexLock lock(&watchers_mu_);
+  try {
+    watchers_.emplace_back(run);
+  } catch (const std::system_error& e) {
+    // No exit event for this task; everything else works.
+    LOG(ERROR) << "task " << task->record.id << ": no exit watch: " << e.what();
+  }
+}
+
+void TasksService::Recover() {
+  std::error_code ec;
+  const std::string root = base_ + "/tasks";
+  std::vector<std::shared_ptr<Task>> found;
+  for (const auto& ns_dir : std::filesystem::directory_iterator(root, ec)) {
+    std::error_code ec2;
+    for (const auto& dir :
+         std::filesystem::directory_iterator(ns_dir.path(), ec2)) {
+      std::string path = dir.path().string() + "/" + kTaskRecord;
+      absl::StatusOr<TaskRecord> record =
+          TaskRecordFromJson(lite::ReadFileOrEmpty(path));
+      if (!record.ok()) {
+        // Crashed between making the bundle and the record: nothing ran.
+        LOG(WARNING) << "tasks: " << dir.path() << " has no usable record ("
+                     << record.status().message() << "); removing it";
+        (void)UnmountBelow(dir.path().string());
+        std::filesystem::remove_all(dir.path(), ec2);
+        continue;
+      }
+      auto task = std::make_shared<Task>();
+      task->record = *record;
+      absl::StatusOr<std::unique_ptr<ShimClient>> shim =
+          ShimClient::Connect(record->socket);
+      if (shim.ok()) {
+        task->shim = std::move(*shim);
+        LOG(INFO) << "task " << record->ns << "/" << record->id
+                  << " reconnected to its shim";
+      } else {
+        LOG(WARNING) << "task " << record->ns << "/" << record->id
+                     << ": its shim is gone (" << shim.status().message()
+                     << "); listed as stopped until deleted";
+      }
+      found.push_back(task);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& task : found)
+      tasks_[Key(task->record.ns, task->record.id)] = task;
+  }
+  for (const auto& task : found) {
+    if (task->shim != nullptr) Watch(task);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewTasksService(const ContainerdApiDeps& deps) {
+  return std::make_unique<TasksService>(deps);
+}
+
+}  // namespace cradle::containerd_api
