@@ -1,6 +1,6 @@
 #include "containerd_api/api_context.h"
 
-#include <regex>
+#include <re2/re2.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -41,10 +41,31 @@ std::string Unquote(absl::string_view s) {
 
 }  // namespace
 
+absl::Status CheckLabel(absl::string_view what, absl::string_view key,
+                        absl::string_view value) {
+  if (key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " label keys must not be empty"));
+  }
+  if (key.size() + value.size() > kMaxLabelBytes) {
+    // The key itself may be the oversized part: name only its start.
+    constexpr size_t kShown = 64;
+    std::string shown = key.size() > kShown
+                            ? absl::StrCat(key.substr(0, kShown), "...")
+                            : std::string(key);
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " label \"", shown, "\": key and value are ",
+                     key.size() + value.size(),
+                     " bytes, more than the limit of ", kMaxLabelBytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateNamespace(absl::string_view ns) {
-  static const std::regex* const kName =
-      new std::regex("^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$");
-  if (ns.size() > 76 || !std::regex_match(ns.begin(), ns.end(), *kName)) {
+  static const re2::RE2* const kName =
+      new re2::RE2("[A-Za-z0-9]+([._-][A-Za-z0-9]+)*");
+  if (ns.size() > 76 ||
+      !re2::RE2::FullMatch(re2::StringPiece(ns.data(), ns.size()), *kName)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "namespace \"", ns,
         "\" is not valid: letters and digits, joined by single '.', '_' or "
@@ -56,9 +77,9 @@ absl::Status ValidateNamespace(absl::string_view ns) {
 absl::StatusOr<std::string> RequestNamespace(const grpc::ServerContext* ctx) {
   std::string ns = Header(ctx, kNamespaceHeader);
   if (ns.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "namespace is required: send the ", kNamespaceHeader,
-        " header (ctr -n NAME)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("namespace is required: send the ", kNamespaceHeader,
+                     " header (ctr -n NAME)"));
   }
   if (absl::Status s = ValidateNamespace(ns); !s.ok()) return s;
   return ns;
@@ -116,13 +137,15 @@ absl::StatusOr<Filter> Filter::Parse(const std::vector<std::string>& filters) {
         term.path.push_back(component);
       }
       if (term.op == Term::Op::kMatches) {
-        try {
-          std::regex check(term.value);
-        } catch (const std::regex_error&) {
+        re2::RE2::Options options;
+        options.set_log_errors(false);
+        auto pattern = std::make_shared<re2::RE2>(term.value, options);
+        if (!pattern->ok()) {
           return absl::InvalidArgumentError(absl::StrCat(
               "filter \"", filter, "\": \"", term.value,
-              "\" is not a regular expression"));
+              "\" is not a regular expression: ", pattern->error()));
         }
+        term.pattern = std::move(pattern);
       }
       all_of.push_back(std::move(term));
     }
@@ -149,7 +172,7 @@ bool Filter::Matches(const Lookup& lookup) const {
           ok = !present || value != term.value;
           break;
         case Term::Op::kMatches:
-          ok = present && std::regex_search(value, std::regex(term.value));
+          ok = present && re2::RE2::PartialMatch(value, *term.pattern);
           break;
       }
       if (!ok) break;

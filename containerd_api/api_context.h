@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace cradle::containerd_api {
 
@@ -37,6 +42,24 @@ absl::StatusOr<std::string> RequestNamespace(const grpc::ServerContext* ctx);
 std::string RequestLease(const grpc::ServerContext* ctx);
 
 grpc::Status ToGrpc(const absl::Status& status);
+
+// containerd's limit on one label, key and value together: labels live in
+// every record and in every List reply, so a client may not make them
+// arbitrarily large.
+inline constexpr size_t kMaxLabelBytes = 4096;
+
+// InvalidArgument, naming the key and `what` ("image", "snapshot", ...),
+// when a label key is empty or a label is over kMaxLabelBytes.
+absl::Status CheckLabel(absl::string_view what, absl::string_view key,
+                        absl::string_view value);
+// CheckLabel over a label map (std::map or google::protobuf::Map).
+template <typename LabelMap>
+absl::Status CheckLabels(absl::string_view what, const LabelMap& labels) {
+  for (const auto& [key, value] : labels) {
+    if (absl::Status s = CheckLabel(what, key, value); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 google::protobuf::Timestamp ToProto(absl::Time t);
 absl::Time FromProto(const google::protobuf::Timestamp& t);
@@ -61,13 +84,17 @@ class Filter {
     std::vector<std::string> path;
     enum class Op { kPresent, kEqual, kNotEqual, kMatches } op;
     std::string value;
+    // kMatches: compiled once. RE2, not std::regex: a client's pattern must
+    // not cost exponential time or recurse through the stack.
+    std::shared_ptr<const re2::RE2> pattern;
   };
   std::vector<std::vector<Term>> any_of_;  // OR of ANDs
 };
 
 // Lookup for the common shape: top-level string fields plus "labels.<key>".
-Filter::Lookup FieldsAndLabels(const std::map<std::string, std::string>& fields,
-                               const std::map<std::string, std::string>& labels);
+Filter::Lookup FieldsAndLabels(
+    const std::map<std::string, std::string>& fields,
+    const std::map<std::string, std::string>& labels);
 
 }  // namespace cradle::containerd_api
 

@@ -1,6 +1,9 @@
 #include "containerd_api/containers_service.h"
 
+#include <errno.h>
 #include <google/protobuf/any.pb.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <map>
 #include <string>
@@ -17,6 +20,7 @@
 #include "containerd_api/proto/events/container.pb.h"
 #include "containerd_api/proto/services/containers/v1/containers.grpc.pb.h"
 #include "containerd_api/snapshot_keys.h"
+#include "containerd_api/task_paths.h"
 
 namespace cradle::containerd_api {
 namespace {
@@ -42,8 +46,8 @@ bool CriOwned(absl::string_view ns, const ContainerRecord& r) {
 // '_' or '-', at most 76 bytes.
 absl::Status ValidateId(absl::string_view id) {
   auto alnum = [](char c) { return absl::ascii_isalnum(c); };
-  bool ok = !id.empty() && id.size() <= 76 && alnum(id.front()) &&
-            alnum(id.back());
+  bool ok =
+      !id.empty() && id.size() <= 76 && alnum(id.front()) && alnum(id.back());
   for (size_t i = 0; ok && i < id.size(); ++i) {
     char c = id[i];
     if (alnum(c)) continue;
@@ -65,19 +69,18 @@ bool GcLabel(absl::string_view key) {
 }
 
 absl::Status CheckClientFields(const pb::Container& c) {
+  if (absl::Status s = CheckLabels("container", c.labels()); !s.ok()) return s;
   for (const auto& [key, value] : c.labels()) {
-    if (key.empty())
-      return absl::InvalidArgumentError("container label keys must be set");
     if (GcLabel(key)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "container label \"", key, "\" is reserved for cradle"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("container label \"", key, "\" is reserved for cradle"));
     }
   }
   for (const auto& [key, value] : c.extensions()) {
     if (key.empty() || absl::StartsWith(key, kReservedPrefix)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "container extension \"", key, "\" is empty or reserved (",
-          kReservedPrefix, "*)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("container extension \"", key,
+                       "\" is empty or reserved (", kReservedPrefix, "*)"));
     }
   }
   return absl::OkStatus();
@@ -117,8 +120,8 @@ Filter::Lookup ContainerFields(const pb::Container& c) {
       {"runtime", c.runtime().name()},
       {"snapshotter", c.snapshotter()},
   };
-  Filter::Lookup flat = FieldsAndLabels(
-      fields, Labels(c.labels().begin(), c.labels().end()));
+  Filter::Lookup flat =
+      FieldsAndLabels(fields, Labels(c.labels().begin(), c.labels().end()));
   std::string runtime = c.runtime().name();
   return [flat, runtime](const std::vector<std::string>& path,
                          std::string* value) {
@@ -173,8 +176,8 @@ class ContainersService final : public pb::Containers::Service {
     if (absl::Status s = ValidateId(c.id()); !s.ok()) return ToGrpc(s);
     if (absl::Status s = CheckClientFields(c); !s.ok()) return ToGrpc(s);
     if (c.runtime().name().empty()) {
-      return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
-          "container ", c.id(), ": runtime name must be set")));
+      return ToGrpc(absl::InvalidArgumentError(
+          absl::StrCat("container ", c.id(), ": runtime name must be set")));
     }
     if (!c.has_spec()) {
       return ToGrpc(absl::InvalidArgumentError(
@@ -248,9 +251,9 @@ class ContainersService final : public pb::Containers::Service {
               runtime.name(), ")")));
         }
         if (c.snapshotter() != r.snapshotter) {
-          return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
-              "container ", c.id(), ": snapshotter is immutable (",
-              r.snapshotter, ")")));
+          return ToGrpc(absl::InvalidArgumentError(
+              absl::StrCat("container ", c.id(), ": snapshotter is immutable (",
+                           r.snapshotter, ")")));
         }
         paths = {"labels", "spec", "extensions", "image", "snapshotkey"};
       }
@@ -283,6 +286,11 @@ class ContainersService final : public pb::Containers::Service {
       absl::MutexLock lock(&mu_);
       absl::StatusOr<ContainerRecord> old = LoadOwn(*ns, request->id());
       if (!old.ok()) return ToGrpc(old.status());
+      // The task's record is the tasks service's proof the task exists (it
+      // is written before the shim starts and removed last); deleting the
+      // container under it would leave a running task with no container.
+      if (absl::Status s = RefuseWithTask(*ns, request->id()); !s.ok())
+        return ToGrpc(s);
       ContainerRecord r;
       r.id = request->id();
       MetadataBatch batch;
@@ -297,6 +305,24 @@ class ContainersService final : public pb::Containers::Service {
   }
 
  private:
+  // FailedPrecondition while the container has a task.
+  absl::Status RefuseWithTask(const std::string& ns, const std::string& id) {
+    std::string record = TaskRecordPath(deps_.state, ns, id);
+    struct stat st;
+    if (stat(record.c_str(), &st) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "container ", id, " has a task; delete the task first (ctr tasks rm ",
+          id, ")"));
+    }
+    if (errno != ENOENT) {
+      // Unknown is not absent: refusing keeps a live task's container.
+      return absl::UnavailableError(
+          absl::StrCat("cannot tell whether container ", id, " has a task (",
+                       record, ": ", strerror(errno), "); try again"));
+    }
+    return absl::OkStatus();
+  }
+
   // One field path of an update, from `c` onto `r`.
   static absl::Status Apply(absl::string_view ns, const pb::Container& c,
                             const std::string& path, ContainerRecord& r) {
@@ -363,7 +389,8 @@ class ContainersService final : public pb::Containers::Service {
 
   absl::StatusOr<ContainerRecord> Load(absl::string_view ns,
                                        absl::string_view id) {
-    if (id.empty()) return absl::InvalidArgumentError("container id must be set");
+    if (id.empty())
+      return absl::InvalidArgumentError("container id must be set");
     absl::StatusOr<ContainerRecord> r = deps_.metadata->GetContainer(ns, id);
     if (r.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(
@@ -378,8 +405,7 @@ class ContainersService final : public pb::Containers::Service {
     absl::StatusOr<ContainerRecord> r = Load(ns, id);
     if (r.ok() && CriOwned(ns, *r)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "container ", id,
-          " is owned by the CRI; remove it with crictl rm"));
+          "container ", id, " is owned by the CRI; remove it with crictl rm"));
     }
     return r;
   }
@@ -389,8 +415,8 @@ class ContainersService final : public pb::Containers::Service {
                     const pb::ListContainersRequest& request, Sink sink) {
     absl::StatusOr<std::string> ns = RequestNamespace(ctx);
     if (!ns.ok()) return ns.status();
-    absl::StatusOr<Filter> filter = Filter::Parse(
-        {request.filters().begin(), request.filters().end()});
+    absl::StatusOr<Filter> filter =
+        Filter::Parse({request.filters().begin(), request.filters().end()});
     if (!filter.ok()) return filter.status();
     absl::StatusOr<std::vector<ContainerRecord>> records =
         deps_.metadata->ListContainers(*ns);

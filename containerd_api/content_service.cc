@@ -1,6 +1,7 @@
 #include "containerd_api/content_service.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "containerd_api/proto/services/content/v1/content.grpc.pb.h"
 #include "glog/logging.h"
 #include "metadata/content_store.h"
+#include "snapshots/apply/apply.h"
 
 namespace cradle::containerd_api {
 namespace {
@@ -60,9 +62,13 @@ void ToProtoStatus(const IngestStatus& s, api::Status* out) {
 // Bytes of a Write stream whose digest the client has not said (ctr
 // import learns it only as it reads): held in an unlinked file until the
 // COMMIT names or the bytes give the digest, then copied into a real
-// ingest. Not resumable across streams.
+// ingest. Not resumable across streams. Its size is bounded only by the
+// stream, so it stops short of leaving the disk below `min_free` bytes
+// free (the unpack budget's reserve: cradled's root and its snapshots
+// share a disk as a rule).
 class Spool {
  public:
+  explicit Spool(int64_t min_free) : min_free_(min_free) {}
   ~Spool() {
     if (fd_ >= 0) close(fd_);
   }
@@ -86,6 +92,19 @@ class Spool {
     hasher_ = std::make_unique<Sha256Hasher>();
   }
   absl::Status Append(absl::string_view data) {
+    struct statvfs st;
+    if (fstatvfs(fd_, &st) == 0) {
+      int64_t free_bytes =
+          static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+      if (free_bytes - static_cast<int64_t>(data.size()) < min_free_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "content write: spooling ", size_ + data.size(),
+            " bytes of a blob sent without its digest would leave less than ",
+            min_free_, " bytes free on cradled's root disk (", free_bytes,
+            " free); free space there, or send the expected "
+            "digest first so the bytes go straight to the content store"));
+      }
+    }
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n = pwrite(fd_, data.data() + done, data.size() - done,
@@ -119,6 +138,7 @@ class Spool {
   }
 
  private:
+  const int64_t min_free_;
   int fd_ = -1;
   int64_t size_ = 0;
   std::unique_ptr<Sha256Hasher> hasher_ = std::make_unique<Sha256Hasher>();
@@ -130,8 +150,12 @@ class Spool {
 // a digest the bytes wait in a Spool.
 class WriteSession {
  public:
-  WriteSession(ContentStore* view, std::string ref, std::string spool_dir)
-      : view_(view), ref_(std::move(ref)), spool_dir_(std::move(spool_dir)) {}
+  WriteSession(ContentStore* view, std::string ref, std::string spool_dir,
+               int64_t spool_min_free)
+      : view_(view),
+        ref_(std::move(ref)),
+        spool_dir_(std::move(spool_dir)),
+        spool_min_free_(spool_min_free) {}
 
   // Handles one request; the reply goes to `msg`, which persists across the
   // stream as containerd's does (a WRITE reply repeats the last STAT's
@@ -174,7 +198,7 @@ class WriteSession {
           absl::StrCat("write action ", req.action(), " is unknown"));
     }
     if (!writer_ && !spool_) {
-      auto spool = std::make_unique<Spool>();
+      auto spool = std::make_unique<Spool>(spool_min_free_);
       if (absl::Status s = spool->Init(spool_dir_); !s.ok()) return s;
       spool_ = std::move(spool);
     }
@@ -232,6 +256,8 @@ class WriteSession {
 
   absl::Status Commit(const api::WriteContentRequest& req,
                       const Digest& current) {
+    if (absl::Status s = CheckLabels("content", req.labels()); !s.ok())
+      return s;
     Labels labels(req.labels().begin(), req.labels().end());
     if (spool_) {
       // The digest is now known: what the client expects, else the bytes'.
@@ -266,6 +292,7 @@ class WriteSession {
   ContentStore* const view_;
   const std::string ref_;
   const std::string spool_dir_;
+  const int64_t spool_min_free_;
   std::optional<Digest> expected_;
   int64_t total_ = 0;
   std::unique_ptr<BlobWriter> writer_;
@@ -276,6 +303,9 @@ class ContentService final : public api::Content::Service {
  public:
   explicit ContentService(const ContainerdApiDeps& deps)
       : spool_dir_(deps.root + "/containerd-api/spool"),
+        spool_min_free_(deps.unpack_limits != nullptr
+                            ? deps.unpack_limits->min_free_bytes
+                            : ApplyLimits().min_free_bytes),
         backend_(deps.content),
         metadata_(deps.metadata),
         events_(deps.events) {}
@@ -301,6 +331,8 @@ class ContentService final : public api::Content::Service {
     absl::StatusOr<ContentInfo> current = (*view)->Info(*d);
     if (!current.ok()) return ToGrpc(NotFoundOr(current.status(), *d));
     const auto& wanted = req->info().labels();
+    if (absl::Status s = CheckLabels("content", wanted); !s.ok())
+      return ToGrpc(s);
     // The store merges (an empty value removes a key): turn containerd's
     // field paths into that form.
     Labels changes;
@@ -462,7 +494,7 @@ class ContentService final : public api::Content::Service {
     // A stream is one ingest: later requests' refs are ignored, as
     // containerd does.
     const std::string ref = req.ref();
-    WriteSession session(view->get(), ref, spool_dir_);
+    WriteSession session(view->get(), ref, spool_dir_, spool_min_free_);
     api::WriteContentResponse msg;
     while (true) {
       absl::Status s = session.Handle(req, &msg);
@@ -507,6 +539,7 @@ class ContentService final : public api::Content::Service {
   }
 
   const std::string spool_dir_;
+  const int64_t spool_min_free_;
   ContentStore* const backend_;
   MetadataStore* const metadata_;
   EventExchange* const events_;

@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "containerd_api/api_context.h"
+#include "containerd_api/cri_snapshots.h"
 #include "containerd_api/mount_convert.h"
 #include "containerd_api/proto/services/diff/v1/diff.grpc.pb.h"
 #include "containerd_api/snapshot_keys.h"
@@ -150,7 +151,7 @@ class DiffService final : public v1::Diff::Service {
           deps_.unpack_limits != nullptr ? *deps_.unpack_limits : ApplyLimits();
       std::vector<Mount> mounts = FromProto(req->mounts());
       absl::StatusOr<std::optional<DirectApplier::Target>> direct =
-          OwnSnapshot(*ns, mounts);
+          CheckedTarget(*ns, mounts);
       if (!direct.ok()) return direct.status();
       absl::StatusOr<ApplyResult> applied =
           direct->has_value() ? ApplyLayer(layer->fd(), **direct, limits)
@@ -176,57 +177,144 @@ class DiffService final : public v1::Diff::Service {
   }
 
  private:
-  // The apply target when `mounts` are exactly one active snapshot of
-  // cradled's snapshotter (its writable dir as the upperdir of an overlay,
-  // or as the source of a bind): the layer is then written into that dir
-  // with the snapshotter's whiteouts, no mount needed. nullopt when they are
-  // something else. PermissionDenied when they are another namespace's.
-  absl::StatusOr<std::optional<DirectApplier::Target>> OwnSnapshot(
+  // Checks every dir the mounts let the layer write to (an overlay's
+  // upperdir and workdir, a writable bind's source): one under cradled's
+  // snapshot root must be inside an active snapshot of namespace `ns`
+  // (PermissionDenied otherwise, as for a dir holding the root itself),
+  // and in the CRI's namespace not a CRI container's (FailedPrecondition).
+  // Returns the apply target when the mounts are exactly one such snapshot
+  // (its writable dir as the upperdir of an overlay, or as the source of a
+  // bind): the layer is then written into that dir with the snapshotter's
+  // whiteouts, no mount needed. nullopt when they are something else.
+  absl::StatusOr<std::optional<DirectApplier::Target>> CheckedTarget(
       const std::string& ns, const std::vector<Mount>& mounts) {
-    if (deps_.applier == nullptr || deps_.snapshot_root.empty() ||
-        mounts.size() != 1) {
-      return std::nullopt;
+    if (deps_.snapshot_root.empty()) return std::nullopt;
+    const std::string root = Canonical(deps_.snapshot_root);
+    bool in_root = false;
+    for (const Mount& m : mounts) {
+      for (const std::string& dir : WritableDirs(m)) {
+        if (Within(root, dir)) {
+          return absl::PermissionDeniedError(absl::StrCat(
+              "diff: mount dir ", dir, " holds cradled's snapshot root ", root,
+              "; apply into a snapshot's mounts instead"));
+        }
+        in_root |= Within(dir, root);
+      }
     }
+    if (!in_root) return std::nullopt;
+    // The snapshots' dirs are named by id; find the active snapshot each
+    // writable dir is in.
+    struct Active {
+      std::string key;
+      std::string dir;  // the snapshot's own dir, holding fs/ and work/
+      DirectApplier::Target target;
+    };
+    std::vector<Active> active;
+    if (deps_.applier != nullptr) {
+      std::vector<std::string> keys;
+      if (absl::Status s = deps_.snapshotter->Walk([&](const SnapshotInfo& i) {
+            if (i.kind == SnapshotKind::kActive) keys.push_back(i.name);
+            return absl::OkStatus();
+          });
+          !s.ok()) {
+        return s;
+      }
+      for (const std::string& key : keys) {
+        absl::StatusOr<DirectApplier::Target> target =
+            deps_.applier->ApplyTarget(key);
+        if (!target.ok()) continue;  // removed meanwhile
+        std::string dir =
+            Canonical(std::filesystem::path(target->dir).parent_path());
+        active.push_back({key, dir, *std::move(target)});
+      }
+    }
+    for (const Mount& m : mounts) {
+      for (const std::string& dir : WritableDirs(m)) {
+        if (!Within(dir, root)) continue;
+        const Active* owner = nullptr;
+        for (const Active& a : active) {
+          if (Within(dir, a.dir)) owner = &a;
+        }
+        if (owner == nullptr) {
+          return absl::PermissionDeniedError(absl::StrCat(
+              "diff: mount dir ", dir,
+              " is in cradled's snapshot root but in no active snapshot; "
+              "apply into a prepared snapshot's mounts"));
+        }
+        if (!BackendSnapshotKeyInNamespace(ns, owner->key)) {
+          return absl::PermissionDeniedError(absl::StrCat(
+              "diff: the mounts are a snapshot of another namespace than ",
+              ns));
+        }
+        if (absl::Status s = RefuseCriRoot(deps_, ns, owner->key); !s.ok())
+          return s;
+      }
+    }
+    if (mounts.size() != 1) return std::nullopt;
     const Mount& m = mounts[0];
     std::string dir;
     if (m.type == "overlay") {
       dir = OptionValue(m.options, "upperdir");
     } else if (m.type == "bind" || m.type == "rbind") {
-      for (const std::string& o : m.options) {
-        if (o == "ro") return std::nullopt;  // a view: nothing to write
-      }
+      if (ReadOnly(m)) return std::nullopt;  // a view: nothing to write
       dir = m.source;
     }
-    std::string want = std::filesystem::path(dir).lexically_normal().string();
-    std::string root = absl::StrCat(
-        std::filesystem::path(deps_.snapshot_root).lexically_normal().string(),
-        "/");
-    if (dir.empty() || !absl::StartsWith(want, root)) return std::nullopt;
-    // The dir names the snapshot by its id; find the active snapshot whose
-    // apply target it is.
-    std::vector<std::string> active;
-    if (absl::Status s = deps_.snapshotter->Walk([&](const SnapshotInfo& i) {
-          if (i.kind == SnapshotKind::kActive) active.push_back(i.name);
-          return absl::OkStatus();
-        });
-        !s.ok()) {
-      return s;
-    }
-    for (const std::string& key : active) {
-      absl::StatusOr<DirectApplier::Target> target =
-          deps_.applier->ApplyTarget(key);
-      if (!target.ok()) continue;  // removed meanwhile
-      if (std::filesystem::path(target->dir).lexically_normal().string() !=
-          want) {
-        continue;
-      }
-      if (!BackendSnapshotKeyInNamespace(ns, key)) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "diff: the mounts are a snapshot of another namespace than ", ns));
-      }
-      return std::optional<DirectApplier::Target>(*std::move(target));
+    if (dir.empty()) return std::nullopt;
+    dir = Canonical(Resolve(m, dir));
+    for (const Active& a : active) {
+      if (Canonical(a.target.dir) == dir)
+        return std::optional<DirectApplier::Target>(a.target);
     }
     return std::nullopt;
+  }
+
+  static bool ReadOnly(const Mount& m) {
+    for (const std::string& o : m.options) {
+      if (o == "ro") return true;
+    }
+    return false;
+  }
+
+  // `path` of mount `m` as MountAll reads it: relative to the mount's
+  // cradle.chdir when it has one.
+  static std::string Resolve(const Mount& m, const std::string& path) {
+    std::string chdir = OptionValue(m.options, "cradle.chdir");
+    if (path.empty() || path[0] == '/' || chdir.empty()) return path;
+    return absl::StrCat(chdir, "/", path);
+  }
+
+  // The dirs mount `m` lets a layer write to, resolved (symlinks too).
+  static std::vector<std::string> WritableDirs(const Mount& m) {
+    std::vector<std::string> out;
+    for (const char* option : {"upperdir", "workdir"}) {
+      std::string dir = OptionValue(m.options, option);
+      if (!dir.empty()) out.push_back(Canonical(Resolve(m, dir)));
+    }
+    if ((m.type == "bind" || m.type == "rbind") && !ReadOnly(m) &&
+        !m.source.empty()) {
+      out.push_back(Canonical(Resolve(m, m.source)));
+    }
+    return out;
+  }
+
+  // Absolute, with symlinks of its existing part resolved and no trailing
+  // '/': a path a check and the mount see alike.
+  static std::string Canonical(const std::filesystem::path& path) {
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(path, ec);
+    if (ec) abs = path;
+    std::filesystem::path out = std::filesystem::weakly_canonical(abs, ec);
+    if (ec) out = abs;
+    std::string s = out.lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s;
+  }
+
+  // Whether `path` is `dir` or under it (both Canonical).
+  static bool Within(absl::string_view path, absl::string_view dir) {
+    if (dir == "/") return true;
+    return path == dir || (absl::StartsWith(path, dir) &&
+                           path.size() > dir.size() && path[dir.size()] == '/');
   }
 
   // Mounts `mounts` on a private temporary dir and applies through it;

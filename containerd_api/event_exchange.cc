@@ -9,6 +9,14 @@ namespace {
 // A subscriber further behind than this is dropped rather than let the
 // exchange hold events for it without bound.
 constexpr size_t kQueueLimit = 1024;
+// Likewise for the bytes queued: events from Events.Publish are a client's
+// and may each be up to kMaxEventBytes.
+constexpr size_t kQueueByteLimit = size_t{16} << 20;
+
+size_t EnvelopeBytes(const Envelope& e) {
+  return e.ns.size() + e.topic.size() + e.event.type_url().size() +
+         e.event.value().size();
+}
 
 }  // namespace
 
@@ -24,6 +32,7 @@ struct EventExchange::State {
     Filter filter;
     absl::Mutex mu;
     std::deque<Envelope> envelopes ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;  // EnvelopeBytes of envelopes
     bool closed ABSL_GUARDED_BY(mu) = false;
   };
   absl::Mutex mu;
@@ -37,18 +46,18 @@ std::shared_ptr<EventExchange::State> EventExchange::MakeState() {
 namespace {
 
 bool EnvelopeMatches(const Filter& filter, const Envelope& e) {
-  return filter.Matches([&e](const std::vector<std::string>& path,
-                             std::string* value) {
-    if (path.size() != 1) return false;
-    if (path[0] == "topic") {
-      *value = e.topic;
-    } else if (path[0] == "namespace") {
-      *value = e.ns;
-    } else {
-      return false;
-    }
-    return true;
-  });
+  return filter.Matches(
+      [&e](const std::vector<std::string>& path, std::string* value) {
+        if (path.size() != 1) return false;
+        if (path[0] == "topic") {
+          *value = e.topic;
+        } else if (path[0] == "namespace") {
+          *value = e.ns;
+        } else {
+          return false;
+        }
+        return true;
+      });
 }
 
 }  // namespace
@@ -72,11 +81,14 @@ void EventExchange::Forward(Envelope envelope) {
       it = state_->queues.erase(it);
       continue;
     }
-    if (q.envelopes.size() >= kQueueLimit) {
+    size_t bytes = EnvelopeBytes(envelope);
+    if (q.envelopes.size() >= kQueueLimit ||
+        q.bytes + bytes > kQueueByteLimit) {
       q.closed = true;
       it = state_->queues.erase(it);
       continue;
     }
+    q.bytes += bytes;
     q.envelopes.push_back(envelope);
     ++it;
   }
@@ -104,6 +116,7 @@ std::unique_ptr<EventExchange::Subscription> EventExchange::Subscribe(
       // Deliver what was queued before a close from the exchange, but not
       // after the subscriber itself (or shutdown) closed it.
       if (q_->envelopes.empty()) return false;
+      q_->bytes -= EnvelopeBytes(q_->envelopes.front());
       *out = std::move(q_->envelopes.front());
       q_->envelopes.pop_front();
       return true;
@@ -112,6 +125,7 @@ std::unique_ptr<EventExchange::Subscription> EventExchange::Subscribe(
       absl::MutexLock lock(&q_->mu);
       q_->closed = true;
       q_->envelopes.clear();
+      q_->bytes = 0;
     }
 
    private:
@@ -126,6 +140,7 @@ void EventExchange::CloseAll() {
     absl::MutexLock queue_lock(&q->mu);
     q->closed = true;
     q->envelopes.clear();
+    q->bytes = 0;
   }
   state_->queues.clear();
 }

@@ -20,10 +20,14 @@
 
 namespace cradle::containerd_api {
 
+// The largest event (its Any's bytes) Events.Publish and Forward accept:
+// every subscriber queues a copy.
+inline constexpr size_t kMaxEventBytes = size_t{1} << 20;
+
 struct Envelope {
   absl::Time timestamp;
   std::string ns;
-  std::string topic;  // "/tasks/start", "/images/create", ...
+  std::string topic;            // "/tasks/start", "/images/create", ...
   google::protobuf::Any event;  // type_url "containerd.events.TaskStart"
 };
 

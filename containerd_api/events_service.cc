@@ -21,6 +21,16 @@ namespace api = ::containerd::services::events::v1;
 // Next blocks, so a watcher closes the subscription once the client goes.
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(200);
 
+// InvalidArgument for an event over kMaxEventBytes.
+absl::Status CheckEventSize(absl::string_view topic,
+                            const google::protobuf::Any& event) {
+  size_t bytes = event.type_url().size() + event.value().size();
+  if (bytes <= kMaxEventBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("event ", topic, " is ", bytes, " bytes, more than the ",
+                   kMaxEventBytes, " an event may be"));
+}
+
 // containerd's topics are '/'-rooted paths of non-empty components.
 absl::Status ValidateTopic(absl::string_view topic) {
   if (topic.empty()) return absl::InvalidArgumentError("a topic is required");
@@ -50,6 +60,8 @@ class EventsService final : public api::Events::Service {
       return ToGrpc(absl::InvalidArgumentError(
           absl::StrCat("publish ", req->topic(), ": an event is required")));
     }
+    if (absl::Status s = CheckEventSize(req->topic(), req->event()); !s.ok())
+      return ToGrpc(s);
     events_->Forward(Envelope{absl::Now(), *ns, req->topic(), req->event()});
     return grpc::Status::OK;
   }
@@ -60,6 +72,8 @@ class EventsService final : public api::Events::Service {
     if (absl::Status s = ValidateNamespace(in.namespace_()); !s.ok())
       return ToGrpc(s);
     if (absl::Status s = ValidateTopic(in.topic()); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = CheckEventSize(in.topic(), in.event()); !s.ok())
+      return ToGrpc(s);
     Envelope e;
     e.timestamp = in.has_timestamp() ? FromProto(in.timestamp()) : absl::Now();
     e.ns = in.namespace_();

@@ -1,5 +1,6 @@
 #include "containerd_api/images_service.h"
 
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,12 +30,11 @@ bool Hidden(absl::string_view key) {
   return absl::StartsWith(key, kCradleGcPrefix);
 }
 
-absl::Status CheckLabels(const google::protobuf::Map<std::string, std::string>&
-                             labels) {
+// The shared checks (api_context.h), and cradle's reserved prefix.
+absl::Status CheckImageLabels(
+    const google::protobuf::Map<std::string, std::string>& labels) {
+  if (absl::Status s = CheckLabels("image", labels); !s.ok()) return s;
   for (const auto& [key, value] : labels) {
-    if (key.empty()) {
-      return absl::InvalidArgumentError("image label keys must not be empty");
-    }
     if (Hidden(key)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "image label \"", key, "\" is reserved: ", kCradleGcPrefix,
@@ -48,9 +48,9 @@ absl::StatusOr<Descriptor> FromProto(const ::containerd::types::Descriptor& d,
                                      absl::string_view image) {
   absl::StatusOr<Digest> digest = Digest::Parse(d.digest());
   if (!digest.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "image ", image, ": target digest \"", d.digest(),
-        "\" is not a digest: ", digest.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image ", image, ": target digest \"", d.digest(),
+                     "\" is not a digest: ", digest.status().message()));
   }
   if (d.media_type().empty()) {
     return absl::InvalidArgumentError(
@@ -120,8 +120,8 @@ class ImagesService final : public pb::Images::Service {
                     pb::ListImagesResponse* response) override {
     absl::StatusOr<std::string> ns = RequestNamespace(ctx);
     if (!ns.ok()) return ToGrpc(ns.status());
-    absl::StatusOr<Filter> filter = Filter::Parse(
-        {request->filters().begin(), request->filters().end()});
+    absl::StatusOr<Filter> filter =
+        Filter::Parse({request->filters().begin(), request->filters().end()});
     if (!filter.ok()) return ToGrpc(filter.status());
     absl::StatusOr<std::vector<ImageRecord>> images =
         deps_.metadata->ListImages(*ns);
@@ -141,7 +141,8 @@ class ImagesService final : public pb::Images::Service {
     if (image.name().empty()) {
       return ToGrpc(absl::InvalidArgumentError("image name must be set"));
     }
-    if (absl::Status s = CheckLabels(image.labels()); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = CheckImageLabels(image.labels()); !s.ok())
+      return ToGrpc(s);
     absl::StatusOr<Descriptor> target = FromProto(image.target(), image.name());
     if (!target.ok()) return ToGrpc(target.status());
     ImageRecord r;
@@ -152,15 +153,7 @@ class ImagesService final : public pb::Images::Service {
       absl::MutexLock lock(&mu_);
       // A new name for a target another image already has (`ctr images
       // tag`) keeps the unpacked snapshot that image keeps.
-      absl::StatusOr<std::vector<ImageRecord>> all =
-          deps_.metadata->ListImages(*ns);
-      if (!all.ok()) return ToGrpc(all.status());
-      for (const ImageRecord& other : *all) {
-        if (other.target.digest.ToString() != r.target.digest.ToString())
-          continue;
-        for (const auto& [key, value] : other.labels)
-          if (absl::StartsWith(key, kGcRefSnapshotPrefix)) r.labels[key] = value;
-      }
+      if (absl::Status s = AdoptSnapshotRefs(*ns, r); !s.ok()) return ToGrpc(s);
       MetadataBatch batch;
       batch.Create(*ns, r);
       absl::Status s = deps_.metadata->Apply(batch);
@@ -189,7 +182,8 @@ class ImagesService final : public pb::Images::Service {
     if (image.name().empty()) {
       return ToGrpc(absl::InvalidArgumentError("image name must be set"));
     }
-    if (absl::Status s = CheckLabels(image.labels()); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = CheckImageLabels(image.labels()); !s.ok())
+      return ToGrpc(s);
     {
       absl::MutexLock lock(&mu_);
       absl::StatusOr<ImageRecord> old = Load(*ns, image.name());
@@ -243,6 +237,19 @@ class ImagesService final : public pb::Images::Service {
               "updated")));
         }
       }
+      if (r.target.digest.ToString() != old->target.digest.ToString()) {
+        // The snapshot refs name the old target's unpacked chain: kept, they
+        // would pin it for as long as the image lives, and claim an unpack
+        // the new target may not have. The new target's chain is kept only
+        // if another image already keeps it (as Create does).
+        for (auto it = r.labels.begin(); it != r.labels.end();) {
+          it = absl::StartsWith(it->first, kGcRefSnapshotPrefix)
+                   ? r.labels.erase(it)
+                   : std::next(it);
+        }
+        if (absl::Status s = AdoptSnapshotRefs(*ns, r); !s.ok())
+          return ToGrpc(s);
+      }
       MetadataBatch batch;
       batch.Add(MetadataBatch::Action::kUpdate, *ns, r);
       if (absl::Status s = deps_.metadata->Apply(batch); !s.ok())
@@ -295,9 +302,27 @@ class ImagesService final : public pb::Images::Service {
   }
 
  private:
+  // Copies onto `r` the snapshot refs of the other images of `ns` with r's
+  // target: that unpacked chain is r's too. Called under mu_.
+  absl::Status AdoptSnapshotRefs(absl::string_view ns, ImageRecord& r) {
+    absl::StatusOr<std::vector<ImageRecord>> all =
+        deps_.metadata->ListImages(ns);
+    if (!all.ok()) return all.status();
+    for (const ImageRecord& other : *all) {
+      if (other.name == r.name ||
+          other.target.digest.ToString() != r.target.digest.ToString()) {
+        continue;
+      }
+      for (const auto& [key, value] : other.labels)
+        if (absl::StartsWith(key, kGcRefSnapshotPrefix)) r.labels[key] = value;
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<ImageRecord> Load(absl::string_view ns,
                                    absl::string_view name) {
-    if (name.empty()) return absl::InvalidArgumentError("image name must be set");
+    if (name.empty())
+      return absl::InvalidArgumentError("image name must be set");
     absl::StatusOr<ImageRecord> r = deps_.metadata->GetImage(ns, name);
     if (r.status().code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError(

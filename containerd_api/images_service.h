@@ -1,5 +1,6 @@
-// containerd's Images service (containerd.services.images.v1): image records (name -> target
-// descriptor) of the request's namespace, the same records the CRI keeps.
+// containerd's Images service (containerd.services.images.v1): image records
+// (name -> target descriptor) of the request's namespace, the same records the
+// CRI keeps.
 #ifndef CRADLE_CONTAINERD_API_IMAGES_SERVICE_H_
 #define CRADLE_CONTAINERD_API_IMAGES_SERVICE_H_
 

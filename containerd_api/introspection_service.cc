@@ -42,7 +42,7 @@ std::string GoArch() {
 std::string NewUuid() {
   absl::BitGen gen;
   uint64_t hi = absl::Uniform<uint64_t>(gen), lo = absl::Uniform<uint64_t>(gen);
-  hi = (hi & ~uint64_t{0xf000}) | 0x4000;                  // version 4
+  hi = (hi & ~uint64_t{0xf000}) | 0x4000;                    // version 4
   lo = (lo & ~(uint64_t{0xc} << 60)) | (uint64_t{8} << 60);  // RFC 4122
   return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32,
                          (hi >> 16) & 0xffff, hi & 0xffff, lo >> 48,
@@ -56,8 +56,8 @@ class IntrospectionService final : public pb::Introspection::Service {
 
   grpc::Status Plugins(grpc::ServerContext*, const pb::PluginsRequest* request,
                        pb::PluginsResponse* response) override {
-    absl::StatusOr<Filter> filter = Filter::Parse(
-        {request->filters().begin(), request->filters().end()});
+    absl::StatusOr<Filter> filter =
+        Filter::Parse({request->filters().begin(), request->filters().end()});
     if (!filter.ok()) return ToGrpc(filter.status());
     for (const pb::Plugin& p : plugins_) {
       std::map<std::string, std::string> fields = {{"type", p.type()},
@@ -119,9 +119,9 @@ class IntrospectionService final : public pb::Introspection::Service {
     add("io.containerd.gc.v1", "scheduler", {"io.containerd.metadata.v1"});
     add("io.containerd.lease.v1", "manager", {"io.containerd.metadata.v1"});
     add("io.containerd.event.v1", "exchange", {});
-    pb::Plugin& task = add("io.containerd.runtime.v2", "task",
-                           {"io.containerd.event.v1",
-                            "io.containerd.metadata.v1"});
+    pb::Plugin& task =
+        add("io.containerd.runtime.v2", "task",
+            {"io.containerd.event.v1", "io.containerd.metadata.v1"});
     platform(task);
     task.mutable_exports()->insert(
         {"root", absl::StrCat(deps.root, "/io.containerd.runtime.v2.task")});
@@ -132,8 +132,9 @@ class IntrospectionService final : public pb::Introspection::Service {
           "leases", "namespaces", "snapshots", "tasks", "version"}) {
       add("io.containerd.grpc.v1", service, {"io.containerd.metadata.v1"});
     }
-    pb::Plugin& cri = add("io.containerd.grpc.v1", "cri",
-                          {"io.containerd.event.v1", "io.containerd.service.v1"});
+    pb::Plugin& cri =
+        add("io.containerd.grpc.v1", "cri",
+            {"io.containerd.event.v1", "io.containerd.service.v1"});
     platform(cri);
     return out;
   }

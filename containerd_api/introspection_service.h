@@ -1,5 +1,6 @@
-// containerd's Introspection service (containerd.services.introspection.v1): cradle's parts shown as
-// containerd's typed plugins, and the server's persistent UUID.
+// containerd's Introspection service (containerd.services.introspection.v1):
+// cradle's parts shown as containerd's typed plugins, and the server's
+// persistent UUID.
 #ifndef CRADLE_CONTAINERD_API_INTROSPECTION_SERVICE_H_
 #define CRADLE_CONTAINERD_API_INTROSPECTION_SERVICE_H_
 
@@ -12,7 +13,8 @@
 namespace cradle::containerd_api {
 
 // `deps` and what it points to must outlive the service.
-std::unique_ptr<grpc::Service> NewIntrospectionService(const ContainerdApiDeps& deps);
+std::unique_ptr<grpc::Service> NewIntrospectionService(
+    const ContainerdApiDeps& deps);
 
 }  // namespace cradle::containerd_api
 

@@ -13,6 +13,7 @@
 #include "containerd_api/proto/services/leases/v1/leases.grpc.pb.h"
 #include "containerd_api/snapshot_keys.h"
 #include "images/garbage.h"
+#include "images/puller.h"
 
 namespace cradle::containerd_api {
 namespace {
@@ -57,9 +58,9 @@ absl::StatusOr<LeaseResource> FromProto(absl::string_view ns,
     out.type = LeaseResource::Type::kIngest;
     out.id = r.id();
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown lease resource type \"", r.type(),
-        "\": use content, snapshots/<snapshotter> or ingests"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown lease resource type \"", r.type(),
+                     "\": use content, snapshots/<snapshotter> or ingests"));
   }
   return out;
 }
@@ -104,10 +105,20 @@ class LeasesService final : public pb::Leases::Service {
  public:
   explicit LeasesService(const ContainerdApiDeps& deps) : deps_(deps) {}
 
-  grpc::Status Create(grpc::ServerContext* ctx, const pb::CreateRequest* request,
+  grpc::Status Create(grpc::ServerContext* ctx,
+                      const pb::CreateRequest* request,
                       pb::CreateResponse* response) override {
     absl::StatusOr<std::string> ns = RequestNamespace(ctx);
     if (!ns.ok()) return ToGrpc(ns.status());
+    if (absl::Status s = CheckLabels("lease", request->labels()); !s.ok())
+      return ToGrpc(s);
+    // Only the CRI's puller makes pull leases; a client's could not be
+    // deleted (Delete refuses them) until it expired.
+    if (request->labels().contains(kPullLeaseLabel)) {
+      return ToGrpc(absl::InvalidArgumentError(
+          absl::StrCat("lease label \"", kPullLeaseLabel,
+                       "\" is reserved for cradle's image pulls")));
+    }
     LeaseRecord lease;
     lease.id = request->id();
     lease.labels = {request->labels().begin(), request->labels().end()};
@@ -135,13 +146,16 @@ class LeasesService final : public pb::Leases::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Delete(grpc::ServerContext* ctx, const pb::DeleteRequest* request,
+  grpc::Status Delete(grpc::ServerContext* ctx,
+                      const pb::DeleteRequest* request,
                       google::protobuf::Empty*) override {
     absl::StatusOr<std::string> ns = RequestNamespace(ctx);
     if (!ns.ok()) return ToGrpc(ns.status());
     if (request->id().empty()) {
       return ToGrpc(absl::InvalidArgumentError("lease id must be set"));
     }
+    if (absl::Status s = RefuseCriPullLease(*ns, request->id()); !s.ok())
+      return ToGrpc(s);
     absl::Status s = deps_.metadata->DeleteLease(*ns, request->id());
     if (s.code() == absl::StatusCode::kNotFound)
       return ToGrpc(NotFound(*ns, request->id()));
@@ -162,8 +176,8 @@ class LeasesService final : public pb::Leases::Service {
                     pb::ListResponse* response) override {
     absl::StatusOr<std::string> ns = RequestNamespace(ctx);
     if (!ns.ok()) return ToGrpc(ns.status());
-    absl::StatusOr<Filter> filter = Filter::Parse(
-        {request->filters().begin(), request->filters().end()});
+    absl::StatusOr<Filter> filter =
+        Filter::Parse({request->filters().begin(), request->filters().end()});
     if (!filter.ok()) return ToGrpc(filter.status());
     absl::StatusOr<std::vector<LeaseRecord>> leases =
         deps_.metadata->ListLeases(*ns);
@@ -197,6 +211,8 @@ class LeasesService final : public pb::Leases::Service {
     absl::StatusOr<LeaseResource> r = FromProto(*ns, request->resource());
     if (!r.ok()) return ToGrpc(r.status());
     if (absl::Status s = Exists(*ns, request->id()); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = RefuseCriPullLease(*ns, request->id()); !s.ok())
+      return ToGrpc(s);
     LeaseResourceRecord record;
     record.lease_id = request->id();
     record.resource = *std::move(r);
@@ -224,6 +240,23 @@ class LeasesService final : public pb::Leases::Service {
   }
 
  private:
+  // FailedPrecondition when lease `id` of the CRI's namespace is an image
+  // pull's: the pull's blobs and snapshots are held by nothing else until
+  // its image is recorded, so the next collection would take them.
+  absl::Status RefuseCriPullLease(absl::string_view ns, absl::string_view id) {
+    if (ns != kCriNamespace) return absl::OkStatus();
+    absl::StatusOr<LeaseRecord> lease = deps_.metadata->GetLease(ns, id);
+    if (!lease.ok()) return absl::OkStatus();  // the caller reports it
+    auto pull = lease->labels.find(kPullLeaseLabel);
+    if (pull == lease->labels.end()) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lease \"", id, "\" belongs to a CRI image pull in progress (",
+        pull->second, "); it goes when the pull ends, or expires at ",
+        absl::FormatTime(absl::RFC3339_sec, lease->expires_at,
+                         absl::UTCTimeZone()),
+        " after a crash"));
+  }
+
   absl::Status Exists(absl::string_view ns, absl::string_view id) {
     if (id.empty()) return absl::InvalidArgumentError("lease id must be set");
     absl::StatusOr<LeaseRecord> lease = deps_.metadata->GetLease(ns, id);

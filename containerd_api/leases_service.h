@@ -1,5 +1,5 @@
-// containerd's Leases service (containerd.services.leases.v1): leases and the resources they
-// keep from the garbage collector.
+// containerd's Leases service (containerd.services.leases.v1): leases and the
+// resources they keep from the garbage collector.
 #ifndef CRADLE_CONTAINERD_API_LEASES_SERVICE_H_
 #define CRADLE_CONTAINERD_API_LEASES_SERVICE_H_
 

@@ -1,8 +1,7 @@
 // The metadata services over a real LevelDB store, through a real gRPC
 // server on a unix socket, as containerd's clients call them.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
-
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -118,7 +117,8 @@ TEST_F(MetadataServicesTest, ImagesTagKeepsGcLabelsHiddenAndUpdates) {
   ASSERT_TRUE(images_->Create(In("k8s.io").get(), create, &created).ok());
   EXPECT_EQ(images_->Create(In("k8s.io").get(), create, &created).error_code(),
             Code::ALREADY_EXISTS);
-  auto tagged = metadata_->GetImage("k8s.io", "docker.io/library/busybox:tagged");
+  auto tagged =
+      metadata_->GetImage("k8s.io", "docker.io/library/busybox:tagged");
   ASSERT_TRUE(tagged.ok());
   EXPECT_EQ(tagged->labels.at("cradle.io/gc.ref.snapshot.overlayfs"),
             "sha256:chain");
@@ -156,7 +156,8 @@ TEST_F(MetadataServicesTest, ContainersRoundTripAndCriOnesAreReadOnly) {
   c->set_id("web");
   c->set_image("docker.io/library/nginx:latest");
   c->mutable_runtime()->set_name("io.containerd.runc.v2");
-  c->mutable_spec()->set_type_url("types.containerd.io/opencontainers/runtime-spec/1/Spec");
+  c->mutable_spec()->set_type_url(
+      "types.containerd.io/opencontainers/runtime-spec/1/Spec");
   c->mutable_spec()->set_value("{\"ociVersion\":\"1.0.2\"}");
   c->set_snapshotter("overlayfs");
   c->set_snapshot_key("web");
@@ -251,6 +252,111 @@ TEST_F(MetadataServicesTest, LeasesMapSnapshotKeysAndExpiry) {
   add.mutable_resource()->set_type("bogus");
   EXPECT_EQ(leases_->AddResource(In("ns1").get(), add, &empty).error_code(),
             Code::INVALID_ARGUMENT);
+}
+
+TEST_F(MetadataServicesTest, ImageRetargetDropsTheOldSnapshotRef) {
+  ImageRecord pulled;
+  pulled.name = "docker.io/library/busybox:1.36";
+  pulled.target.media_type = "application/vnd.oci.image.manifest.v1+json";
+  pulled.target.digest = Digest::OfBytes("m");
+  pulled.target.size = 1;
+  pulled.labels["cradle.io/gc.ref.snapshot.overlayfs"] = "sha256:chain";
+  ASSERT_TRUE(metadata_->PutImage("k8s.io", pulled).ok());
+
+  // Labels alone keep the ref: the target and its chain are unchanged.
+  images::UpdateImageRequest update;
+  *update.mutable_image() = MakeImage(pulled.name);
+  (*update.mutable_image()->mutable_labels())["a"] = "b";
+  images::UpdateImageResponse updated;
+  ASSERT_TRUE(images_->Update(In("k8s.io").get(), update, &updated).ok());
+  EXPECT_EQ(metadata_->GetImage("k8s.io", pulled.name)
+                ->labels.count("cradle.io/gc.ref.snapshot.overlayfs"),
+            1u);
+
+  update.mutable_image()->mutable_target()->set_digest(
+      Digest::OfBytes("other").ToString());
+  update.mutable_update_mask()->add_paths("target");
+  ASSERT_TRUE(images_->Update(In("k8s.io").get(), update, &updated).ok());
+  auto record = metadata_->GetImage("k8s.io", pulled.name);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->labels.count("cradle.io/gc.ref.snapshot.overlayfs"), 0u);
+  EXPECT_EQ(record->labels.at("a"), "b");
+
+  // Back to a target another image keeps unpacked: its ref is shared.
+  ImageRecord other = pulled;
+  other.name = "docker.io/library/busybox:other";
+  ASSERT_TRUE(metadata_->PutImage("k8s.io", other).ok());
+  update.mutable_image()->mutable_target()->set_digest(
+      Digest::OfBytes("m").ToString());
+  ASSERT_TRUE(images_->Update(In("k8s.io").get(), update, &updated).ok());
+  EXPECT_EQ(metadata_->GetImage("k8s.io", pulled.name)
+                ->labels.at("cradle.io/gc.ref.snapshot.overlayfs"),
+            "sha256:chain");
+}
+
+TEST_F(MetadataServicesTest, CriPullLeasesCannotBeDropped) {
+  LeaseRecord pull;
+  pull.id = "pull-1";
+  pull.labels["cradle.io/pull"] = "docker.io/library/busybox:1.36";
+  ASSERT_TRUE(metadata_->CreateLease("k8s.io", pull).ok());
+  google::protobuf::Empty empty;
+
+  leases::DeleteRequest del;
+  del.set_id("pull-1");
+  grpc::Status s = leases_->Delete(In("k8s.io").get(), del, &empty);
+  EXPECT_EQ(s.error_code(), Code::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("CRI image pull in progress"),
+            std::string::npos);
+  leases::DeleteResourceRequest del_res;
+  del_res.set_id("pull-1");
+  del_res.mutable_resource()->set_type("content");
+  del_res.mutable_resource()->set_id(Digest::OfBytes("x").ToString());
+  EXPECT_EQ(
+      leases_->DeleteResource(In("k8s.io").get(), del_res, &empty).error_code(),
+      Code::FAILED_PRECONDITION);
+  EXPECT_TRUE(metadata_->GetLease("k8s.io", "pull-1").ok());
+
+  // Clients cannot make such a lease, and their own go as before.
+  leases::CreateRequest create;
+  create.set_id("mine");
+  (*create.mutable_labels())["cradle.io/pull"] = "x";
+  leases::CreateResponse created;
+  EXPECT_EQ(leases_->Create(In("k8s.io").get(), create, &created).error_code(),
+            Code::INVALID_ARGUMENT);
+  create.clear_labels();
+  ASSERT_TRUE(leases_->Create(In("k8s.io").get(), create, &created).ok());
+  del.set_id("mine");
+  EXPECT_TRUE(leases_->Delete(In("k8s.io").get(), del, &empty).ok());
+}
+
+TEST_F(MetadataServicesTest, OversizedLabelsAreRefused) {
+  const std::string big(4097, 'v');
+  images::CreateImageRequest image;
+  *image.mutable_image() = MakeImage("docker.io/library/big:1");
+  (*image.mutable_image()->mutable_labels())["k"] = big;
+  images::CreateImageResponse image_resp;
+  grpc::Status s = images_->Create(In("ns1").get(), image, &image_resp);
+  EXPECT_EQ(s.error_code(), Code::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("\"k\""), std::string::npos);
+
+  leases::CreateRequest lease;
+  lease.set_id("l");
+  (*lease.mutable_labels())["k"] = big;
+  leases::CreateResponse lease_resp;
+  EXPECT_EQ(leases_->Create(In("ns1").get(), lease, &lease_resp).error_code(),
+            Code::INVALID_ARGUMENT);
+
+  namespaces::CreateNamespaceRequest ns;
+  ns.mutable_namespace_()->set_name("bigns");
+  (*ns.mutable_namespace_()->mutable_labels())["k"] = big;
+  namespaces::CreateNamespaceResponse ns_resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(namespaces_->Create(&ctx, ns, &ns_resp).error_code(),
+            Code::INVALID_ARGUMENT);
+
+  // At the limit is fine.
+  (*image.mutable_image()->mutable_labels())["k"] = std::string(4095, 'v');
+  EXPECT_TRUE(images_->Create(In("ns1").get(), image, &image_resp).ok());
 }
 
 }  // namespace

@@ -47,6 +47,8 @@ class NamespacesService final : public pb::Namespaces::Service {
     const pb::Namespace& ns = request->namespace_();
     if (absl::Status s = ValidateNamespace(ns.name()); !s.ok())
       return ToGrpc(s);
+    if (absl::Status s = CheckLabels("namespace", ns.labels()); !s.ok())
+      return ToGrpc(s);
     Labels labels(ns.labels().begin(), ns.labels().end());
     {
       absl::MutexLock lock(&mu_);
@@ -56,7 +58,8 @@ class NamespacesService final : public pb::Namespaces::Service {
         return ToGrpc(absl::AlreadyExistsError(
             absl::StrCat("namespace ", ns.name(), " already exists")));
       }
-      if (absl::Status s = deps_.metadata->SetNamespaceLabels(ns.name(), labels);
+      if (absl::Status s =
+              deps_.metadata->SetNamespaceLabels(ns.name(), labels);
           !s.ok())
         return ToGrpc(s);
     }
@@ -73,6 +76,8 @@ class NamespacesService final : public pb::Namespaces::Service {
                       pb::UpdateNamespaceResponse* response) override {
     const pb::Namespace& ns = request->namespace_();
     if (absl::Status s = ValidateNamespace(ns.name()); !s.ok())
+      return ToGrpc(s);
+    if (absl::Status s = CheckLabels("namespace", ns.labels()); !s.ok())
       return ToGrpc(s);
     Labels labels;
     {
@@ -103,7 +108,8 @@ class NamespacesService final : public pb::Namespaces::Service {
               ": only labels and labels.<key> can be updated")));
         }
       }
-      if (absl::Status s = deps_.metadata->SetNamespaceLabels(ns.name(), labels);
+      if (absl::Status s =
+              deps_.metadata->SetNamespaceLabels(ns.name(), labels);
           !s.ok())
         return ToGrpc(s);
     }
@@ -184,10 +190,12 @@ class NamespacesService final : public pb::Namespaces::Service {
       if (!records->empty()) out.push_back(what);
       return absl::OkStatus();
     };
-    for (absl::Status s :
-         {check("images", ImageRecord()), check("containers", ContainerRecord()),
-          check("sandboxes", SandboxRecord()), check("content", ContentRecord()),
-          check("snapshots", SnapshotRecord()), check("leases", LeaseRecord())}) {
+    for (absl::Status s : {check("images", ImageRecord()),
+                           check("containers", ContainerRecord()),
+                           check("sandboxes", SandboxRecord()),
+                           check("content", ContentRecord()),
+                           check("snapshots", SnapshotRecord()),
+                           check("leases", LeaseRecord())}) {
       if (!s.ok()) return s;
     }
     return out;

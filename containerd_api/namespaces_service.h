@@ -1,5 +1,5 @@
-// containerd's Namespaces service (containerd.services.namespaces.v1): the namespaces that hold
-// metadata, with their labels.
+// containerd's Namespaces service (containerd.services.namespaces.v1): the
+// namespaces that hold metadata, with their labels.
 #ifndef CRADLE_CONTAINERD_API_NAMESPACES_SERVICE_H_
 #define CRADLE_CONTAINERD_API_NAMESPACES_SERVICE_H_
 
@@ -12,7 +12,8 @@
 namespace cradle::containerd_api {
 
 // `deps` and what it points to must outlive the service.
-std::unique_ptr<grpc::Service> NewNamespacesService(const ContainerdApiDeps& deps);
+std::unique_ptr<grpc::Service> NewNamespacesService(
+    const ContainerdApiDeps& deps);
 
 }  // namespace cradle::containerd_api
 

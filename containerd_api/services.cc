@@ -5,14 +5,14 @@
 #include "containerd_api/events_service.h"
 // [factory includes]
 #include "containerd_api/containers_service.h"
-#include "containerd_api/images_service.h"
-#include "containerd_api/leases_service.h"
-#include "containerd_api/tasks_service.h"
-#include "containerd_api/introspection_service.h"
-#include "containerd_api/namespaces_service.h"
-#include "containerd_api/version_service.h"
 #include "containerd_api/diff_service.h"
+#include "containerd_api/images_service.h"
+#include "containerd_api/introspection_service.h"
+#include "containerd_api/leases_service.h"
+#include "containerd_api/namespaces_service.h"
 #include "containerd_api/snapshots_service.h"
+#include "containerd_api/tasks_service.h"
+#include "containerd_api/version_service.h"
 
 namespace cradle::containerd_api {
 

@@ -14,12 +14,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "containerd_api/api_context.h"
+#include "containerd_api/cri_snapshots.h"
 #include "containerd_api/event_exchange.h"
 #include "containerd_api/mount_convert.h"
 #include "containerd_api/proto/events/snapshot.pb.h"
 #include "containerd_api/proto/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "containerd_api/snapshot_keys.h"
-#include "cri/store/container_store.h"
 #include "metadata/metadata.h"
 #include "snapshots/snapshotter.h"
 
@@ -118,8 +118,13 @@ class SnapshotsService final : public v1::Snapshots::Service {
         if (absl::Status s = ValidateClientSnapshotKey(*ns, *k); !s.ok())
           return s;
       }
+      if (absl::Status s = CheckLabels("snapshot", req->labels()); !s.ok())
+        return s;
       std::string bkey = BackendSnapshotKey(*ns, req->key());
       std::string bname = BackendSnapshotKey(*ns, req->name());
+      // Committing a CRI container's root re-keys it away from the
+      // container's record, and the collector then deletes the live layer.
+      if (absl::Status s = RefuseCriRoot(deps_, *ns, bkey); !s.ok()) return s;
       Labels labels(req->labels().begin(), req->labels().end());
       // The lease holds the committed snapshot before it exists.
       if (absl::Status s = HoldInLease(ctx, *ns, bname); !s.ok()) return s;
@@ -154,7 +159,7 @@ class SnapshotsService final : public v1::Snapshots::Service {
       if (absl::Status s = ValidateClientSnapshotKey(*ns, req->key()); !s.ok())
         return s;
       std::string bkey = BackendSnapshotKey(*ns, req->key());
-      if (absl::Status s = RefuseCriRoot(*ns, bkey); !s.ok()) return s;
+      if (absl::Status s = RefuseCriRoot(deps_, *ns, bkey); !s.ok()) return s;
       absl::Status removed = deps_.snapshotter->Remove(bkey);
       if (!removed.ok() && !absl::IsNotFound(removed))
         return Client(removed, *ns);
@@ -207,6 +212,10 @@ class SnapshotsService final : public v1::Snapshots::Service {
       if (!record.ok() && !absl::IsNotFound(record.status()))
         return record.status();
       Labels labels = record.ok() ? record->labels : info->labels;
+      if (absl::Status s = CheckLabels("snapshot", req->info().labels());
+          !s.ok()) {
+        return s;
+      }
       Labels wanted(req->info().labels().begin(), req->info().labels().end());
       // containerd: no paths replaces every label; "labels" likewise;
       // "labels.<key>" sets or (absent from the info) deletes one; any other
@@ -385,6 +394,7 @@ class SnapshotsService final : public v1::Snapshots::Service {
     absl::StatusOr<std::string> ns = Namespace(ctx, snapshotter);
     if (!ns.ok()) return ns.status();
     if (absl::Status s = ValidateClientSnapshotKey(*ns, key); !s.ok()) return s;
+    if (absl::Status s = CheckLabels("snapshot", labels); !s.ok()) return s;
     if (!parent.empty()) {
       if (absl::Status s = ValidateClientSnapshotKey(*ns, parent); !s.ok())
         return s;
@@ -409,25 +419,6 @@ class SnapshotsService final : public v1::Snapshots::Service {
     event.set_key(key);
     event.set_parent(parent);
     Publish(*ns, "/snapshot/prepare", event);
-    return absl::OkStatus();
-  }
-
-  // FailedPrecondition when `bkey` is the root (or an image volume) of a
-  // CRI container: the CRI removes those itself, with the container.
-  absl::Status RefuseCriRoot(const std::string& ns, const std::string& bkey) {
-    if (ns != kCriNamespace || deps_.cri_containers == nullptr)
-      return absl::OkStatus();
-    for (const CriContainer& c : deps_.cri_containers->List()) {
-      if (!c.snapshotter.empty() && c.snapshotter != deps_.snapshotter_name)
-        continue;
-      bool used = c.snapshot_key == bkey;
-      for (const auto& v : c.image_volumes) used |= v.snapshot_key == bkey;
-      if (used) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("snapshot ", bkey, " is in use by CRI container ",
-                         c.id, "; remove the container through the CRI"));
-      }
-    }
     return absl::OkStatus();
   }
 

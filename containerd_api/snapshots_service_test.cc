@@ -13,10 +13,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "containerd_api/api_deps.h"
+#include "containerd_api/content_service.h"
 #include "containerd_api/diff_service.h"
+#include "containerd_api/proto/services/content/v1/content.grpc.pb.h"
 #include "containerd_api/proto/services/diff/v1/diff.grpc.pb.h"
 #include "containerd_api/proto/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "content/local/local_store.h"
+#include "cri/store/container_store.h"
 #include "gtest/gtest.h"
 #include "metadata/content_store.h"
 #include "metadata/leveldb_store.h"
@@ -28,6 +31,7 @@ namespace {
 
 namespace sv1 = ::containerd::services::snapshots::v1;
 namespace dv1 = ::containerd::services::diff::v1;
+namespace cv1 = ::containerd::services::content::v1;
 namespace fs = std::filesystem;
 
 class SnapshotsServiceTest : public ::testing::Test {
@@ -55,6 +59,10 @@ class SnapshotsServiceTest : public ::testing::Test {
     deps_.snapshot_root = dir_ + "/snapshots/overlayfs";
     deps_.state = dir_ + "/state";
     deps_.unpack_limits = &limits_;
+    auto cri = ContainerStore::Open(metadata_.get(), "k8s.io");
+    ASSERT_TRUE(cri.ok()) << cri.status();
+    cri_ = *std::move(cri);
+    deps_.cri_containers = cri_.get();
     snapshots_ = NewSnapshotsService(deps_);
     diff_ = NewDiffService(deps_);
     grpc::ServerBuilder builder;
@@ -115,8 +123,52 @@ class SnapshotsServiceTest : public ::testing::Test {
     return out;
   }
 
+  // A one-file layer, as `tar` writes it, in namespace `ns`'s content.
+  Digest PutLayer(const std::string& ns, std::string* bytes_out = nullptr) {
+    std::string src = dir_ + "/layer-src";
+    fs::create_directories(src);
+    std::ofstream(src + "/hello") << "world";
+    std::string tar = dir_ + "/layer.tar";
+    EXPECT_EQ(
+        system(absl::StrCat("tar -C ", src, " -cf ", tar, " hello").c_str()),
+        0);
+    std::stringstream bytes;
+    bytes << std::ifstream(tar).rdbuf();
+    Digest digest = Digest::OfBytes(bytes.str());
+    auto ns_content =
+        NamespacedContentStore::Create(content_.get(), metadata_.get(), ns, "");
+    if (!ns_content->Info(digest).ok()) {
+      auto writer = ns_content->Writer("layer", bytes.str().size(), digest);
+      EXPECT_TRUE(writer.ok()) << writer.status();
+      EXPECT_TRUE((*writer)->Write(bytes.str()).ok());
+      EXPECT_TRUE((*writer)->Commit(bytes.str().size(), digest).ok());
+    }
+    if (bytes_out != nullptr) *bytes_out = bytes.str();
+    return digest;
+  }
+
+  dv1::ApplyRequest ApplyOf(const Digest& digest) {
+    dv1::ApplyRequest apply;
+    apply.mutable_diff()->set_media_type(
+        "application/vnd.oci.image.layer.v1.tar");
+    apply.mutable_diff()->set_digest(digest.ToString());
+    return apply;
+  }
+
+  // A CRI container in k8s.io whose root is backend snapshot `key`.
+  void AddCriContainer(const std::string& id, const std::string& key) {
+    CriContainer c;
+    c.id = id;
+    c.pod_id = "pod";
+    c.name = id;
+    c.snapshotter = "overlayfs";
+    c.snapshot_key = key;
+    ASSERT_TRUE(cri_->Add(c).ok());
+  }
+
   std::string dir_;
   ApplyLimits limits_;
+  std::unique_ptr<ContainerStore> cri_;
   std::unique_ptr<MetadataStore> metadata_;
   std::unique_ptr<ContentStore> content_;
   std::unique_ptr<LocalSnapshotter> snapshotter_;
@@ -254,6 +306,113 @@ TEST_F(SnapshotsServiceTest, DiffAppliesALayerIntoAPreparedSnapshot) {
   ASSERT_TRUE(Prepare("b", "extract", "").ok());
   EXPECT_EQ(diff_stub_->Apply(Ctx("b").get(), apply, &applied).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SnapshotsServiceTest, CriContainerRootsCannotBeCommittedOrApplied) {
+  sv1::PrepareSnapshotResponse root;
+  ASSERT_TRUE(Prepare("k8s.io", "ctr1", "", &root).ok());
+  AddCriContainer("ctr1", "ctr1");
+
+  // Committing would re-key the live layer away from the container.
+  grpc::Status commit = Commit("k8s.io", "foo", "ctr1");
+  EXPECT_EQ(commit.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << commit.error_message();
+  EXPECT_NE(commit.error_message().find("ctr1"), std::string::npos);
+  auto info = snapshotter_->Stat("ctr1");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->kind, SnapshotKind::kActive);
+  EXPECT_FALSE(snapshotter_->Stat("foo").ok());
+
+  dv1::ApplyRequest apply = ApplyOf(PutLayer("k8s.io"));
+  *apply.mutable_mounts() = root.mounts();
+  dv1::ApplyResponse applied;
+  EXPECT_EQ(
+      diff_stub_->Apply(Ctx("k8s.io").get(), apply, &applied).error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
+
+  // Other snapshots of k8s.io still commit.
+  ASSERT_TRUE(Prepare("k8s.io", "plain", "").ok());
+  EXPECT_TRUE(Commit("k8s.io", "plain-c", "plain").ok());
+}
+
+TEST_F(SnapshotsServiceTest, DiffChecksEveryWritableMount) {
+  dv1::ApplyRequest apply = ApplyOf(PutLayer("a"));
+  sv1::PrepareSnapshotResponse mine, theirs;
+  ASSERT_TRUE(Prepare("a", "mine", "", &mine).ok());
+  ASSERT_TRUE(Prepare("b", "theirs", "", &theirs).ok());
+  ASSERT_EQ(theirs.mounts_size(), 1);
+  dv1::ApplyResponse applied;
+
+  // A second mount writing into b's snapshot.
+  *apply.mutable_mounts() = mine.mounts();
+  *apply.add_mounts() = theirs.mounts(0);
+  EXPECT_EQ(diff_stub_->Apply(Ctx("a").get(), apply, &applied).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // An overlay whose upperdir is b's snapshot (reached through "..").
+  auto target = snapshotter_->ApplyTarget("b/theirs");
+  ASSERT_TRUE(target.ok());
+  apply.clear_mounts();
+  auto* overlay = apply.add_mounts();
+  overlay->set_type("overlay");
+  overlay->set_source("overlay");
+  overlay->add_options(absl::StrCat("lowerdir=", dir_));
+  overlay->add_options(absl::StrCat("upperdir=", target->dir, "/../fs"));
+  overlay->add_options(absl::StrCat("workdir=", dir_, "/work"));
+  EXPECT_EQ(diff_stub_->Apply(Ctx("a").get(), apply, &applied).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // A writable bind of the whole snapshot root.
+  apply.clear_mounts();
+  auto* bind = apply.add_mounts();
+  bind->set_type("bind");
+  bind->set_source(deps_.snapshot_root);
+  bind->add_options("rbind");
+  EXPECT_EQ(diff_stub_->Apply(Ctx("a").get(), apply, &applied).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // A's own snapshot is still applied into.
+  *apply.mutable_mounts() = mine.mounts();
+  grpc::Status ok = diff_stub_->Apply(Ctx("a").get(), apply, &applied);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
+TEST_F(SnapshotsServiceTest, RefusesOversizedLabels) {
+  sv1::PrepareSnapshotRequest req;
+  req.set_key("k");
+  (*req.mutable_labels())["big"] = std::string(5000, 'x');
+  sv1::PrepareSnapshotResponse resp;
+  grpc::Status s = snap_->Prepare(Ctx("a").get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("\"big\""), std::string::npos);
+  EXPECT_FALSE(snapshotter_->Stat("a/k").ok());
+}
+
+TEST_F(SnapshotsServiceTest, DigestlessWriteStopsShortOfTheFreeSpaceReserve) {
+  // A reserve no disk has: the first spooled byte is refused.
+  limits_.min_free_bytes = int64_t{1} << 62;
+  deps_.root = dir_ + "/root";
+  std::unique_ptr<grpc::Service> content = NewContentService(deps_);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(content.get());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub =
+      cv1::Content::NewStub(server->InProcessChannel(grpc::ChannelArguments()));
+  auto ctx = Ctx("a");
+  auto stream = stub->Write(ctx.get());
+  cv1::WriteContentRequest req;
+  req.set_action(cv1::WRITE);
+  req.set_ref("import-1");
+  req.set_data("some bytes");
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  cv1::WriteContentResponse resp;
+  while (stream->Read(&resp)) {
+  }
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << s.error_message();
+  server->Shutdown();
 }
 
 }  // namespace

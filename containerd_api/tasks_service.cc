@@ -1,5 +1,7 @@
 #include "containerd_api/tasks_service.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -22,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "cgroups/membership.h"
 #include "containerd_api/api_context.h"
 #include "containerd_api/event_exchange.h"
 #include "containerd_api/mount_convert.h"
@@ -29,8 +34,10 @@
 #include "containerd_api/proto/services/containers/v1/containers.pb.h"
 #include "containerd_api/proto/services/tasks/v1/tasks.grpc.pb.h"
 #include "containerd_api/proto/types/task/task.pb.h"
+#include "containerd_api/task_paths.h"
 #include "cri/store/container_store.h"
 #include "glog/logging.h"
+#include "lite/absl_status.h"
 #include "lite/files.h"
 #include "mount/mount.h"
 #include "nlohmann/json.hpp"
@@ -65,20 +72,16 @@ struct TaskRecord {
   std::string runc_root;
   bool rootfs_mounted = false;  // we mounted <bundle>/rootfs
   std::string stdin_path, stdout_path, stderr_path;
+  std::string shim_cgroup;  // the shim's own cgroup; empty: none made
 };
 
 nlohmann::json ToJson(const TaskRecord& r) {
-  return {{"namespace", r.ns},
-          {"id", r.id},
-          {"bundle", r.bundle},
-          {"socket", r.socket},
-          {"runtime", r.runtime},
-          {"runtimeBinary", r.runtime_binary},
-          {"runcRoot", r.runc_root},
-          {"rootfsMounted", r.rootfs_mounted},
-          {"stdin", r.stdin_path},
-          {"stdout", r.stdout_path},
-          {"stderr", r.stderr_path}};
+  return {{"namespace", r.ns},       {"id", r.id},
+          {"bundle", r.bundle},      {"socket", r.socket},
+          {"runtime", r.runtime},    {"runtimeBinary", r.runtime_binary},
+          {"runcRoot", r.runc_root}, {"rootfsMounted", r.rootfs_mounted},
+          {"stdin", r.stdin_path},   {"stdout", r.stdout_path},
+          {"stderr", r.stderr_path}, {"shimCgroup", r.shim_cgroup}};
 }
 
 absl::StatusOr<TaskRecord> TaskRecordFromJson(const std::string& text) {
@@ -97,6 +100,7 @@ absl::StatusOr<TaskRecord> TaskRecordFromJson(const std::string& text) {
     r.stdin_path = j.value("stdin", "");
     r.stdout_path = j.value("stdout", "");
     r.stderr_path = j.value("stderr", "");
+    r.shim_cgroup = j.value("shimCgroup", "");
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("task record: ", e.what()));
   }
@@ -165,7 +169,9 @@ absl::Time FromNanos(int64_t nanos) {
   return nanos == 0 ? absl::UnixEpoch() : absl::FromUnixNanos(nanos);
 }
 
-uint32_t ExitStatusOf(int exit_code) { return static_cast<uint32_t>(exit_code); }
+uint32_t ExitStatusOf(int exit_code) {
+  return static_cast<uint32_t>(exit_code);
+}
 
 // A gRPC-side deadline loop slice: Wait asks the shim in slices so a
 // client's cancel is seen within one.
@@ -178,17 +184,46 @@ struct PendingExec {
   bool terminal = false;
 };
 
-// One task. The shim client is null when the shim died (then the task
-// can only be listed as stopped and deleted).
+// One task. Its shim is known by the record's socket; the client is made
+// on first use (TasksService::ShimOf), so a shim that did not answer once
+// (a daemon restart while it was busy) is found again on the next call.
+// The task is dead only when ShimClient::Gone proves no shim serves it.
 struct Task {
   TaskRecord record;
-  std::shared_ptr<ShimClient> shim;
+  absl::Mutex shim_mu;
+  std::shared_ptr<ShimClient> shim ABSL_GUARDED_BY(shim_mu);
   absl::Mutex mu;
   std::map<std::string, PendingExec> pending ABSL_GUARDED_BY(mu);
   std::map<std::string, std::string> exec_stdio ABSL_GUARDED_BY(mu);
+  // Set (under TasksService::mu_) by the one Delete in progress; cleared
+  // again only when that Delete fails, so a task is deleted once.
+  bool deleting = false;
   std::atomic<bool> deleted{false};
   std::atomic<bool> exit_published{false};
 };
+
+// The whole of a small file, or the errno: unlike lite::ReadFileOrEmpty,
+// a file that is absent (ENOENT) and one that could not be read now are
+// told apart, since only the first means "no task here".
+int ReadSmallFile(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out->clear();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    out->append(buf, n);
+  }
+  close(fd);
+  return 0;
+}
 
 class TasksService final : public pb::Tasks::Service, public Recoverable {
  public:
@@ -198,8 +233,8 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   ~TasksService() override {
     stopping_ = true;
     absl::MutexLock lock(&watchers_mu_);
-    for (std::thread& t : watchers_) {
-      if (t.joinable()) t.join();
+    for (Watcher& w : watchers_) {
+      if (w.thread.joinable()) w.thread.join();
     }
   }
 
@@ -316,7 +351,7 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
     return absl::StrCat(ns, "/", id);
   }
   std::string BundleOf(const std::string& ns, const std::string& id) const {
-    return absl::StrCat(base_, "/tasks/", ns, "/", id);
+    return TaskBundlePath(deps_.state, ns, id);
   }
 
   // FailedPrecondition when `id` is one of the CRI's containers.
@@ -325,10 +360,48 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
       return absl::OkStatus();
     absl::StatusOr<CriContainer> c = deps_.cri_containers->Get(id);
     if (c.ok() && c->id == id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "container ", id, " is managed by the CRI; use crictl"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("container ", id, " is managed by the CRI; use crictl"));
     }
     return absl::OkStatus();
+  }
+
+  // The task's shim: the client made before, or one connected now.
+  // FailedPrecondition when no shim serves the task any more (proven by
+  // ShimClient::Gone: it died, or the task was deleted); Unavailable when
+  // one may, but does not answer now.
+  static absl::StatusOr<std::shared_ptr<ShimClient>> ShimOf(Task& task) {
+    {
+      absl::MutexLock lock(&task.shim_mu);
+      if (task.shim != nullptr) return task.shim;
+    }
+    // Not under the lock: a hung shim must not stall the task's other
+    // callers for a connect's timeout each.
+    absl::StatusOr<std::unique_ptr<ShimClient>> connected =
+        ShimClient::Connect(task.record.socket);
+    if (!connected.ok()) {
+      if (ShimClient::Gone(task.record.socket)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("task ", task.record.id,
+                         " lost its shim (it died); only delete works"));
+      }
+      return absl::UnavailableError(absl::StrCat(
+          "the shim of task ", task.record.id,
+          " does not answer; try again: ", connected.status().message()));
+    }
+    absl::MutexLock lock(&task.shim_mu);
+    if (task.shim == nullptr) {
+      task.shim = std::move(*connected);
+      LOG(INFO) << "task " << task.record.ns << "/" << task.record.id
+                << " reconnected to its shim";
+    }
+    return task.shim;
+  }
+
+  // Whether the task's shim is proven dead: a call that failed on it means
+  // the task stopped for good, not that its state is unknown.
+  static bool ShimGone(const Task& task) {
+    return ShimClient::Gone(task.record.socket);
   }
 
   absl::StatusOr<std::shared_ptr<Task>> Find(const std::string& ns,
@@ -352,16 +425,6 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
     return Find(*ns, id);
   }
 
-  // The task's live shim, or FailedPrecondition when it died.
-  static absl::StatusOr<std::shared_ptr<ShimClient>> ShimOf(const Task& task) {
-    if (task.shim == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("task ", task.record.id,
-                       " lost its shim (it died); only delete works"));
-    }
-    return task.shim;
-  }
-
   template <typename Event>
   void Publish(const std::string& ns, const char* topic, const Event& e) {
     if (deps_.events != nullptr) deps_.events->Publish(ns, topic, e);
@@ -370,7 +433,8 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   absl::Status DoCreate(grpc::ServerContext* ctx,
                         const pb::CreateTaskRequest& request,
                         pb::CreateTaskResponse* response);
-  absl::Status DoStart(grpc::ServerContext* ctx, const pb::StartRequest& request,
+  absl::Status DoStart(grpc::ServerContext* ctx,
+                       const pb::StartRequest& request,
                        pb::StartResponse* response);
   absl::Status DoDelete(grpc::ServerContext* ctx,
                         const pb::DeleteTaskRequest& request,
@@ -405,7 +469,15 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   // Unmounts and removes a task's bundle; the record goes last, so a
   // failure here leaves the task for a later delete.
   absl::Status RemoveBundle(const TaskRecord& record);
-  // Publishes the init's exit once it comes (a thread per task).
+  // Removes the shim's own cgroup once the shim has left it.
+  void RemoveShimCgroup(const TaskRecord& record);
+  // The task's runtime called directly, and the container's state as it
+  // reports it: for when the shim is gone.
+  static absl::StatusOr<std::unique_ptr<Runc>> RuntimeOf(
+      const TaskRecord& record);
+  static absl::StatusOr<RuncState> RuntimeState(const TaskRecord& record);
+  // Publishes the init's exit once it comes (a thread per task; finished
+  // ones are joined by the next Watch).
   void Watch(std::shared_ptr<Task> task);
   void PublishExit(Task& task, const shim::ContainerState& state);
 
@@ -417,8 +489,13 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   // "<ns>/<id>" -> task; a null entry is a task being created.
   std::map<std::string, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
 
+  struct Watcher {
+    std::thread thread;
+    // Set by the thread as its last act: joining it then cannot block.
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   absl::Mutex watchers_mu_;
-  std::vector<std::thread> watchers_ ABSL_GUARDED_BY(watchers_mu_);
+  std::list<Watcher> watchers_ ABSL_GUARDED_BY(watchers_mu_);
 };
 
 absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
@@ -447,9 +524,8 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
       deps_.metadata->GetContainer(ns, id);
   if (!container.ok()) {
     if (absl::IsNotFound(container.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("container \"", id, "\" in namespace \"", ns,
-                       "\": not found"));
+      return absl::NotFoundError(absl::StrCat(
+          "container \"", id, "\" in namespace \"", ns, "\": not found"));
     }
     return container.status();
   }
@@ -461,16 +537,61 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   if (runtime == deps_.runtimes.end()) {
     std::vector<std::string> known;
     for (const auto& [name, binary] : deps_.runtimes) known.push_back(name);
-    return absl::InvalidArgumentError(
-        absl::StrCat("runtime \"", record.runtime,
-                     "\" is not configured; known: ", absl::StrJoin(known, ", ")));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "runtime \"", record.runtime,
+        "\" is not configured; known: ", absl::StrJoin(known, ", ")));
   }
   record.runtime_binary = runtime->second;
   absl::StatusOr<nlohmann::json> spec = SpecOf(*container);
   if (!spec.ok()) return spec.status();
 
-  // Reserved before anything is made, so two creates cannot share a bundle.
   const std::string key = Key(ns, id);
+  record.bundle = BundleOf(ns, id);
+  record.socket = absl::StrCat(base_, "/s/", ShortHash(key));
+  record.runc_root = absl::StrCat(base_, "/runc/", ns);
+  record.stdin_path = request.stdin();
+  record.stdout_path = request.stdout();
+  record.stderr_path = request.stderr();
+  // Like the CRI's pod shims: none of its own under systemd's driver.
+  if (!deps_.systemd_cgroup) {
+    record.shim_cgroup =
+        absl::StrCat(kShimCgroupParent, "/task-", ShortHash(key));
+  }
+  const std::string rootfs = record.bundle + "/rootfs";
+
+  // The client's spec goes to the runtime as it is, but for where the root
+  // is mounted and, with systemd's cgroup driver, the cgroup's form. Edited
+  // (and its types checked) before the task is reserved: the spec is the
+  // client's, and a wrong type in it is its error, not ours.
+  if (request.rootfs_size() > 0) {
+    if (spec->contains("root") && !(*spec)["root"].is_object() &&
+        !(*spec)["root"].is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "container ", id, ": the spec's \"root\" must be an object, not ",
+          (*spec)["root"].type_name()));
+    }
+    (*spec)["root"]["path"] = rootfs;
+  }
+  if (spec->contains("linux") && (*spec)["linux"].is_object()) {
+    nlohmann::json& linux_ = (*spec)["linux"];
+    if (linux_.contains("cgroupsPath") && !linux_["cgroupsPath"].is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "container ", id,
+          ": the spec's \"linux.cgroupsPath\" must be a string, not ",
+          linux_["cgroupsPath"].type_name()));
+    }
+    if (deps_.systemd_cgroup) {
+      std::string path = linux_.value("cgroupsPath", "");
+      if (path.find(':') == std::string::npos) {
+        linux_["cgroupsPath"] =
+            absl::StrCat("system.slice:cradle-", ns, ":", id);
+      }
+    }
+  }
+
+  // Reserved before anything is made, so two creates cannot share a bundle.
+  // Every way out but success (an exception too) undoes what was made and
+  // frees the id again.
   {
     absl::MutexLock lock(&mu_);
     if (!tasks_.emplace(key, nullptr).second) {
@@ -478,34 +599,19 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
           absl::StrCat("task ", id, " already exists"));
     }
   }
-  auto unreserve = [&] {
+  bool bundle_started = false;
+  std::shared_ptr<ShimClient> shim;
+  absl::Cleanup undo = [&] {
+    if (shim != nullptr) {
+      (void)shim->Shutdown();
+      RemoveShimCgroup(record);
+    }
+    if (bundle_started) (void)RemoveBundle(record);
     absl::MutexLock lock(&mu_);
     tasks_.erase(key);
   };
 
-  record.bundle = BundleOf(ns, id);
-  record.socket = absl::StrCat(base_, "/s/", ShortHash(key));
-  record.runc_root = absl::StrCat(base_, "/runc/", ns);
-  record.stdin_path = request.stdin();
-  record.stdout_path = request.stdout();
-  record.stderr_path = request.stderr();
-  const std::string rootfs = record.bundle + "/rootfs";
-
-  // The client's spec goes to the runtime as it is, but for where the root
-  // is mounted and, with systemd's cgroup driver, the cgroup's form.
-  if (request.rootfs_size() > 0) {
-    (*spec)["root"]["path"] = rootfs;
-  }
-  if (deps_.systemd_cgroup && spec->contains("linux") &&
-      (*spec)["linux"].is_object()) {
-    nlohmann::json& linux_ = (*spec)["linux"];
-    std::string path = linux_.value("cgroupsPath", "");
-    if (path.find(':') == std::string::npos) {
-      linux_["cgroupsPath"] =
-          absl::StrCat("system.slice:cradle-", ns, ":", id);
-    }
-  }
-
+  bundle_started = true;
   absl::Status made = [&]() -> absl::Status {
     for (const std::string& dir :
          {record.bundle, rootfs, base_ + "/s", record.runc_root}) {
@@ -529,19 +635,16 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
       record.rootfs_mounted = true;
     }
     // Before the shim exists: a restarted daemon finds the task by it.
-    if (int err = lite::WriteFileAtomic(
-            absl::StrCat(record.bundle, "/", kTaskRecord), ToJson(record).dump());
+    if (int err =
+            lite::WriteFileAtomic(absl::StrCat(record.bundle, "/", kTaskRecord),
+                                  ToJson(record).dump());
         err != 0) {
       return absl::InternalError(
           absl::StrCat("write task record: ", strerror(err)));
     }
     return absl::OkStatus();
   }();
-  if (!made.ok()) {
-    (void)RemoveBundle(record);
-    unreserve();
-    return made;
-  }
+  if (!made.ok()) return made;
 
   ShimLaunchOptions launch;
   launch.binary = deps_.shim_binary;
@@ -551,14 +654,14 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   launch.runc_binary = record.runtime_binary;
   launch.systemd_cgroup = deps_.systemd_cgroup;
   launch.log_file = record.bundle + "/shim.log";
+  launch.cgroup = record.shim_cgroup;
   absl::StatusOr<std::unique_ptr<ShimClient>> launched =
       ShimClient::Launch(launch);
   if (!launched.ok()) {
-    (void)RemoveBundle(record);
-    unreserve();
+    RemoveShimCgroup(record);  // a shim that failed may have made it
     return launched.status();
   }
-  std::shared_ptr<ShimClient> shim = std::move(*launched);
+  shim = std::move(*launched);
 
   shim::CreateRequest create;
   create.id = id;
@@ -568,20 +671,19 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   create.stdout_path = record.stdout_path;
   create.stderr_path = record.stderr_path;
   absl::StatusOr<int> pid = shim->Create(create);
-  if (!pid.ok()) {
-    (void)shim->Shutdown();
-    (void)RemoveBundle(record);
-    unreserve();
-    return pid.status();
-  }
+  if (!pid.ok()) return pid.status();
 
   auto task = std::make_shared<Task>();
   task->record = record;
-  task->shim = shim;
+  {
+    absl::MutexLock lock(&task->shim_mu);
+    task->shim = shim;
+  }
   {
     absl::MutexLock lock(&mu_);
     tasks_[key] = task;
   }
+  std::move(undo).Cancel();
   events::TaskCreate event;
   event.set_container_id(id);
   event.set_bundle(record.bundle);
@@ -623,9 +725,9 @@ absl::Status TasksService::DoStart(grpc::ServerContext* ctx,
     absl::MutexLock lock(&(*task)->mu);
     auto it = (*task)->pending.find(request.exec_id());
     if (it == (*task)->pending.end()) {
-      return absl::NotFoundError(absl::StrCat(
-          "process ", request.exec_id(), " of task ", id,
-          " not found (or already started)"));
+      return absl::NotFoundError(
+          absl::StrCat("process ", request.exec_id(), " of task ", id,
+                       " not found (or already started)"));
     }
     exec = it->second;
   }
@@ -652,53 +754,93 @@ absl::Status TasksService::DoDelete(grpc::ServerContext* ctx,
   if (!task.ok()) return task.status();
   Task& t = **task;
   const std::string& id = t.record.id;
+  const std::string key = Key(t.record.ns, id);
+  // One delete at a time: a second one running late would remove the
+  // bundle of a task created again under the same id meanwhile.
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = tasks_.find(key);
+    if (it == tasks_.end() || it->second != *task) {
+      return absl::NotFoundError(
+          absl::StrCat("no running task found: task ", id, " not found"));
+    }
+    if (t.deleting) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("task ", id, " is being deleted"));
+    }
+    t.deleting = true;
+  }
+  // Until it is gone, a failed delete leaves the task to delete again.
+  absl::Cleanup undelete = [&] {
+    absl::MutexLock lock(&mu_);
+    t.deleting = false;
+  };
   shim::ContainerState last;
   last.id = id;
   last.exit_code = 255;  // unknown: the shim died with the record
   last.exited_at = absl::ToUnixNanos(absl::Now());
-  if (t.shim != nullptr) {
-    absl::StatusOr<shim::ContainerState> state = t.shim->State(id);
-    if (state.ok() && (state->status == shim::ContainerStatus::kRunning ||
-                       state->status == shim::ContainerStatus::kPaused)) {
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(t);
+  // Whether no shim serves the task (proven, never assumed: deleting the
+  // container under a live shim would orphan the shim).
+  bool gone = !shim.ok() && absl::IsFailedPrecondition(shim.status());
+  if (!shim.ok() && !gone) return shim.status();  // alive, not answering
+  if (shim.ok()) {
+    absl::StatusOr<shim::ContainerState> state = (*shim)->State(id);
+    if (!state.ok() && !absl::IsNotFound(state.status()) && ShimGone(t)) {
+      gone = true;  // the client was made before the shim died
+    } else {
+      if (state.ok() && (state->status == shim::ContainerStatus::kRunning ||
+                         state->status == shim::ContainerStatus::kPaused)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "task ", id, " must be stopped before deletion: ",
+            absl::AsciiStrToLower(shim::ContainerStatusName(state->status))));
+      }
+      absl::StatusOr<shim::ContainerState> deleted = (*shim)->Delete(id);
+      if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
+        return deleted.status();
+      if (deleted.ok()) last = *deleted;
+      if (absl::Status s = (*shim)->Shutdown(); !s.ok()) {
+        LOG(WARNING) << "task " << id << ": its shim stays: " << s.message();
+      }
+    }
+  }
+  if (gone) {
+    // The runtime itself forgets the container, but only one that is not
+    // running, as the shim would have required: the shim alone may have
+    // died.
+    absl::StatusOr<RuncState> state = RuntimeState(t.record);
+    if (state.ok() &&
+        (state->status == "running" || state->status == "paused")) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "task ", id, " must be stopped before deletion: ",
-          absl::AsciiStrToLower(shim::ContainerStatusName(state->status))));
+          "task ", id, " must be stopped before deletion: ", state->status,
+          " (its shim is gone; ctr tasks kill reaches it through the "
+          "runtime)"));
     }
-    absl::StatusOr<shim::ContainerState> deleted = t.shim->Delete(id);
-    if (!deleted.ok() && !absl::IsNotFound(deleted.status()))
-      return deleted.status();
-    if (deleted.ok()) last = *deleted;
-    if (absl::Status s = t.shim->Shutdown(); !s.ok()) {
-      LOG(WARNING) << "task " << id << ": its shim stays: " << s.message();
-    }
-  } else {
-    // No shim to ask: the runtime itself forgets the container, which may
-    // still run if the shim alone died.
-    RuncOptions options;
-    options.binary = t.record.runtime_binary;
-    options.root = t.record.runc_root;
-    options.log_dir = t.record.bundle;
-    lite::StatusOr<std::unique_ptr<Runc>> runc = Runc::New(options);
+    absl::StatusOr<std::unique_ptr<Runc>> runc = RuntimeOf(t.record);
     if (runc.ok()) (void)(*runc)->Delete(id, /*force=*/true);
   }
-  t.deleted = true;
+  RemoveShimCgroup(t.record);
   if (absl::Status s = RemoveBundle(t.record); !s.ok()) return s;
+  t.deleted = true;
+  std::move(undelete).Cancel();
   {
     absl::MutexLock lock(&mu_);
-    tasks_.erase(Key(t.record.ns, id));
+    auto it = tasks_.find(key);
+    if (it != tasks_.end() && it->second == *task) tasks_.erase(it);
   }
   events::TaskDelete event;
   event.set_container_id(id);
   event.set_pid(last.pid);
   event.set_exit_status(ExitStatusOf(last.exit_code));
-  *event.mutable_exited_at() = containerd_api::ToProto(FromNanos(last.exited_at));
+  *event.mutable_exited_at() =
+      containerd_api::ToProto(FromNanos(last.exited_at));
   Publish(t.record.ns, "/tasks/delete", event);
   response->set_id(id);
   response->set_pid(last.pid);
   response->set_exit_status(ExitStatusOf(last.exit_code));
   *response->mutable_exited_at() =
       containerd_api::ToProto(FromNanos(last.exited_at));
-  LOG(INFO) << "task " << Key(t.record.ns, id) << " deleted";
+  LOG(INFO) << "task " << key << " deleted";
   return absl::OkStatus();
 }
 
@@ -730,7 +872,8 @@ absl::Status TasksService::DoDeleteProcess(
   event.set_id(exec_id);
   event.set_pid(last->pid);
   event.set_exit_status(ExitStatusOf(last->exit_code));
-  *event.mutable_exited_at() = containerd_api::ToProto(FromNanos(last->exited_at));
+  *event.mutable_exited_at() =
+      containerd_api::ToProto(FromNanos(last->exited_at));
   Publish((*task)->record.ns, "/tasks/delete", event);
   response->set_id(exec_id);
   response->set_pid(last->pid);
@@ -760,21 +903,25 @@ absl::Status TasksService::Describe(Task& task, const std::string& exec_id,
     out->set_stdout(task.record.stdout_path);
     out->set_stderr(task.record.stderr_path);
   }
-  if (task.shim == nullptr) {
-    if (!exec_id.empty()) {
-      return absl::NotFoundError(
-          absl::StrCat("process ", exec_id, " of task ", id, " not found"));
-    }
-    out->set_status(types::STOPPED);
-    out->set_exit_status(255);
-    return absl::OkStatus();
-  }
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(task);
   absl::StatusOr<shim::ContainerState> state =
-      exec_id.empty() ? task.shim->State(id, absl::Seconds(5))
-                      : task.shim->ProcessState(id, exec_id);
+      !shim.ok()        ? absl::StatusOr<shim::ContainerState>(shim.status())
+      : exec_id.empty() ? (*shim)->State(id, absl::Seconds(5))
+                        : (*shim)->ProcessState(id, exec_id);
   if (!state.ok()) {
-    if (!exec_id.empty() || absl::IsNotFound(state.status()))
-      return state.status();
+    if (absl::IsNotFound(state.status())) return state.status();
+    // Stopped only when no shim serves the task: one that is slow or busy
+    // (or was not answering at a daemon restart) keeps it alive.
+    if (ShimGone(task)) {
+      if (!exec_id.empty()) {
+        return absl::NotFoundError(
+            absl::StrCat("process ", exec_id, " of task ", id, " not found"));
+      }
+      out->set_status(types::STOPPED);
+      out->set_exit_status(255);
+      return absl::OkStatus();
+    }
+    if (!exec_id.empty()) return state.status();
     // A shim that does not answer now: shown, not hidden.
     out->set_status(types::UNKNOWN);
     return absl::OkStatus();
@@ -865,18 +1012,28 @@ absl::Status TasksService::DoKill(grpc::ServerContext* ctx,
   absl::StatusOr<std::shared_ptr<Task>> task =
       Mutable(ctx, request.container_id());
   if (!task.ok()) return task.status();
-  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
-  if (!shim.ok()) return shim.status();
   int signal = request.signal() == 0 ? SIGTERM : request.signal();
   if (request.signal() > 64) {
     return absl::InvalidArgumentError(
         absl::StrCat("signal ", request.signal(), " is out of range"));
   }
-  if (!request.exec_id().empty()) {
-    return (*shim)->KillProcess(request.container_id(), request.exec_id(),
-                                signal);
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  absl::Status killed =
+      !shim.ok() ? shim.status()
+      : !request.exec_id().empty()
+          ? (*shim)->KillProcess(request.container_id(), request.exec_id(),
+                                 signal)
+          : (*shim)->Kill(request.container_id(), signal, request.all());
+  if (killed.ok() || absl::IsNotFound(killed) || !request.exec_id().empty() ||
+      !ShimGone(**task)) {
+    return killed;
   }
-  return (*shim)->Kill(request.container_id(), signal, request.all());
+  // The shim died but the container may not have: the runtime reaches it,
+  // so it can still be stopped and then deleted.
+  absl::StatusOr<std::unique_ptr<Runc>> runc = RuntimeOf((*task)->record);
+  if (!runc.ok()) return runc.status();
+  return lite::ToAbsl(
+      (*runc)->Kill(request.container_id(), signal, request.all()));
 }
 
 absl::Status TasksService::DoExec(grpc::ServerContext* ctx,
@@ -904,15 +1061,16 @@ absl::Status TasksService::DoExec(grpc::ServerContext* ctx,
   exec.start.stdin_path = request.stdin();
   exec.start.stdout_path = request.stdout();
   exec.start.stderr_path = request.stderr();
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
   bool started =
-      (*task)->shim != nullptr &&
-      (*task)->shim->ProcessState(request.container_id(), request.exec_id()).ok();
+      shim.ok() &&
+      (*shim)->ProcessState(request.container_id(), request.exec_id()).ok();
   {
     absl::MutexLock lock(&(*task)->mu);
     if (started || !(*task)->pending.emplace(request.exec_id(), exec).second) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "process ", request.exec_id(), " of task ", request.container_id(),
-          " already exists"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("process ", request.exec_id(), " of task ",
+                       request.container_id(), " already exists"));
     }
   }
   events::TaskExecAdded event;
@@ -973,13 +1131,12 @@ absl::Status TasksService::DoListPids(grpc::ServerContext* ctx,
   absl::StatusOr<std::shared_ptr<Task>> task =
       Find(*ns, request.container_id());
   if (!task.ok() || *task == nullptr) {
-    return absl::NotFoundError(absl::StrCat("task ", request.container_id(),
-                                            " not found"));
+    return absl::NotFoundError(
+        absl::StrCat("task ", request.container_id(), " not found"));
   }
   absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
   if (!shim.ok()) return shim.status();
-  absl::StatusOr<std::vector<int>> pids =
-      (*shim)->Pids(request.container_id());
+  absl::StatusOr<std::vector<int>> pids = (*shim)->Pids(request.container_id());
   if (!pids.ok()) return pids.status();
   for (int pid : *pids) response->add_processes()->set_pid(pid);
   return absl::OkStatus();
@@ -1012,25 +1169,32 @@ absl::Status TasksService::DoWait(grpc::ServerContext* ctx,
   absl::StatusOr<std::shared_ptr<Task>> task =
       Find(*ns, request.container_id());
   if (!task.ok() || *task == nullptr) {
-    return absl::NotFoundError(absl::StrCat("task ", request.container_id(),
-                                            " not found"));
+    return absl::NotFoundError(
+        absl::StrCat("task ", request.container_id(), " not found"));
   }
   const std::string& id = request.container_id();
   const std::string& exec_id = request.exec_id();
-  if ((*task)->shim == nullptr) {
-    response->set_exit_status(255);
-    *response->mutable_exited_at() = containerd_api::ToProto(absl::Now());
-    return absl::OkStatus();
-  }
   // In slices, so a client that hangs up (ctr interrupted) ends the call.
   for (;;) {
     if (ctx->IsCancelled()) return absl::CancelledError("the client left");
     if ((*task)->deleted) {
       return absl::NotFoundError(absl::StrCat("task ", id, " was deleted"));
     }
+    absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+    if (!shim.ok()) {
+      if (absl::IsFailedPrecondition(shim.status())) {
+        // No shim serves it: its exit is lost with the shim.
+        response->set_exit_status(255);
+        *response->mutable_exited_at() = containerd_api::ToProto(absl::Now());
+        return absl::OkStatus();
+      }
+      // Not answering now: it may again (a busy shim, a restart).
+      absl::SleepFor(kWaitSlice);
+      continue;
+    }
     absl::StatusOr<shim::ContainerState> state;
     if (exec_id.empty()) {
-      state = (*task)->shim->Wait(id, kWaitSlice);
+      state = (*shim)->Wait(id, kWaitSlice);
     } else {
       bool pending;
       {
@@ -1042,9 +1206,20 @@ absl::Status TasksService::DoWait(grpc::ServerContext* ctx,
         absl::SleepFor(absl::Milliseconds(50));
         continue;
       }
-      state = (*task)->shim->WaitProcess(id, exec_id, kWaitSlice);
+      state = (*shim)->WaitProcess(id, exec_id, kWaitSlice);
     }
     if (absl::IsDeadlineExceeded(state.status())) continue;
+    if (!state.ok() && !absl::IsNotFound(state.status())) {
+      if (ShimGone(**task)) {  // it died while we waited
+        response->set_exit_status(255);
+        *response->mutable_exited_at() = containerd_api::ToProto(absl::Now());
+        return absl::OkStatus();
+      }
+      if (absl::IsUnavailable(state.status())) {  // busy: asked again
+        absl::SleepFor(kWaitSlice);
+        continue;
+      }
+    }
     if (!state.ok()) return state.status();
     response->set_exit_status(ExitStatusOf(state->exit_code));
     *response->mutable_exited_at() =
@@ -1066,7 +1241,27 @@ absl::Status TasksService::RemoveBundle(const TaskRecord& record) {
   // Whatever is mounted below (the rootfs) would make removal fail, or
   // worse, walk into it.
   if (absl::Status s = UnmountBelow(record.bundle); !s.ok()) return s;
+  // The record last: while it exists the task does (recovery finds it, the
+  // Containers service keeps its container), so a removal that fails
+  // midway leaves a task to delete again, never a bundle without one.
+  const std::string task_record = absl::StrCat(record.bundle, "/", kTaskRecord);
   std::error_code ec;
+  std::vector<std::filesystem::path> entries;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(record.bundle, ec)) {
+    if (entry.path() != task_record) entries.push_back(entry.path());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::InternalError(
+        absl::StrCat("list ", record.bundle, ": ", ec.message()));
+  }
+  for (const std::filesystem::path& entry : entries) {
+    std::filesystem::remove_all(entry, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("remove ", entry.string(), ": ", ec.message()));
+    }
+  }
   std::filesystem::remove_all(record.bundle, ec);
   if (ec) {
     return absl::InternalError(
@@ -1074,6 +1269,37 @@ absl::Status TasksService::RemoveBundle(const TaskRecord& record) {
   }
   unlink(record.socket.c_str());
   return absl::OkStatus();
+}
+
+void TasksService::RemoveShimCgroup(const TaskRecord& record) {
+  if (record.shim_cgroup.empty()) return;
+  // A shim asked to shut down leaves right after answering; its cgroup
+  // empties a moment later.
+  lite::Status removed;
+  for (int i = 0; i < 100; ++i) {
+    removed = RemoveCgroup(record.shim_cgroup);
+    if (removed.code() != lite::StatusCode::kFailedPrecondition) break;
+    absl::SleepFor(absl::Milliseconds(30));
+  }
+  if (!removed.ok()) {
+    LOG(WARNING) << "task " << record.ns << "/" << record.id << ": shim cgroup "
+                 << record.shim_cgroup << " stays: " << removed.message();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Runc>> TasksService::RuntimeOf(
+    const TaskRecord& record) {
+  RuncOptions options;
+  options.binary = record.runtime_binary;
+  options.root = record.runc_root;
+  options.log_dir = record.bundle;
+  return lite::ToAbsl(Runc::New(options));
+}
+
+absl::StatusOr<RuncState> TasksService::RuntimeState(const TaskRecord& record) {
+  absl::StatusOr<std::unique_ptr<Runc>> runc = RuntimeOf(record);
+  if (!runc.ok()) return runc.status();
+  return lite::ToAbsl((*runc)->State(record.id));
 }
 
 void TasksService::PublishExit(Task& task, const shim::ContainerState& state) {
@@ -1089,28 +1315,48 @@ void TasksService::PublishExit(Task& task, const shim::ContainerState& state) {
 }
 
 void TasksService::Watch(std::shared_ptr<Task> task) {
-  auto run = [this, task] {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  auto run = [this, task, done] {
     try {
-      while (!stopping_ && !task->deleted && task->shim != nullptr) {
+      while (!stopping_ && !task->deleted) {
+        absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(*task);
+        if (!shim.ok()) {
+          if (absl::IsFailedPrecondition(shim.status())) break;  // no shim
+          absl::SleepFor(kWaitSlice);  // not answering now: later
+          continue;
+        }
         absl::StatusOr<shim::ContainerState> state =
-            task->shim->Wait(task->record.id, kWaitSlice);
+            (*shim)->Wait(task->record.id, kWaitSlice);
         if (state.ok()) {
           PublishExit(*task, *state);
-          return;
+          break;
         }
-        if (absl::IsNotFound(state.status())) return;  // deleted meanwhile
+        if (absl::IsNotFound(state.status())) break;  // deleted meanwhile
         if (!absl::IsDeadlineExceeded(state.status())) {
-          // The shim is unreachable (dying, or busy): try again later.
+          if (ShimGone(*task)) break;  // died: its exit died with it
+          // The shim is unreachable (busy, restarting): try again later.
           absl::SleepFor(kWaitSlice);
         }
       }
     } catch (const std::exception& e) {
       LOG(ERROR) << "task " << task->record.id << " exit watch: " << e.what();
     }
+    done->store(true);
   };
   absl::MutexLock lock(&watchers_mu_);
+  // The watchers of tasks gone since are joined here, not at shutdown: a
+  // daemon running task after task would otherwise keep a finished
+  // thread's stack for each until thread creation fails.
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (it->done->load()) {
+      if (it->thread.joinable()) it->thread.join();
+      it = watchers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   try {
-    watchers_.emplace_back(run);
+    watchers_.push_back(Watcher{std::thread(run), done});
   } catch (const std::system_error& e) {
     // No exit event for this task; everything else works.
     LOG(ERROR) << "task " << task->record.id << ": no exit watch: " << e.what();
@@ -1126,28 +1372,41 @@ void TasksService::Recover() {
     for (const auto& dir :
          std::filesystem::directory_iterator(ns_dir.path(), ec2)) {
       std::string path = dir.path().string() + "/" + kTaskRecord;
-      absl::StatusOr<TaskRecord> record =
-          TaskRecordFromJson(lite::ReadFileOrEmpty(path));
-      if (!record.ok()) {
-        // Crashed between making the bundle and the record: nothing ran.
-        LOG(WARNING) << "tasks: " << dir.path() << " has no usable record ("
-                     << record.status().message() << "); removing it";
+      std::string text;
+      int err = ReadSmallFile(path, &text);
+      if (err == ENOENT) {
+        // Crashed between making the bundle and the record (or after a
+        // delete removed the record): no shim was ever launched for it.
+        LOG(WARNING) << "tasks: " << dir.path()
+                     << " has no task record; removing it";
         (void)UnmountBelow(dir.path().string());
         std::filesystem::remove_all(dir.path(), ec2);
         continue;
       }
+      if (err != 0) {
+        // Not known to be absent: the task may live, so its bundle stays
+        // (a later restart tries again).
+        LOG(ERROR) << "tasks: cannot read " << path << " (" << strerror(err)
+                   << "); task left as it is, not served";
+        continue;
+      }
+      absl::StatusOr<TaskRecord> record = TaskRecordFromJson(text);
+      if (!record.ok()) {
+        // Written atomically, so this is damage, not a crash mid-create:
+        // kept for whoever looks.
+        LOG(ERROR) << "tasks: " << path << " is unusable ("
+                   << record.status().message()
+                   << "); task left as it is, not served";
+        continue;
+      }
       auto task = std::make_shared<Task>();
       task->record = *record;
-      absl::StatusOr<std::unique_ptr<ShimClient>> shim =
-          ShimClient::Connect(record->socket);
-      if (shim.ok()) {
-        task->shim = std::move(*shim);
-        LOG(INFO) << "task " << record->ns << "/" << record->id
-                  << " reconnected to its shim";
-      } else {
-        LOG(WARNING) << "task " << record->ns << "/" << record->id
-                     << ": its shim is gone (" << shim.status().message()
-                     << "); listed as stopped until deleted";
+      // Once now for the log; a shim that does not answer is asked again
+      // on each call (ShimOf), and only one proven gone means stopped.
+      absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(*task);
+      if (!shim.ok()) {
+        LOG(WARNING) << "task " << record->ns << "/" << record->id << ": "
+                     << shim.status().message();
       }
       found.push_back(task);
     }
@@ -1157,9 +1416,9 @@ void TasksService::Recover() {
     for (const auto& task : found)
       tasks_[Key(task->record.ns, task->record.id)] = task;
   }
-  for (const auto& task : found) {
-    if (task->shim != nullptr) Watch(task);
-  }
+  // Every task, even one whose shim did not answer yet: the watcher asks
+  // again, and ends once the shim is proven gone.
+  for (const auto& task : found) Watch(task);
 }
 
 }  // namespace

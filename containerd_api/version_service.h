@@ -1,4 +1,5 @@
-// containerd's Version service (containerd.services.version.v1): cradled's version and build revision.
+// containerd's Version service (containerd.services.version.v1): cradled's
+// version and build revision.
 #ifndef CRADLE_CONTAINERD_API_VERSION_SERVICE_H_
 #define CRADLE_CONTAINERD_API_VERSION_SERVICE_H_
 

@@ -18,6 +18,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -303,13 +304,41 @@ TEST_F(CtrTest, ExportRemoveImportBringsTheImageBack) {
   EXPECT_TRUE(HasRowStartingWith(out, Busybox())) << out;
 }
 
-TEST_F(CtrTest, LeasesListRuns) {
-  RunResult r = Ctr({"leases", "ls"});
-  ASSERT_TRUE(r.status.ok()) << Show({"leases", "ls"}, r);
-  std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
-  ASSERT_FALSE(lines.empty());
-  EXPECT_THAT(lines[0], HasSubstr("ID")) << r.out;
-  EXPECT_THAT(lines[0], HasSubstr("CREATED AT")) << r.out;
+TEST_F(CtrTest, LeasesAreCreatedListedAndRemoved) {
+  CtrOk({"leases", "create", "--id", "l1", "owner=e2e"});
+  std::string out = CtrOk({"leases", "ls"});
+  ASSERT_TRUE(HasRowStartingWith(out, "l1")) << out;
+  EXPECT_THAT(out, HasSubstr("owner=e2e"));
+  CtrOk({"leases", "rm", "l1"});
+  out = CtrOk({"leases", "ls"});
+  EXPECT_FALSE(HasRowStartingWith(out, "l1")) << out;
+}
+
+// The collector the CRI runs (here after its RemoveImage) must keep what a
+// ctr pull unpacked in another namespace: its layers are reached only
+// through containerd's gc labels and the namespace's own snapshot keys.
+TEST_F(CtrTest, PulledImageSurvivesTheCrisCollection) {
+  ASSERT_NO_FATAL_FAILURE(PullBusybox());
+  runtime::v1::RemoveImageRequest req;
+  req.mutable_image()->set_image(Busybox());
+  runtime::v1::RemoveImageResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = daemon().images().RemoveImage(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(
+      HasRowStartingWith(CtrOk({"images", "ls"}, "k8s.io"), Busybox()));
+
+  EXPECT_TRUE(HasRowStartingWith(CtrOk({"images", "ls"}), Busybox()));
+  EXPECT_FALSE(Rows(CtrOk({"snapshots", "ls"})).empty());
+  // Reading the whole binary reads every byte of the unpacked layer.
+  std::vector<std::string> run = {
+      "run", "--rm", Busybox(), "gc1", "sh", "-c", "wc -c < /bin/busybox"};
+  RunResult r = Ctr(run);
+  ASSERT_TRUE(r.status.ok()) << Show(run, r);
+  int64_t size = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(r.out), &size))
+      << r.out;
+  EXPECT_GT(size, 100000);
 }
 
 // ---------------------------------------------------------------------------

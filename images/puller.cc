@@ -189,9 +189,9 @@ absl::StatusOr<std::string> ImagePuller::Unpack(Session& session,
         content_->Open(manifest.layers[i].digest);
     absl::StatusOr<ApplyResult> applied =
         !target.ok() ? target.status()
-        : !blob.ok() ? blob.status()
-                     : ApplyLayer((*blob)->fd(), *target,
-                                  options_.unpack_limits);
+        : !blob.ok()
+            ? blob.status()
+            : ApplyLayer((*blob)->fd(), *target, options_.unpack_limits);
     if (applied.ok() && applied->diff_id != config.diff_ids[i]) {
       applied = absl::DataLossError(absl::StrCat(
           "layer ", manifest.layers[i].digest.ToString(), " unpacks to ",
@@ -222,7 +222,7 @@ absl::StatusOr<PulledImage> ImagePuller::Pull(
     const ImageReference& ref, const RegistryCredentials& creds) {
   LeaseRecord lease;
   lease.expires_at = absl::Now() + kLeaseLifetime;
-  lease.labels["cradle.io/pull"] = ref.String();
+  lease.labels[kPullLeaseLabel] = ref.String();
   absl::StatusOr<LeaseRecord> created =
       metadata_->CreateLease(options_.ns, lease);
   if (!created.ok()) return created.status();

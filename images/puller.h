@@ -30,6 +30,10 @@ namespace cradle {
 // ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)).
 std::vector<Digest> ChainIds(const std::vector<Digest>& diff_ids);
 
+// The label on a pull's lease, whose value is the reference pulled. The
+// containerd API refuses to drop such a lease while the pull runs.
+inline constexpr char kPullLeaseLabel[] = "cradle.io/pull";
+
 struct PullerOptions {
   std::string ns = "k8s.io";
   int max_concurrent_downloads = 3;

@@ -95,8 +95,8 @@ lite::StatusOr<int> ShimService::StartProcess(const ProcessStart& start) {
   unlink(options.pid_file.c_str());
   if (!ran.ok()) return ran.status();
   if (pid <= 0) {
-    return lite::InternalError(
-        lite::StrCat("exec ", start.exec_id, " in ", id, ": runc wrote no pid"));
+    return lite::InternalError(lite::StrCat("exec ", start.exec_id, " in ", id,
+                                            ": runc wrote no pid"));
   }
   proc->pid = pid;
   proc->exit = std::make_shared<ExecProcess>();
@@ -135,8 +135,8 @@ lite::StatusOr<ContainerState> ShimService::ProcessState(
   lite::StatusOr<std::shared_ptr<DetachedProcess>> p = FindProcess(id, exec_id);
   if (!p.ok()) return p.status();
   std::lock_guard<std::mutex> lock((*p)->exit->mu);
-  return StateOf(exec_id, (*p)->pid, (*p)->exit->exited,
-                 (*p)->exit->exit_code, (*p)->exit->exited_at);
+  return StateOf(exec_id, (*p)->pid, (*p)->exit->exited, (*p)->exit->exit_code,
+                 (*p)->exit->exited_at);
 }
 
 lite::StatusOr<ContainerState> ShimService::WaitProcess(
@@ -173,8 +173,9 @@ lite::StatusOr<ContainerState> ShimService::DeleteProcess(
   lite::StatusOr<ContainerState> state = ProcessState(id, exec_id);
   if (!state.ok()) return state;
   if (state->status != ContainerStatus::kStopped) {
-    return lite::FailedPreconditionError(lite::StrCat(
-        "process ", exec_id, " of container ", id, " is running; kill it first"));
+    return lite::FailedPreconditionError(
+        lite::StrCat("process ", exec_id, " of container ", id,
+                     " is running; kill it first"));
   }
   std::shared_ptr<DetachedProcess> gone;
   {

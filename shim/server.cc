@@ -61,7 +61,8 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
   // container, not its init.
   std::string exec_id = request.value("execId", std::string());
   if (method == "StartProcess") {
-    lite::StatusOr<int> pid = service->StartProcess(request.get<ProcessStart>());
+    lite::StatusOr<int> pid =
+        service->StartProcess(request.get<ProcessStart>());
     if (!pid.ok()) return pid.status();
     return nlohmann::json{{"pid", *pid}};
   }
@@ -70,8 +71,8 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
     if (method == "Wait")
       return state(service->WaitProcess(id, exec_id, client));
     if (method == "Kill") {
-      return status_only(service->KillProcess(
-          id, exec_id, IntegerOr(request, "signal", 0)));
+      return status_only(
+          service->KillProcess(id, exec_id, IntegerOr(request, "signal", 0)));
     }
     if (method == "Delete") return state(service->DeleteProcess(id, exec_id));
     if (method == "CloseStdin")

@@ -118,9 +118,9 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
   options.pid_file = lite::StrCat(state_dir_, "/", id, ".pid");
   std::unique_ptr<ConsoleSocket> console;
   std::future<lite::StatusOr<int>> master;
-  if (request.tty && (!request.stdin_path.empty() ||
-                      !request.stdout_path.empty() ||
-                      !request.stderr_path.empty())) {
+  if (request.tty &&
+      (!request.stdin_path.empty() || !request.stdout_path.empty() ||
+       !request.stderr_path.empty())) {
     return fail(lite::Status(
         lite::StatusCode::kUnimplemented,
         "a terminal on FIFO stdio is not supported yet; run without -t"));

@@ -392,8 +392,8 @@ TEST_F(ShimTest, AStalledAttachClientDoesNotFreezeTheLog) {
     done = log.find("stdout F done\n") != std::string::npos;
     if (!done) usleep(100 * 1000);
   }
-  EXPECT_TRUE(done) << "the log stopped at "
-                    << fs::file_size(LogPath("noisy")) << " bytes";
+  EXPECT_TRUE(done) << "the log stopped at " << fs::file_size(LogPath("noisy"))
+                    << " bytes";
   // Other calls are answered meanwhile.
   EXPECT_TRUE(shim_->State("noisy").ok());
   // The stalled client was detached: what it was sent, then end of stream.
@@ -476,17 +476,18 @@ TEST_F(ShimTest, AStreamFrameTheShimCannotHandleEndsOnlyThatStream) {
   ASSERT_TRUE(Run("c8", {"sleep", "1000"}).ok());
   int fd = ConnectRaw();
   ASSERT_GE(fd, 0);
-  ASSERT_TRUE(shim::WriteFrame(
-                  fd, shim::FrameType::kRequest,
-                  R"({"method":"Exec","containerId":"c8","args":["sleep","99"]})")
-                  .ok());
+  ASSERT_TRUE(
+      shim::WriteFrame(
+          fd, shim::FrameType::kRequest,
+          R"({"method":"Exec","containerId":"c8","args":["sleep","99"]})")
+          .ok());
   lite::StatusOr<shim::Frame> reply = shim::ReadFrame(fd);
   ASSERT_TRUE(reply.ok());
   ASSERT_TRUE(shim::DecodeReply(reply->payload).ok());
   // A signal that is not a number is ignored; the next one is taken.
-  ASSERT_TRUE(shim::WriteFrame(fd, shim::FrameType::kKill,
-                               R"({"signal":"TERM"})")
-                  .ok());
+  ASSERT_TRUE(
+      shim::WriteFrame(fd, shim::FrameType::kKill, R"({"signal":"TERM"})")
+          .ok());
   ASSERT_TRUE(
       shim::WriteFrame(fd, shim::FrameType::kKill, R"({"signal":9})").ok());
   int exit_code = -1;

@@ -57,11 +57,11 @@ lite::StatusOr<int> OpenOutput(const std::string& uri) {
   if (!path.ok()) return path.status();
   // Read-write: opening never waits for a reader, and writes never fail
   // with EPIPE while the client is away; they wait once the FIFO is full.
-  int fd = IsFifo(*path)
-               ? open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC)
-               : open(path->c_str(),
-                      O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
-                      0640);
+  int fd =
+      IsFifo(*path)
+          ? open(path->c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC)
+          : open(path->c_str(),
+                 O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0640);
   if (fd < 0) {
     return lite::InvalidArgumentError(
         lite::StrCat("cannot open stdio ", *path, ": ", Errno()));

@@ -97,9 +97,10 @@ struct ProcessIo {
 
 // Stdio on a containerd client's paths (CreateTaskRequest.stdin, ...):
 // each is "" (none: /dev/null), a FIFO (an output one held read-write so
-// the process never gets EPIPE when the client detaches), or a file ("file://PATH" or a
-// plain path; output is appended). The process gets pipes; copiers in `io`
-// move the bytes. The caller closes `runc_side` once runc has run.
+// the process never gets EPIPE when the client detaches), or a file
+// ("file://PATH" or a plain path; output is appended). The process gets pipes;
+// copiers in `io` move the bytes. The caller closes `runc_side` once runc has
+// run.
 lite::Status OpenPathStdio(const std::string& stdin_path,
                            const std::string& stdout_path,
                            const std::string& stderr_path, ProcessIo* io,

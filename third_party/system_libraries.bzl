@@ -48,8 +48,8 @@ def cradle_system_repositories():
     }])
     _system_repository("grpc", [{
         "name": "grpc++",
-        "srcs": _shared(["grpc++", "grpc", "gpr", "address_sorting", "upb", "re2", "cares"]),
-        "deps": ["@protobuf", "@absl", "@openssl//:ssl"],
+        "srcs": _shared(["grpc++", "grpc", "gpr", "address_sorting", "upb", "cares"]),
+        "deps": ["@protobuf", "@absl", "@openssl//:ssl", "@re2"],
         "linkopts": ["-lz"],
     }])
     _system_repository("openssl", [
@@ -74,6 +74,8 @@ def cradle_system_repositories():
     }])
     _system_repository("nlohmann_json", [{"name": "json"}])
     _system_repository("yaml_cpp", [{"name": "yaml_cpp", "srcs": _shared(["yaml-cpp"])}])
+    # Linear-time regular expressions for client-supplied patterns.
+    _system_repository("re2", [{"name": "re2", "srcs": _shared(["re2"]), "deps": ["@absl"]}])
 
     # Debian ships GoogleTest and GoogleMock as static archives only.
     _system_repository("gtest", [

@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev libabsl-dev libleveldb-dev libgoogle-glog-dev
   libarchive-dev libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev
   libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libzstd-dev zlib1g-dev
-  libyaml-cpp-dev
+  libyaml-cpp-dev libre2-dev
   # fuzzing (libFuzzer) and the sanitizer runtimes
   clang-14 libclang-rt-14-dev llvm-14 libasan8 libubsan1
   # run

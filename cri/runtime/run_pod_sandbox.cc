@@ -17,15 +17,13 @@
 #include "glog/logging.h"
 #include "namespaces/pinned.h"
 #include "namespaces/user.h"
+#include "shim/client/shim_client.h"
 
 namespace cradle {
 namespace {
 
 namespace fs = std::filesystem;
 using runtime::v1::NamespaceMode;
-
-// Where every pod's shim gets a cgroup of its own.
-constexpr char kShimCgroupParent[] = "/cradle-shims";
 
 std::string NewId() {
   absl::BitGen gen;

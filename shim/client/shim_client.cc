@@ -360,12 +360,11 @@ absl::StatusOr<ContainerState> ShimClient::DeleteProcess(
 
 absl::Status ShimClient::CloseProcessStdin(const std::string& id,
                                            const std::string& exec_id) {
-  return Named(Call({{shim::kMethodKey, "CloseStdin"},
-                     {"id", id},
-                     {"execId", exec_id}},
-                    kCallTimeout)
-                   .status(),
-               "close stdin");
+  return Named(
+      Call({{shim::kMethodKey, "CloseStdin"}, {"id", id}, {"execId", exec_id}},
+           kCallTimeout)
+          .status(),
+      "close stdin");
 }
 
 absl::StatusOr<ContainerState> ShimClient::Start(const std::string& id) {

@@ -17,6 +17,13 @@
 
 namespace cradle {
 
+// The cgroupfs parent every shim cradled launches gets a cgroup of its own
+// under (the CRI's pod shims, the containerd API's task shims): outside
+// cradled's own cgroup, so restarting the daemon (systemd's
+// KillMode=control-group) does not kill the shims, and outside any pod's
+// cgroup, so a pod's limits never starve the process that manages it.
+inline constexpr char kShimCgroupParent[] = "/cradle-shims";
+
 struct ShimLaunchOptions {
   std::string binary;     // cradle-shim
   std::string socket;     // where it serves
