@@ -8,6 +8,7 @@
 #include <google/protobuf/timestamp.pb.h>
 #include <grpcpp/grpcpp.h>
 
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
@@ -42,6 +44,19 @@ absl::StatusOr<std::string> RequestNamespace(const grpc::ServerContext* ctx);
 std::string RequestLease(const grpc::ServerContext* ctx);
 
 grpc::Status ToGrpc(const absl::Status& status);
+
+// Runs a handler body so no exception leaves it: one that escapes (out of
+// memory, a library's throw) becomes Internal, prefixed with `what`.
+template <typename Fn>
+absl::Status NoThrow(absl::string_view what, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
+  } catch (...) {
+    return absl::InternalError(absl::StrCat(what, ": unknown exception"));
+  }
+}
 
 // containerd's limit on one label, key and value together: labels live in
 // every record and in every List reply, so a client may not make them

@@ -45,13 +45,7 @@ constexpr char kDockerLayerTar[] =
 
 template <typename Fn>
 grpc::Status Handle(Fn&& fn) {
-  try {
-    return ToGrpc(fn());
-  } catch (const std::exception& e) {
-    return ToGrpc(absl::InternalError(absl::StrCat("diff: ", e.what())));
-  } catch (...) {
-    return ToGrpc(absl::InternalError("diff: unknown exception"));
-  }
+  return ToGrpc(NoThrow("diff", fn));
 }
 
 // The value of option "name=..." in `options`, or "".

@@ -60,13 +60,7 @@ const char* KindName(SnapshotKind kind) {
 // exception out of the handler.
 template <typename Fn>
 grpc::Status Handle(Fn&& fn) {
-  try {
-    return ToGrpc(fn());
-  } catch (const std::exception& e) {
-    return ToGrpc(absl::InternalError(absl::StrCat("snapshots: ", e.what())));
-  } catch (...) {
-    return ToGrpc(absl::InternalError("snapshots: unknown exception"));
-  }
+  return ToGrpc(NoThrow("snapshots", fn));
 }
 
 class SnapshotsService final : public v1::Snapshots::Service {

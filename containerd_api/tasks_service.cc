@@ -340,11 +340,7 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   // library's throw) becomes Internal.
   template <typename F>
   absl::Status Guard(F f) {
-    try {
-      return f();
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("tasks: ", e.what()));
-    }
+    return NoThrow("tasks", f);
   }
 
   static std::string Key(const std::string& ns, const std::string& id) {
