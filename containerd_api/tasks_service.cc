@@ -34,6 +34,7 @@
 #include "containerd_api/proto/services/containers/v1/containers.pb.h"
 #include "containerd_api/proto/services/tasks/v1/tasks.grpc.pb.h"
 #include "containerd_api/proto/types/task/task.pb.h"
+#include "containerd_api/task_metrics.h"
 #include "containerd_api/task_paths.h"
 #include "cri/store/container_store.h"
 #include "glog/logging.h"
@@ -72,6 +73,7 @@ struct TaskRecord {
   std::string runc_root;
   bool rootfs_mounted = false;  // we mounted <bundle>/rootfs
   std::string stdin_path, stdout_path, stderr_path;
+  bool terminal = false;    // stdin and stdout carry a pty
   std::string shim_cgroup;  // the shim's own cgroup; empty: none made
 };
 
@@ -81,7 +83,8 @@ nlohmann::json ToJson(const TaskRecord& r) {
           {"runtime", r.runtime},    {"runtimeBinary", r.runtime_binary},
           {"runcRoot", r.runc_root}, {"rootfsMounted", r.rootfs_mounted},
           {"stdin", r.stdin_path},   {"stdout", r.stdout_path},
-          {"stderr", r.stderr_path}, {"shimCgroup", r.shim_cgroup}};
+          {"stderr", r.stderr_path}, {"terminal", r.terminal},
+          {"shimCgroup", r.shim_cgroup}};
 }
 
 absl::StatusOr<TaskRecord> TaskRecordFromJson(const std::string& text) {
@@ -100,6 +103,7 @@ absl::StatusOr<TaskRecord> TaskRecordFromJson(const std::string& text) {
     r.stdin_path = j.value("stdin", "");
     r.stdout_path = j.value("stdout", "");
     r.stderr_path = j.value("stderr", "");
+    r.terminal = j.value("terminal", false);
     r.shim_cgroup = j.value("shimCgroup", "");
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat("task record: ", e.what()));
@@ -281,14 +285,7 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
   grpc::Status ResizePty(grpc::ServerContext* ctx,
                          const pb::ResizePtyRequest* request,
                          google::protobuf::Empty*) override {
-    return ToGrpc(Guard([&]() -> absl::Status {
-      absl::StatusOr<std::shared_ptr<Task>> task =
-          Mutable(ctx, request->container_id());
-      if (!task.ok()) return task.status();
-      return absl::UnimplementedError(
-          "cradle runs containerd tasks without a terminal; there is no pty "
-          "to resize");
-    }));
+    return ToGrpc(Guard([&] { return DoResizePty(ctx, *request); }));
   }
   grpc::Status CloseIO(grpc::ServerContext* ctx,
                        const pb::CloseIORequest* request,
@@ -324,11 +321,62 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
                       google::protobuf::Empty*) override {
     return ToGrpc(Guard([&] { return DoUpdate(ctx, *request); }));
   }
-  grpc::Status Metrics(grpc::ServerContext*, const pb::MetricsRequest*,
-                       pb::MetricsResponse*) override {
-    return ToGrpc(absl::UnimplementedError(
-        "cradle does not serve task metrics over the containerd API; use "
-        "crictl stats for CRI containers"));
+  // As containerd: every task of the namespace the filters select (ctr
+  // sends "id==<id>"), each read from its cgroup. A task without one (not
+  // created yet, deleted meanwhile) is left out, not an error; the client
+  // then tells a missing task from one with no metrics. In k8s.io the CRI's
+  // running containers are read too, from their bundles.
+  grpc::Status Metrics(grpc::ServerContext* ctx,
+                       const pb::MetricsRequest* request,
+                       pb::MetricsResponse* response) override {
+    return ToGrpc(Guard([&]() -> absl::Status {
+      absl::StatusOr<std::string> ns = RequestNamespace(ctx);
+      if (!ns.ok()) return ns.status();
+      absl::StatusOr<Filter> filter =
+          Filter::Parse({request->filters().begin(), request->filters().end()});
+      if (!filter.ok()) return filter.status();
+      // Said once for the call, not logged per task.
+      if (HostCgroups().unified()) {
+        return absl::UnimplementedError(
+            "task metrics on a cgroup v2 host are not served yet; use "
+            "crictl stats or read the task's cgroup");
+      }
+      std::vector<std::pair<std::string, std::string>> bundles;  // id, bundle
+      {
+        absl::MutexLock lock(&mu_);
+        const std::string prefix = *ns + "/";
+        for (auto it = tasks_.lower_bound(prefix);
+             it != tasks_.end() &&
+             it->first.compare(0, prefix.size(), prefix) == 0;
+             ++it) {
+          if (it->second != nullptr && !it->second->deleted) {
+            bundles.emplace_back(it->second->record.id,
+                                 it->second->record.bundle);
+          }
+        }
+      }
+      if (*ns == kCriNamespace && deps_.cri_containers != nullptr) {
+        for (const CriContainer& c : deps_.cri_containers->List()) {
+          if (c.state == CriContainer::kRunning)
+            bundles.emplace_back(c.id, c.bundle);
+        }
+      }
+      for (const auto& [id, bundle] : bundles) {
+        if (!filter->Matches(
+                FieldsAndLabels({{"id", id}, {"namespace", *ns}}, {}))) {
+          continue;
+        }
+        absl::StatusOr<::containerd::types::Metric> metric = TaskMetric(
+            id, BundleCgroupsPath(bundle), HostCgroups(), absl::Now());
+        if (metric.ok()) {
+          *response->add_metrics() = *std::move(metric);
+        } else if (!absl::IsNotFound(metric.status())) {
+          LOG(WARNING) << "metrics of task " << *ns << "/" << id << ": "
+                       << metric.status();
+        }
+      }
+      return absl::OkStatus();
+    }));
   }
   grpc::Status Wait(grpc::ServerContext* ctx, const pb::WaitRequest* request,
                     pb::WaitResponse* response) override {
@@ -448,6 +496,8 @@ class TasksService final : public pb::Tasks::Service, public Recoverable {
                       const pb::ExecProcessRequest& request);
   absl::Status DoCloseIO(grpc::ServerContext* ctx,
                          const pb::CloseIORequest& request);
+  absl::Status DoResizePty(grpc::ServerContext* ctx,
+                           const pb::ResizePtyRequest& request);
   absl::Status DoPauseResume(grpc::ServerContext* ctx, const std::string& id,
                              bool pause);
   absl::Status DoListPids(grpc::ServerContext* ctx,
@@ -511,11 +561,6 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
     return absl::UnimplementedError(
         "cradle does not restore containerd tasks from checkpoints");
   }
-  if (request.terminal()) {
-    return absl::UnimplementedError(
-        "cradle runs containerd tasks without a terminal for now; run "
-        "without -t/--tty");
-  }
   absl::StatusOr<ContainerRecord> container =
       deps_.metadata->GetContainer(ns, id);
   if (!container.ok()) {
@@ -548,6 +593,7 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   record.stdin_path = request.stdin();
   record.stdout_path = request.stdout();
   record.stderr_path = request.stderr();
+  record.terminal = request.terminal();
   // Like the CRI's pod shims: none of its own under systemd's driver.
   if (!deps_.systemd_cgroup) {
     record.shim_cgroup =
@@ -567,6 +613,17 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
           (*spec)["root"].type_name()));
     }
     (*spec)["root"]["path"] = rootfs;
+  }
+  if (spec->contains("process")) {
+    if (!(*spec)["process"].is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "container ", id, ": the spec's \"process\" must be an object, not ",
+          (*spec)["process"].type_name()));
+    }
+    // runc makes a terminal by the spec and the shim expects one by the
+    // request: a spec that disagrees would make runc fail, or the shim wait
+    // for a terminal that never comes.
+    (*spec)["process"]["terminal"] = request.terminal();
   }
   if (spec->contains("linux") && (*spec)["linux"].is_object()) {
     nlohmann::json& linux_ = (*spec)["linux"];
@@ -666,6 +723,7 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   create.stdin_path = record.stdin_path;
   create.stdout_path = record.stdout_path;
   create.stderr_path = record.stderr_path;
+  create.tty = record.terminal;
   absl::StatusOr<int> pid = shim->Create(create);
   if (!pid.ok()) return pid.status();
 
@@ -687,6 +745,7 @@ absl::Status TasksService::DoCreate(grpc::ServerContext* ctx,
   event.mutable_io()->set_stdin(record.stdin_path);
   event.mutable_io()->set_stdout(record.stdout_path);
   event.mutable_io()->set_stderr(record.stderr_path);
+  event.mutable_io()->set_terminal(record.terminal);
   event.set_pid(*pid);
   Publish(ns, "/tasks/create", event);
   Watch(task);
@@ -892,12 +951,14 @@ absl::Status TasksService::Describe(Task& task, const std::string& exec_id,
       out->set_stdin(it->second.start.stdin_path);
       out->set_stdout(it->second.start.stdout_path);
       out->set_stderr(it->second.start.stderr_path);
+      out->set_terminal(it->second.terminal);
       return absl::OkStatus();
     }
   } else {
     out->set_stdin(task.record.stdin_path);
     out->set_stdout(task.record.stdout_path);
     out->set_stderr(task.record.stderr_path);
+    out->set_terminal(task.record.terminal);
   }
   absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(task);
   absl::StatusOr<shim::ContainerState> state =
@@ -1039,11 +1100,6 @@ absl::Status TasksService::DoExec(grpc::ServerContext* ctx,
   if (!task.ok()) return task.status();
   if (request.exec_id().empty())
     return absl::InvalidArgumentError("exec needs an exec id");
-  if (request.terminal()) {
-    return absl::UnimplementedError(
-        "cradle runs containerd execs without a terminal for now; run "
-        "without -t/--tty");
-  }
   nlohmann::json process =
       nlohmann::json::parse(request.spec().value(), nullptr, false);
   if (!process.is_object() || !process.contains("args")) {
@@ -1057,6 +1113,8 @@ absl::Status TasksService::DoExec(grpc::ServerContext* ctx,
   exec.start.stdin_path = request.stdin();
   exec.start.stdout_path = request.stdout();
   exec.start.stderr_path = request.stderr();
+  exec.start.tty = request.terminal();
+  exec.terminal = request.terminal();
   absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
   bool started =
       shim.ok() &&
@@ -1097,6 +1155,30 @@ absl::Status TasksService::DoCloseIO(grpc::ServerContext* ctx,
     }
   }
   return (*shim)->CloseProcessStdin(request.container_id(), request.exec_id());
+}
+
+absl::Status TasksService::DoResizePty(grpc::ServerContext* ctx,
+                                       const pb::ResizePtyRequest& request) {
+  absl::StatusOr<std::shared_ptr<Task>> task =
+      Mutable(ctx, request.container_id());
+  if (!task.ok()) return task.status();
+  const std::string& exec_id = request.exec_id();
+  if (!exec_id.empty()) {
+    absl::MutexLock lock(&(*task)->mu);
+    if ((*task)->pending.count(exec_id) > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "process ", exec_id, " of task ", request.container_id(),
+          " is not started: it has no terminal yet"));
+    }
+  }
+  absl::StatusOr<std::shared_ptr<ShimClient>> shim = ShimOf(**task);
+  if (!shim.ok()) return shim.status();
+  // As containerd's shim: a process without a terminal ignores it.
+  return exec_id.empty()
+             ? (*shim)->Resize(request.container_id(), request.width(),
+                               request.height())
+             : (*shim)->ResizeProcess(request.container_id(), exec_id,
+                                      request.width(), request.height());
 }
 
 absl::Status TasksService::DoPauseResume(grpc::ServerContext* ctx,

@@ -1,17 +1,24 @@
 // containerd's own client against cradled: Debian's `ctr` (containerd
 // 1.6) pointed at the CRI socket lists the CRI's namespace and images,
 // pulls, tags, exports and imports images, runs containers with bind and
-// tmpfs mounts, execs into them, streams events, keeps its tasks across a
-// killed daemon, and may not change what the CRI owns.
+// tmpfs mounts, execs into them, gives them and their execs terminals
+// sized like ctr's own (-t), reads their cgroup metrics, streams events,
+// keeps its tasks across a killed daemon, and may not change what the CRI
+// owns.
 //
 // Every check runs the real /usr/bin/ctr; no containerd is started.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -110,6 +117,87 @@ class CtrTest : public PodTest {
       return failed;
     }
     return *std::move(r);
+  }
+
+  // Runs ctr as Ctr does, but on a pseudo-terminal of `rows` x `cols` as
+  // its stdin, stdout and stderr (ctr -t takes its own terminal's size and
+  // refuses to run without one). `out` is what it printed there, with the
+  // terminal's "\r\n" line ends.
+  RunResult CtrOnTerminal(const std::vector<std::string>& args,
+                          unsigned short rows, unsigned short cols,
+                          absl::Duration timeout = absl::Seconds(60)) {
+    RunResult result;
+    result.status.exit_code = 127;
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    char name[128];
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
+        ptsname_r(master, name, sizeof(name)) != 0) {
+      result.err = absl::StrCat("no pty: ", strerror(errno));
+      if (master >= 0) close(master);
+      return result;
+    }
+    winsize size{};
+    size.ws_row = rows;
+    size.ws_col = cols;
+    ioctl(master, TIOCSWINSZ, &size);
+    int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      result.err = absl::StrCat("open ", name, ": ", strerror(errno));
+      close(master);
+      return result;
+    }
+    SpawnOptions o;
+    o.argv = {kCtr, "--address", daemon().socket(), "--namespace", "default"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    o.env = CtrEnv();
+    o.stdin_fd = o.stdout_fd = o.stderr_fd = slave;
+    o.new_session = true;
+    o.parent_death_signal = SIGKILL;
+    absl::StatusOr<pid_t> pid = Spawn(o);
+    // Only ctr holds the terminal now: the master reads EIO once it exits.
+    close(slave);
+    if (!pid.ok()) {
+      result.err = pid.status().ToString();
+      close(master);
+      return result;
+    }
+    absl::Time deadline = absl::Now() + timeout;
+    bool exited = false;
+    bool output_ended = false;
+    char buf[4096];
+    while (!(exited && output_ended)) {
+      if (!exited) {
+        int wait_status;
+        if (waitpid(*pid, &wait_status, WNOHANG) == *pid) {
+          exited = true;
+          result.status = ExitStatus::FromWait(wait_status);
+        }
+      }
+      if (absl::Now() > deadline) {
+        if (!exited) {
+          kill(*pid, SIGKILL);
+          int wait_status;
+          waitpid(*pid, &wait_status, 0);
+          result.status = ExitStatus::FromWait(wait_status);
+        }
+        result.timed_out = true;  // or the terminal never ended
+        break;
+      }
+      pollfd p{master, POLLIN, 0};
+      if (output_ended || poll(&p, 1, 100) <= 0) {
+        if (output_ended) absl::SleepFor(absl::Milliseconds(20));
+        continue;
+      }
+      ssize_t n = read(master, buf, sizeof(buf));
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        output_ended = true;  // EIO: the last holder of the terminal left
+        continue;
+      }
+      result.out.append(buf, n);
+    }
+    close(master);
+    return result;
   }
 
   // Our environment without ctr's CONTAINERD_* overrides.
@@ -429,6 +517,87 @@ TEST_F(CtrTest, RunWithTmpfsMount) {
 }
 
 // ---------------------------------------------------------------------------
+// Terminals: the container's process gets a pty whose size follows ctr's
+// terminal (ResizePty), and exit codes still reach ctr.
+
+// Until ctr's first ResizePty lands the pty is 0x0 (busybox's stty then
+// prints nothing): the command waits for a size, bounded by the test's
+// timeout, rather than for a fixed time.
+constexpr char kPrintTerminal[] =
+    "tty; while :; do s=$(stty size 2>/dev/null); "
+    "case \"$s\" in [1-9]*\" \"[1-9]*) break;; esac; sleep 0.05; done; "
+    "echo size=$s";
+
+TEST_F(CtrTest, RunWithTerminalGetsAPtyOfCtrsSize) {
+  ASSERT_NO_FATAL_FAILURE(PullBusybox());
+  std::vector<std::string> args = {
+      "run", "-t", "--rm", Busybox(),
+      "t1",  "sh", "-c",   absl::StrCat(kPrintTerminal, "; exit 3")};
+  RunResult r = CtrOnTerminal(args, 37, 111);
+  EXPECT_FALSE(r.timed_out) << Show(args, r);
+  EXPECT_EQ(r.status.exit_code, 3) << Show(args, r);
+  EXPECT_THAT(r.out, HasSubstr("/dev/pts/")) << Show(args, r);
+  EXPECT_THAT(r.out, HasSubstr("size=37 111")) << Show(args, r);
+  EXPECT_FALSE(HasRowStartingWith(CtrOk({"containers", "ls"}), "t1"));
+}
+
+TEST_F(CtrTest, TasksStartOfATerminalContainerIsAttachedToIt) {
+  ASSERT_NO_FATAL_FAILURE(PullBusybox());
+  // containers create reorders its arguments: "sh -c"'s "-c" would be its
+  // --config, and a "-t" before the operands shifted them (the id became
+  // "--"). So the command is a bind-mounted script, the flags come last.
+  const std::string script = work_ + "/print-terminal.sh";
+  ASSERT_EQ(lite::WriteFileAtomic(
+                script, absl::StrCat(kPrintTerminal, "\nexit 5\n"), 0644),
+            0);
+  ASSERT_NO_FATAL_FAILURE(MustCtr(
+      {"containers", "create", Busybox(), "t2", "-t", "--mount",
+       absl::StrCat("type=bind,src=", script, ",dst=/t.sh,options=rbind:ro"),
+       "sh", "/t.sh"}));
+  std::vector<std::string> start = {"tasks", "start", "t2"};
+  RunResult r = CtrOnTerminal(start, 24, 90);
+  EXPECT_FALSE(r.timed_out) << Show(start, r);
+  EXPECT_EQ(r.status.exit_code, 5) << Show(start, r);
+  EXPECT_THAT(r.out, HasSubstr("/dev/pts/")) << Show(start, r);
+  EXPECT_THAT(r.out, HasSubstr("size=24 90")) << Show(start, r);
+  // ctr deleted the task on its way out; the container stays.
+  EXPECT_EQ(TaskStatus("t2"), "");
+  CtrOk({"containers", "rm", "t2"});
+}
+
+TEST_F(CtrTest, ExecWithTerminalIntoTasksWithAndWithoutOne) {
+  ASSERT_NO_FATAL_FAILURE(PullBusybox());
+  ASSERT_NO_FATAL_FAILURE(
+      MustCtr({"run", "-d", Busybox(), "t3", "sleep", "7305"}));
+  // A detached -t task: its shell keeps running once ctr has left.
+  std::vector<std::string> run_tty = {"run", "-d", "-t", Busybox(),
+                                      "t4",  "sh", "-c", "sleep 7306"};
+  RunResult r = CtrOnTerminal(run_tty, 24, 80);
+  ASSERT_TRUE(r.status.ok() && !r.timed_out) << Show(run_tty, r);
+  ASSERT_EQ(TaskStatus("t4"), "RUNNING");
+
+  int n = 0;
+  for (const char* id : {"t3", "t4"}) {
+    const std::string exec_id = absl::StrCat("e", n);
+    const std::string command = absl::StrCat(kPrintTerminal, "; exit ", 6 + n);
+    std::vector<std::string> exec = {
+        "tasks", "exec", "-t", "--exec-id", exec_id, id, "sh", "-c", command};
+    r = CtrOnTerminal(exec, 30 + n, 100);
+    EXPECT_FALSE(r.timed_out) << Show(exec, r);
+    EXPECT_EQ(r.status.exit_code, 6 + n) << Show(exec, r);
+    EXPECT_THAT(r.out, HasSubstr("/dev/pts/")) << Show(exec, r);
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("size=", 30 + n, " 100")))
+        << Show(exec, r);
+    ++n;
+  }
+  // The exec's terminal went with it: the tasks run on.
+  EXPECT_EQ(TaskStatus("t3"), "RUNNING");
+  EXPECT_EQ(TaskStatus("t4"), "RUNNING");
+  RemoveTaskAndContainer("t3");
+  RemoveTaskAndContainer("t4");
+}
+
+// ---------------------------------------------------------------------------
 // Events.
 
 // A `ctr events` in the background, its stdout in a file.
@@ -498,6 +667,32 @@ TEST_F(CtrTest, EventsShowTaskStartAndExit) {
     } while (!seen && absl::Now() < wait);
   }
   EXPECT_TRUE(seen) << "ctr events printed:\n" << last;
+}
+
+TEST_F(CtrTest, TaskMetricsShowMemoryUsage) {
+  ASSERT_NO_FATAL_FAILURE(PullBusybox());
+  ASSERT_NO_FATAL_FAILURE(
+      MustCtr({"run", "-d", Busybox(), "m1", "sleep", "7311"}));
+  ASSERT_EQ(TaskStatus("m1"), "RUNNING");
+
+  // ctr prints "METRIC VALUE" rows decoded from the cgroup v1 message; a
+  // running sleep has charged some memory and is one process.
+  std::vector<std::string> args = {"tasks", "metrics", "m1"};
+  RunResult r = Ctr(args);
+  EXPECT_TRUE(r.status.ok() && !r.timed_out) << Show(args, r);
+  uint64_t memory = 0, pids = 0;
+  bool memory_row = false, pids_row = false;
+  for (const auto& row : Rows(r.out)) {
+    if (row.size() != 2) continue;
+    if (row[0] == "memory.usage_in_bytes")
+      memory_row = absl::SimpleAtoi(row[1], &memory);
+    if (row[0] == "pids.current") pids_row = absl::SimpleAtoi(row[1], &pids);
+  }
+  EXPECT_TRUE(memory_row) << Show(args, r);
+  EXPECT_GT(memory, 0u) << Show(args, r);
+  EXPECT_TRUE(pids_row) << Show(args, r);
+  EXPECT_GE(pids, 1u) << Show(args, r);
+  RemoveTaskAndContainer("m1");
 }
 
 // ---------------------------------------------------------------------------

@@ -372,7 +372,7 @@ void Container::CloseStdin() {
 }
 
 void Container::Resize(unsigned width, unsigned height) {
-  if (io_ != nullptr) ResizeTerminal(io_->master, width, height);
+  if (io_ != nullptr) io_->Resize(width, height);
 }
 
 lite::Status Container::ReopenLog() {

@@ -46,17 +46,13 @@ lite::StatusOr<int> ShimService::StartProcess(const ProcessStart& start) {
     return lite::InvalidArgumentError(
         "a process needs a container id and an exec id");
   }
-  if (start.tty) {
-    return lite::Status(
-        lite::StatusCode::kUnimplemented,
-        "an exec with a terminal is not supported yet; run without -t");
-  }
   nlohmann::json process = nlohmann::json::parse(start.process, nullptr, false);
   if (!process.is_object() || !process.contains("args")) {
     return lite::InvalidArgumentError(
         "the process spec is not an OCI process object with args");
   }
-  process["terminal"] = false;
+  // runc allocates a terminal by the spec: it must agree with the call.
+  process["terminal"] = start.tty;
   lite::StatusOr<std::shared_ptr<Container>> c = Find(id);
   if (!c.ok()) return c.status();
   if ((*c)->State().status != ContainerStatus::kRunning) {
@@ -83,10 +79,23 @@ lite::StatusOr<int> ShimService::StartProcess(const ProcessStart& start) {
   options.process_json = spec_path;
   options.pid_file = lite::StrCat(state_dir_, "/exec-", n, ".pid");
   options.detach = true;
-  lite::Status opened =
-      OpenPathStdio(start.stdin_path, start.stdout_path, start.stderr_path,
-                    &proc->io, &options.stdio);
-  lite::StatusOr<int> ran = opened.ok() ? runc_->Exec(id, options) : opened;
+  lite::StatusOr<int> ran = lite::UnknownError("runc was not run");
+  lite::StatusOr<int> master = lite::UnknownError("no terminal");
+  if (start.tty) {
+    lite::Status s = RunWithConsole(
+        [&](const std::string& console_socket) {
+          options.console_socket = console_socket;
+          ran = runc_->Exec(id, options);
+          return ran.ok() ? lite::OkStatus() : ran.status();
+        },
+        &master);
+    if (!s.ok()) ran = s;
+  } else {
+    lite::Status opened =
+        OpenPathStdio(start.stdin_path, start.stdout_path, start.stderr_path,
+                      &proc->io, &options.stdio);
+    ran = opened.ok() ? runc_->Exec(id, options) : opened;
+  }
   for (int fd : {options.stdio.in, options.stdio.out, options.stdio.err}) {
     if (fd >= 0) close(fd);
   }
@@ -95,8 +104,20 @@ lite::StatusOr<int> ShimService::StartProcess(const ProcessStart& start) {
   unlink(options.pid_file.c_str());
   if (!ran.ok()) return ran.status();
   if (pid <= 0) {
+    if (master.ok()) close(*master);
     return lite::InternalError(lite::StrCat("exec ", start.exec_id, " in ", id,
                                             ": runc wrote no pid"));
+  }
+  if (start.tty) {
+    lite::Status io_ready =
+        master.ok() ? OpenTerminalStdio(*master, start.stdin_path,
+                                        start.stdout_path, &proc->io)
+                    : master.status();
+    if (!io_ready.ok()) {
+      // Started, but nobody could reach it: it must not run on unseen.
+      kill(pid, SIGKILL);
+      return io_ready;
+    }
   }
   proc->pid = pid;
   proc->exit = std::make_shared<ExecProcess>();
@@ -192,6 +213,15 @@ lite::StatusOr<ContainerState> ShimService::DeleteProcess(
   }
   // `gone` (its copiers) ends on return, outside the lock.
   return state;
+}
+
+lite::Status ShimService::ResizeProcess(const std::string& id,
+                                        const std::string& exec_id,
+                                        unsigned width, unsigned height) {
+  lite::StatusOr<std::shared_ptr<DetachedProcess>> p = FindProcess(id, exec_id);
+  if (!p.ok()) return p.status();
+  (*p)->io.Resize(width, height);
+  return lite::OkStatus();
 }
 
 lite::Status ShimService::CloseProcessStdin(const std::string& id,

@@ -77,6 +77,11 @@ lite::StatusOr<nlohmann::json> Call(ShimService* service,
     if (method == "Delete") return state(service->DeleteProcess(id, exec_id));
     if (method == "CloseStdin")
       return status_only(service->CloseProcessStdin(id, exec_id));
+    if (method == "Resize") {
+      return status_only(
+          service->ResizeProcess(id, exec_id, IntegerOr(request, "width", 0u),
+                                 IntegerOr(request, "height", 0u)));
+    }
     return lite::InvalidArgumentError(
         lite::StrCat(method, " does not take an execId"));
   }

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <future>
 
 #include "lite/files.h"
 #include "shim/log.h"
@@ -116,51 +115,42 @@ lite::StatusOr<int> ShimService::Create(const CreateRequest& request) {
   RuncCreateOptions options;
   options.bundle = request.bundle;
   options.pid_file = lite::StrCat(state_dir_, "/", id, ".pid");
-  std::unique_ptr<ConsoleSocket> console;
-  std::future<lite::StatusOr<int>> master;
-  if (request.tty &&
-      (!request.stdin_path.empty() || !request.stdout_path.empty() ||
-       !request.stderr_path.empty())) {
-    return fail(lite::Status(
-        lite::StatusCode::kUnimplemented,
-        "a terminal on FIFO stdio is not supported yet; run without -t"));
+  const bool on_paths = !request.stdin_path.empty() ||
+                        !request.stdout_path.empty() ||
+                        !request.stderr_path.empty();
+  // A terminal comes from runc itself, below.
+  if (!request.tty) {
+    lite::Status s =
+        on_paths ? OpenPathStdio(request.stdin_path, request.stdout_path,
+                                 request.stderr_path, io.get(), &options.stdio)
+                 : MakePipes(request.stdin, io.get(), &options.stdio);
+    if (!s.ok()) return fail(s);
   }
+  lite::Status created;
+  lite::StatusOr<int> master = lite::UnknownError("no terminal");
   if (request.tty) {
-    lite::StatusOr<std::unique_ptr<ConsoleSocket>> socket =
-        ConsoleSocket::Listen();
-    if (!socket.ok()) return fail(socket.status());
-    console = std::move(*socket);
-    options.console_socket = console->path();
-    try {
-      master = std::async(std::launch::async,
-                          [&console] { return console->ReceiveMaster(); });
-    } catch (const std::system_error& e) {
-      return fail(
-          lite::Status(lite::StatusCode::kResourceExhausted,
-                       lite::StrCat("no thread for the console: ", e.what())));
-    }
-  } else if (!request.stdin_path.empty() || !request.stdout_path.empty() ||
-             !request.stderr_path.empty()) {
-    if (lite::Status s =
-            OpenPathStdio(request.stdin_path, request.stdout_path,
-                          request.stderr_path, io.get(), &options.stdio);
-        !s.ok()) {
-      return fail(s);
-    }
-  } else if (lite::Status s =
-                 MakePipes(request.stdin, io.get(), &options.stdio);
-             !s.ok()) {
-    return fail(s);
+    created = RunWithConsole(
+        [&](const std::string& console_socket) {
+          options.console_socket = console_socket;
+          return runc_->Create(id, options);
+        },
+        &master);
+  } else {
+    created = runc_->Create(id, options);
   }
-  lite::Status created = runc_->Create(id, options);
   for (int fd : {options.stdio.in, options.stdio.out, options.stdio.err}) {
     if (fd >= 0) close(fd);
   }
-  if (console != nullptr) {
-    if (!created.ok()) console->Abandon();
-    lite::StatusOr<int> fd = master.get();
-    if (created.ok() && !fd.ok()) created = fd.status();
-    if (fd.ok()) io->master = *fd;
+  if (created.ok() && request.tty) {
+    if (!master.ok()) {
+      created = master.status();
+    } else if (on_paths) {
+      // A containerd client's terminal: its FIFOs, not the CRI's log.
+      created = OpenTerminalStdio(*master, request.stdin_path,
+                                  request.stdout_path, io.get());
+    } else {
+      io->master = *master;
+    }
   }
   if (!created.ok()) {
     runc_->Delete(id, /*force=*/true).IgnoreError();

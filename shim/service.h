@@ -102,6 +102,9 @@ class ShimService {
                                                const std::string& exec_id);
   lite::Status CloseProcessStdin(const std::string& id,
                                  const std::string& exec_id);
+  // Sets the window of its terminal; nothing when it has none.
+  lite::Status ResizeProcess(const std::string& id, const std::string& exec_id,
+                             unsigned width, unsigned height);
   // FailedPrecondition while a container still exists.
   lite::Status Shutdown();
 

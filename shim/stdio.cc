@@ -287,13 +287,60 @@ lite::Status OpenPathStdio(const std::string& stdin_path,
   return lite::OkStatus();
 }
 
+lite::Status OpenTerminalStdio(int master, const std::string& stdin_path,
+                               const std::string& stdout_path, ProcessIo* io) {
+  io->console = master;  // owned by `io` from here, closed with it
+  // The copiers own what they are handed, so each gets a dup of its own.
+  auto dup_master = [master]() -> lite::StatusOr<int> {
+    int fd = fcntl(master, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return lite::InternalError("dup terminal: " + Errno());
+    return fd;
+  };
+  int sink = -1;
+  if (!stdout_path.empty()) {
+    lite::StatusOr<int> out = OpenOutput(stdout_path);
+    if (!out.ok()) return out.status();
+    sink = *out;
+  }
+  lite::StatusOr<int> source = dup_master();
+  if (!source.ok()) {
+    CloseAll({sink});
+    return source.status();
+  }
+  // Read even without a destination: a terminal nobody reads fills and
+  // stops the process. A master reads EIO once the last holder of the
+  // terminal is gone, which ends the copy.
+  lite::StatusOr<std::unique_ptr<OutputCopier>> output =
+      OutputCopier::Start(*source, sink, -1, -1);
+  if (!output.ok()) return output.status();
+  io->output_copier = std::move(*output);
+  if (!stdin_path.empty()) {
+    lite::StatusOr<int> in = OpenInput(stdin_path);
+    if (!in.ok()) return in.status();
+    lite::StatusOr<int> writer = dup_master();
+    if (!writer.ok()) {
+      close(*in);
+      return writer.status();
+    }
+    lite::StatusOr<std::unique_ptr<StdinCopier>> input =
+        StdinCopier::Start(*in, *writer);
+    if (!input.ok()) return input.status();
+    io->stdin_copier = std::move(*input);
+  }
+  return lite::OkStatus();
+}
+
 ProcessIo::~ProcessIo() {
   // The copiers first: their threads end before anything else goes.
   stdin_copier.reset();
   output_copier.reset();
-  for (int fd : {stdin_fd, stdout_fd, stderr_fd, master}) {
+  for (int fd : {stdin_fd, stdout_fd, stderr_fd, master, console}) {
     if (fd >= 0) close(fd);
   }
+}
+
+void ProcessIo::Resize(unsigned width, unsigned height) {
+  ResizeTerminal(master >= 0 ? master : console, width, height);
 }
 
 void ProcessIo::CloseStdin() {
@@ -388,6 +435,48 @@ void ConsoleSocket::Abandon() {
   strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
   (void)connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   close(fd);
+}
+
+lite::Status RunWithConsole(
+    const std::function<lite::Status(const std::string& console_socket)>& run,
+    lite::StatusOr<int>* master) {
+  *master = lite::UnknownError("runc was not run");
+  lite::StatusOr<std::unique_ptr<ConsoleSocket>> console =
+      ConsoleSocket::Listen();
+  if (!console.ok()) {
+    *master = console.status();
+    return console.status();
+  }
+  // Received while runc runs: runc waits for the master to be taken.
+  lite::StatusOr<int> received = lite::UnknownError("no terminal");
+  std::thread receive;
+  try {
+    receive = std::thread([&] { received = (*console)->ReceiveMaster(); });
+  } catch (const std::system_error& e) {
+    lite::Status s(lite::StatusCode::kResourceExhausted,
+                   lite::StrCat("no thread for the terminal: ", e.what()));
+    *master = s;
+    return s;
+  }
+  lite::Status ran;
+  try {
+    ran = run((*console)->path());
+  } catch (...) {
+    // The receiver must be joined before it goes, whatever `run` did.
+    (*console)->Abandon();
+    receive.join();
+    if (received.ok()) close(*received);
+    throw;
+  }
+  if (!ran.ok()) (*console)->Abandon();
+  receive.join();
+  if (!ran.ok()) {
+    if (received.ok()) close(*received);
+    *master = ran;
+    return ran;
+  }
+  *master = std::move(received);
+  return ran;
 }
 
 void ResizeTerminal(int master, unsigned width, unsigned height) {

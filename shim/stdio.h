@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,8 +89,14 @@ struct ProcessIo {
   // own their fds and the ones above stay -1.
   std::unique_ptr<StdinCopier> stdin_copier;
   std::unique_ptr<OutputCopier> output_copier;
+  // A TTY on a client's paths (OpenTerminalStdio): the pty master, kept
+  // only to resize it; the copiers move its bytes through dups of their
+  // own, and `master` stays -1 so nothing else reads it.
+  int console = -1;
   ~ProcessIo();
   void CloseStdin();
+  // Sets the window size of the TTY, if the process has one.
+  void Resize(unsigned width, unsigned height);
   void ProcessExited() {
     if (output_copier != nullptr) output_copier->ProcessExited();
   }
@@ -105,6 +112,16 @@ lite::Status OpenPathStdio(const std::string& stdin_path,
                            const std::string& stdout_path,
                            const std::string& stderr_path, ProcessIo* io,
                            Stdio* runc_side);
+
+// A TTY on a containerd client's paths: copies `stdin_path` into the pty
+// `master` and the master's output into `stdout_path` (either may be "";
+// output is then read and dropped, so the process never blocks on a full
+// terminal). A terminal has one output stream: there is no stderr path.
+// Takes `master`, whatever the outcome. Closing stdin (CloseStdin, or the
+// client's writer leaving) ends the copy only: a terminal has no
+// half-close, so the process sees no end of input.
+lite::Status OpenTerminalStdio(int master, const std::string& stdin_path,
+                               const std::string& stdout_path, ProcessIo* io);
 
 // Pipes for a process without a terminal. `runc_side` is what runc hands
 // the process; the caller closes those fds once runc has run.
@@ -129,6 +146,15 @@ class ConsoleSocket {
   std::string path_;
   int listener_ = -1;
 };
+
+// Runs `run` (a runc create or exec) with the path of a fresh console
+// socket for its --console-socket, receiving the pty master runc hands over
+// there meanwhile. Returns `run`'s status, or why it could not be run (no
+// socket, no thread). `*master` gets the master, or why there is none; it
+// is an error whenever the result is.
+lite::Status RunWithConsole(
+    const std::function<lite::Status(const std::string& console_socket)>& run,
+    lite::StatusOr<int>* master);
 
 // Sets the terminal size on a pty master.
 void ResizeTerminal(int master, unsigned width, unsigned height);

@@ -220,37 +220,33 @@ lite::StatusOr<pid_t> ShimService::StartExec(
   options.process_json = *process;
   options.pid_file = lite::StrCat(state_dir_, "/exec-", n, ".pid");
   options.detach = true;
-  std::unique_ptr<ConsoleSocket> console;
+  if (!start.tty) {
+    if (lite::Status s = MakePipes(start.stdin, io, &options.stdio); !s.ok())
+      return s;
+  }
+  lite::StatusOr<int> ran = lite::UnknownError("runc was not run");
   if (start.tty) {
-    lite::StatusOr<std::unique_ptr<ConsoleSocket>> s = ConsoleSocket::Listen();
-    if (!s.ok()) return s.status();
-    console = std::move(*s);
-    options.console_socket = console->path();
-  } else if (lite::Status s = MakePipes(start.stdin, io, &options.stdio);
-             !s.ok()) {
-    return s;
-  }
-  std::thread receive;
-  lite::StatusOr<int> master = lite::UnknownError("no terminal");
-  if (console != nullptr) {
-    try {
-      receive = std::thread([&] { master = console->ReceiveMaster(); });
-    } catch (const std::system_error& e) {
+    lite::StatusOr<int> master = lite::UnknownError("no terminal");
+    bool run = false;
+    lite::Status s = RunWithConsole(
+        [&](const std::string& console_socket) {
+          run = true;
+          options.console_socket = console_socket;
+          ran = runc_->Exec(start.container_id, options);
+          return ran.ok() ? lite::OkStatus() : ran.status();
+        },
+        &master);
+    if (!run) {
       unlink(process->c_str());
-      return lite::Status(
-          lite::StatusCode::kResourceExhausted,
-          lite::StrCat("exec in ", start.container_id,
-                       ": no thread for its terminal: ", e.what()));
+      return lite::Status(s.code(), lite::StrCat("exec in ", start.container_id,
+                                                 ": ", s.message()));
     }
+    if (master.ok()) io->master = *master;
+  } else {
+    ran = runc_->Exec(start.container_id, options);
   }
-  lite::StatusOr<int> ran = runc_->Exec(start.container_id, options);
   for (int fd : {options.stdio.in, options.stdio.out, options.stdio.err}) {
     if (fd >= 0) close(fd);
-  }
-  if (receive.joinable()) {
-    if (!ran.ok()) console->Abandon();
-    receive.join();
-    if (master.ok()) io->master = *master;
   }
   unlink(process->c_str());
   pid_t pid = atoi(lite::ReadFileOrEmpty(options.pid_file).c_str());

@@ -86,7 +86,9 @@ struct CreateRequest {
   // A containerd client's stdio instead of pipes to the shim: FIFOs (or
   // files, "file://" or a plain path) the shim copies the process's output
   // into and its input from. Empty: none (output then only reaches the log
-  // and attaches, as for the CRI). Not with `tty`.
+  // and attaches, as for the CRI). With `tty` the terminal is copied from
+  // stdin_path and into stdout_path; stderr_path is not used (a terminal
+  // has one output).
   std::string stdin_path;
   std::string stdout_path;
   std::string stderr_path;
@@ -94,7 +96,9 @@ struct CreateRequest {
 
 // A process of a running container, started detached and known by its
 // exec id until DeleteProcess (containerd's exec model): created with a
-// whole OCI process spec, its stdio on paths as in CreateRequest.
+// whole OCI process spec, its stdio on paths as in CreateRequest (`tty`
+// too). Resize, CloseStdin, State, Wait, Kill and Delete with an "execId"
+// are about it.
 struct ProcessStart {
   std::string container_id;
   std::string exec_id;

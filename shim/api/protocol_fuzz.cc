@@ -38,6 +38,8 @@ void DecodeLikeTheShim(const Frame& frame) {
       (void)j.value(kMethodKey, nlohmann::json());
       (void)IntegerOr(j, "signal", 0);
       (void)IntegerOr(j, "width", 0u);
+      (void)IntegerOr(j, "height", 0u);
+      (void)j.value("execId", std::string());
       (void)j.value("all", false);
       (void)j.value("resources", std::string());
     }

@@ -367,6 +367,19 @@ absl::Status ShimClient::CloseProcessStdin(const std::string& id,
       "close stdin");
 }
 
+absl::Status ShimClient::ResizeProcess(const std::string& id,
+                                       const std::string& exec_id,
+                                       uint32_t width, uint32_t height) {
+  return Named(Call({{shim::kMethodKey, "Resize"},
+                     {"id", id},
+                     {"execId", exec_id},
+                     {"width", width},
+                     {"height", height}},
+                    kCallTimeout)
+                   .status(),
+               "resize");
+}
+
 absl::StatusOr<ContainerState> ShimClient::Start(const std::string& id) {
   return StateCall("Start", id, kCallTimeout);
 }

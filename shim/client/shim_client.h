@@ -139,6 +139,9 @@ class ShimClient {
       const std::string& id, const std::string& exec_id);
   absl::Status CloseProcessStdin(const std::string& id,
                                  const std::string& exec_id);
+  // Sets the window of its terminal (none: nothing happens).
+  absl::Status ResizeProcess(const std::string& id, const std::string& exec_id,
+                             uint32_t width, uint32_t height);
 
   absl::StatusOr<int> ShimPid();
   // OK when the shim answers a trivial call within `timeout`.
