@@ -25,18 +25,15 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/cri_client.h"
 #include "cri/api/runtime/v1/cri.h"
 
 namespace cradle::bench {
 namespace {
-
-namespace v1 = runtime::v1;
 
 struct Options {
   std::string endpoint = "unix:///run/cradle/cradle.sock";
@@ -86,11 +83,8 @@ class Bench {
       return;
     }
     std::sort(ms.begin(), ms.end());
-    auto pct = [&](double p) {
-      return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))];
-    };
     std::printf("%-28s %5zu %9.1f %9.1f %9.1f\n", name.c_str(), ms.size(),
-                pct(0.5), pct(0.9), ms.back());
+                Percentile(ms, 0.5), Percentile(ms, 0.9), ms.back());
   }
 
   v1::PodSandboxConfig PodConfig(int i) {
@@ -280,11 +274,8 @@ class Bench {
                 "max");
     for (auto& [step, v] : ms) {
       std::sort(v.begin(), v.end());
-      auto pct = [&](double p) {
-        return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-      };
       std::printf("%-22s %5zu %9.1f %9.1f %9.1f\n", step.c_str(), v.size(),
-                  pct(0.5), pct(0.99), v.back());
+                  Percentile(v, 0.5), Percentile(v, 0.99), v.back());
     }
     if (options_.daemon_pid > 0) {
       std::printf("daemon VmRSS peak: %.1f MiB\n", peak_daemon / 1024.0);
@@ -313,24 +304,6 @@ class Bench {
       ++*count;
     }
     return total;
-  }
-
-  // A field of /proc/<pid>/status or smaps_rollup, in kB; 0 when absent.
-  static uint64_t ProcKb(int pid, const char* file, absl::string_view field) {
-    std::ifstream in(absl::StrCat("/proc/", pid, "/", file));
-    std::string line;
-    while (std::getline(in, line)) {
-      absl::string_view rest = line;
-      uint64_t kb = 0;
-      if (absl::ConsumePrefix(&rest, field) &&
-          absl::ConsumePrefix(&rest, ":") &&
-          absl::SimpleAtoi(
-              absl::StripSuffix(absl::StripAsciiWhitespace(rest), " kB"),
-              &kb)) {
-        return kb;
-      }
-    }
-    return 0;
   }
 
   // The pids of processes named like --shim-name.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
+#include "metrics/address.h"
 #include "nlohmann/json.hpp"
 
 namespace cradle {
@@ -55,6 +56,25 @@ class TableReader {
         return Bad(node, key,
                    absl::StrCat("want a value in [", min, ", ", max, "], got ",
                                 value));
+      }
+      *out = value;
+      return absl::OkStatus();
+    });
+  }
+
+  // A duration as Go and containerd write it ("5m", "1m30s", "0").
+  void Duration(const char* key, absl::Duration* out) {
+    Field(key, [&](const toml::node& node) -> absl::Status {
+      const std::string* text =
+          node.as_string() ? &node.as_string()->get() : nullptr;
+      if (text == nullptr) return TypeError(node, key, "a duration string");
+      absl::Duration value;
+      if (!absl::ParseDuration(*text, &value) || value < absl::ZeroDuration() ||
+          value == absl::InfiniteDuration()) {
+        return Bad(node, key,
+                   absl::StrCat("want a duration such as \"5m\" or \"90s\" "
+                                "(\"0\" turns it off), got \"",
+                                *text, "\""));
       }
       *out = value;
       return absl::OkStatus();
@@ -317,6 +337,8 @@ void ReadConfig(TableReader& top, Config& c) {
     t.Int("unpack_max_entries", &c.images.unpack_max_entries, 0,
           int64_t{1} << 40);
     t.Int("max_layers", &c.images.max_layers, 0, 4096);
+    t.Duration("image_pull_progress_timeout",
+               &c.images.image_pull_progress_timeout);
   });
   top.Table("cni", [&](TableReader& t) {
     t.Strings("bin_dirs", &c.cni.bin_dirs);
@@ -326,6 +348,12 @@ void ReadConfig(TableReader& top, Config& c) {
     t.String("address", &c.streaming.address);
     t.Int("port", &c.streaming.port, 0, 65535);
     t.Bool("tls", &c.streaming.tls);
+  });
+  top.Table("metrics", [&](TableReader& t) {
+    t.String("address", &c.metrics.address, [](const std::string& a) {
+      return a.empty() ? absl::OkStatus()
+                       : metrics::ParseListenAddress(a).status();
+    });
   });
   top.Table("registry", [&](TableReader& t) {
     t.Strings("plain_http", &c.registry.plain_http);
@@ -421,12 +449,15 @@ std::string ConfigToJson(const Config& c) {
         {"unpack_ratio_floor_mib", c.images.unpack_ratio_floor_mib},
         {"unpack_min_free_mib", c.images.unpack_min_free_mib},
         {"unpack_max_entries", c.images.unpack_max_entries},
-        {"max_layers", c.images.max_layers}}},
+        {"max_layers", c.images.max_layers},
+        {"image_pull_progress_timeout",
+         absl::FormatDuration(c.images.image_pull_progress_timeout)}}},
       {"cni", {{"bin_dirs", c.cni.bin_dirs}, {"conf_dir", c.cni.conf_dir}}},
       {"streaming",
        {{"address", c.streaming.address},
         {"port", c.streaming.port},
         {"tls", c.streaming.tls}}},
+      {"metrics", {{"address", c.metrics.address}}},
       {"registry",
        {{"plain_http", c.registry.plain_http},
         {"insecure_skip_verify", c.registry.insecure_skip_verify},

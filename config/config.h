@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace cradle {
 
@@ -59,6 +60,8 @@ struct Config {
     int64_t unpack_min_free_mib = 0;
     int64_t unpack_max_entries = 0;
     int64_t max_layers = 0;
+    // A pull that moves no byte for this long is cancelled; zero: never.
+    absl::Duration image_pull_progress_timeout = absl::ZeroDuration();
   } images;
 
   struct Cni {
@@ -71,6 +74,11 @@ struct Config {
     int64_t port = 0;
     bool tls = false;
   } streaming;
+
+  struct Metrics {
+    // host:port of the Prometheus endpoint (metrics/address.h); empty: off.
+    std::string address;
+  } metrics;
 
   struct Registry {
     std::vector<std::string> plain_http;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
 namespace cradle {
@@ -223,6 +224,51 @@ TEST(ConfigTest, CdiSpecDirsDefaultAsContainerdsAndCanBeSet) {
   EXPECT_THAT(s.message(), HasSubstr("want an absolute path, got \"cdi\""));
   EXPECT_THAT(ParseError("[runtime]\ncdi_spec_dirs = \"/etc/cdi\"\n").message(),
               HasSubstr("want an array of strings"));
+}
+
+TEST(ConfigTest, PullProgressTimeoutIsADurationDefaultingToFiveMinutes) {
+  EXPECT_EQ(DefaultConfig().images.image_pull_progress_timeout,
+            absl::Minutes(5));
+  absl::StatusOr<Config> c =
+      ParseConfig("[images]\nimage_pull_progress_timeout = \"1m30s\"\n", "test.toml",
+            DefaultConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images.image_pull_progress_timeout, absl::Seconds(90));
+  c = ParseConfig("[images]\nimage_pull_progress_timeout = \"0\"\n", "test.toml",
+            DefaultConfig());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->images.image_pull_progress_timeout, absl::ZeroDuration());
+  for (const char* bad : {"\"-1s\"", "\"soon\"", "300", "\"inf\""}) {
+    absl::Status s =
+        ParseError(absl::StrCat("[images]\nimage_pull_progress_timeout = ",
+                                bad, "\n"));
+    EXPECT_THAT(s.message(),
+                HasSubstr("key \"images.image_pull_progress_timeout\""))
+        << bad;
+  }
+}
+
+TEST(ConfigTest, MetricsAddressIsOffByDefaultAndValidated) {
+  EXPECT_EQ(DefaultConfig().metrics.address, "");
+  for (const char* good : {"127.0.0.1:1338", "[::1]:1338", "localhost:9100",
+                           "0.0.0.0:65535"}) {
+    absl::StatusOr<Config> c =
+        ParseConfig(absl::StrCat("[metrics]\naddress = \"", good, "\"\n"),
+                    "test.toml", DefaultConfig());
+    ASSERT_TRUE(c.ok()) << good << ": " << c.status();
+    EXPECT_EQ(c->metrics.address, good);
+  }
+  for (const char* bad : {"1338", "127.0.0.1:0", "127.0.0.1:70000",
+                          "example.com:80", "::1:80"}) {
+    absl::Status s =
+        ParseError(absl::StrCat("\n[metrics]\naddress = \"", bad, "\"\n"));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("test.toml:3:")) << bad;
+    EXPECT_THAT(s.message(), HasSubstr("key \"metrics.address\"")) << bad;
+  }
+  EXPECT_THAT(ParseError("[metrics]\nadress = \"127.0.0.1:1\"\n").message(),
+              HasSubstr("metrics.adress"));
+  EXPECT_THAT(ConfigToJson(DefaultConfig()), HasSubstr("\"metrics\""));
 }
 
 }  // namespace

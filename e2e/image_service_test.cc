@@ -365,5 +365,35 @@ TEST_F(ImageServiceTest, APullKilledMidwayResumesAfterRestart) {
       << "no ingest left once the pull is done";
 }
 
+// A config that names no registry: the suite's registry on 127.0.0.1 is
+// still reached, over plain http once its TLS handshake fails, as
+// containerd does for registries on this machine.
+class UnlistedLocalRegistryTest : public ImageServiceTest {
+ protected:
+  std::string ExtraConfig() override { return ""; }
+};
+
+TEST_F(UnlistedLocalRegistryTest, PullsOverPlainHttpAfterTlsFails) {
+  std::string ref = images().Ref("busybox:latest");
+  std::string id;
+  grpc::Status s = Pull(ref, &id);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  runtime::v1::ImageStatusResponse st = Status(ref);
+  EXPECT_EQ(st.image().id(), id);
+  EXPECT_THAT(st.image().repo_digests(),
+              Contains(images().registry + "/busybox@" +
+                       images().digests.at("busybox:latest")));
+  // "localhost" is local too (the same registry by another name).
+  std::string port = images().registry.substr(images().registry.find(':'));
+  s = Pull("localhost" + port + "/pause:3.9");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // Once per host: later requests to it go straight to http.
+  std::string log = daemon().Log();
+  size_t first = log.find("registry=" + images().registry + " is local");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("registry=" + images().registry + " is local", first + 1),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cradle::e2e

@@ -1,6 +1,8 @@
 #include "images/garbage.h"
 
+#include "absl/time/clock.h"
 #include "glog/logging.h"
+#include "metrics/metrics.h"
 
 namespace cradle {
 namespace {
@@ -30,6 +32,27 @@ class SnapshotsForGc : public SnapshotRemover {
   std::string name_;
 };
 
+// docs/metrics.md: runs by result, their duration, what they removed.
+void RecordGc(const absl::StatusOr<GcReport>& report, absl::Duration took) {
+  static metrics::Counter* const runs = metrics::Default().AddCounter(
+      "cradle_gc_runs_total", "Garbage collections of content and snapshots.",
+      {"result"});
+  static metrics::Histogram* const seconds = metrics::Default().AddHistogram(
+      "cradle_gc_duration_seconds", "Time one garbage collection took.", {},
+      metrics::LatencyBuckets());
+  static metrics::Counter* const removed = metrics::Default().AddCounter(
+      "cradle_gc_removed_total",
+      "Objects garbage collection removed, by kind (blob, snapshot).",
+      {"kind"});
+  runs->Inc({report.ok() ? "ok" : "error"});
+  seconds->Observe({}, absl::ToDoubleSeconds(took));
+  if (report.ok()) {
+    removed->Inc({"blob"}, static_cast<double>(report->removed_blobs.size()));
+    removed->Inc({"snapshot"},
+                 static_cast<double>(report->removed_snapshots.size()));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<GcReport> ImageGarbageCollector::Collect() {
@@ -39,8 +62,10 @@ absl::StatusOr<GcReport> ImageGarbageCollector::Collect() {
   // Every writer of content and snapshots holds a lease (the puller does),
   // so nothing young needs sparing.
   options.min_age = absl::ZeroDuration();
+  absl::Time start = absl::Now();
   absl::StatusOr<GcReport> report =
       CollectGarbage(*metadata_, *content_, &snapshots, options);
+  RecordGc(report, absl::Now() - start);
   if (report.ok() &&
       (!report->removed_blobs.empty() || !report->removed_snapshots.empty() ||
        !report->aborted_ingests.empty())) {

@@ -11,12 +11,32 @@
 #include "failpoint/failpoint.h"
 #include "glog/logging.h"
 #include "metadata/content_store.h"
+#include "metrics/metrics.h"
 #include "snapshots/apply/apply.h"
 
 namespace cradle {
 namespace {
 
 constexpr absl::Duration kBusyWait = absl::Milliseconds(100);
+
+struct PullerMetrics {
+  metrics::Counter* pulls = metrics::Default().AddCounter(
+      "cradle_image_pulls_total", "Image pulls finished, by result.",
+      {"result"});
+  metrics::Histogram* duration = metrics::Default().AddHistogram(
+      "cradle_image_pull_duration_seconds",
+      "Time from the start of an image pull to its end, by result.",
+      {"result"}, metrics::ExponentialBuckets(0.05, 2, 14));
+  metrics::Counter* layers = metrics::Default().AddCounter(
+      "cradle_image_pull_layers_total",
+      "Layers of pulled images: downloaded, or already stored (present).",
+      {"source"});
+};
+
+PullerMetrics& Metrics() {
+  static PullerMetrics* m = new PullerMetrics();
+  return *m;
+}
 constexpr absl::Duration kBusyLimit = absl::Minutes(30);
 // A crashed pull's lease runs out after this, and GC takes its leftovers.
 constexpr absl::Duration kLeaseLifetime = absl::Hours(6);
@@ -77,7 +97,7 @@ absl::Status ImagePuller::StoreBytes(Session& session, const std::string& bytes,
 absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
                                 const oci::Descriptor& desc,
                                 const RegistryCredentials& creds,
-                                const Labels& labels) {
+                                const Labels& labels, bool* downloaded) {
   Descriptor want;
   want.media_type = desc.media_type;
   want.digest = desc.digest;
@@ -89,8 +109,11 @@ absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
   while (true) {
     absl::StatusOr<std::unique_ptr<BlobWriter>> w =
         session.content->Writer(ingest, want);
-    if (w.status().code() == absl::StatusCode::kAlreadyExists)
+    if (w.status().code() == absl::StatusCode::kAlreadyExists) {
+      session.progress->Expect(desc.digest.ToString(), desc.size, desc.size);
+      session.progress->Done(desc.digest.ToString());
       return absl::OkStatus();
+    }
     if (w.status().code() == absl::StatusCode::kUnavailable &&
         absl::Now() < give_up) {
       absl::SleepFor(kBusyWait);
@@ -103,11 +126,19 @@ absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
                 << desc.digest.ToString() << " at " << writer.offset() << "/"
                 << desc.size;
     }
+    const std::string blob = desc.digest.ToString();
+    if (downloaded != nullptr) *downloaded = true;
+    session.progress->Expect(blob, desc.size, writer.offset());
     absl::Status s;
     if (writer.offset() < desc.size) {
       s = registry_->FetchBlob(
           ref, desc.digest, writer.offset(), creds,
-          [&](int, absl::string_view chunk) { return writer.Write(chunk); });
+          [&](int, absl::string_view chunk) {
+            absl::Status written = writer.Write(chunk);
+            if (written.ok()) session.progress->Advance(blob, chunk.size());
+            return written;
+          },
+          [&] { return session.progress->Check(); });
       if (s.code() == absl::StatusCode::kOutOfRange) {
         // The registry cannot resume: start this blob over.
         w->reset();
@@ -116,7 +147,8 @@ absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
       }
     }
     if (s.ok()) s = writer.Commit(desc.size, desc.digest, labels);
-    if (s.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();
+    if (s.code() == absl::StatusCode::kAlreadyExists) s = absl::OkStatus();
+    if (s.ok()) session.progress->Done(blob);
     return Annotate(s, absl::StrCat("fetch ", desc.digest.ToString()));
   }
 }
@@ -130,8 +162,13 @@ absl::Status ImagePuller::FetchLayers(
   absl::Status first_error;
   auto worker = [&] {
     for (size_t i = next++; i < layers.size(); i = next++) {
-      absl::Status s = CatchAll(
-          ref, [&] { return Fetch(session, ref, layers[i], creds, {}); });
+      bool downloaded = false;
+      absl::Status s = CatchAll(ref, [&] {
+        return Fetch(session, ref, layers[i], creds, {}, &downloaded);
+      });
+      if (s.ok()) {
+        Metrics().layers->Inc({downloaded ? "downloaded" : "present"});
+      }
       if (!s.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) first_error = s;
@@ -220,6 +257,25 @@ absl::StatusOr<std::string> ImagePuller::Unpack(Session& session,
 
 absl::StatusOr<PulledImage> ImagePuller::Pull(
     const ImageReference& ref, const RegistryCredentials& creds) {
+  absl::Time start = absl::Now();
+  PullProgress progress(ref.String(),
+                        {.stall_timeout = options_.progress_timeout});
+  absl::StatusOr<PulledImage> pulled = PullTracked(ref, creds, &progress);
+  Metrics().pulls->Inc({pulled.ok() ? "ok" : "error"});
+  Metrics().duration->Observe({pulled.ok() ? "ok" : "error"},
+                              absl::ToDoubleSeconds(absl::Now() - start));
+  if (pulled.ok()) {
+    PullProgress::Totals t = progress.totals();
+    LOG(INFO) << "image=" << ref.String() << " pulled in "
+              << absl::FormatDuration(absl::Now() - start) << ": "
+              << t.blobs_total << " blobs, " << t.bytes_total << " bytes";
+  }
+  return pulled;
+}
+
+absl::StatusOr<PulledImage> ImagePuller::PullTracked(
+    const ImageReference& ref, const RegistryCredentials& creds,
+    PullProgress* progress) {
   LeaseRecord lease;
   lease.expires_at = absl::Now() + kLeaseLifetime;
   lease.labels[kPullLeaseLabel] = ref.String();
@@ -228,7 +284,8 @@ absl::StatusOr<PulledImage> ImagePuller::Pull(
   if (!created.ok()) return created.status();
   Session session{created->id,
                   NamespacedContentStore::Create(content_, metadata_,
-                                                 options_.ns, created->id)};
+                                                 options_.ns, created->id),
+                  progress};
   absl::StatusOr<PulledImage> pulled =
       CatchAll(ref, [&] { return PullWithLease(session, ref, creds); });
   // Done or failed, the lease goes: a pulled image is held by its record.

@@ -16,8 +16,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "content/content.h"
 #include "metadata/metadata.h"
+#include "images/pull_progress.h"
 #include "oci/image.h"
 #include "reference/reference.h"
 #include "registry/registry_client.h"
@@ -39,6 +41,9 @@ struct PullerOptions {
   int max_concurrent_downloads = 3;
   std::string snapshotter = "overlayfs";  // its name in GC references
   ApplyLimits unpack_limits;              // what one layer may cost
+  // A pull whose downloads move no byte for this long is cancelled
+  // (DeadlineExceeded); zero: never.
+  absl::Duration progress_timeout = absl::Minutes(5);
 };
 
 struct PulledImage {
@@ -65,19 +70,26 @@ class ImagePuller {
                                    const RegistryCredentials& creds);
 
  private:
-  // One pull: its lease, and the namespace's view of the store under it.
+  // One pull: its lease, the namespace's view of the store under it, and
+  // its download progress.
   struct Session {
     std::string lease;
     std::unique_ptr<ContentStore> content;
+    PullProgress* progress = nullptr;
   };
 
+  absl::StatusOr<PulledImage> PullTracked(const ImageReference& ref,
+                                          const RegistryCredentials& creds,
+                                          PullProgress* progress);
   absl::StatusOr<PulledImage> PullWithLease(Session& session,
                                             const ImageReference& ref,
                                             const RegistryCredentials& creds);
-  // Downloads one blob into the content store unless it is there already.
+  // Downloads one blob into the content store unless it is there already;
+  // `downloaded` (if given) says which.
   absl::Status Fetch(Session& session, const ImageReference& ref,
                      const oci::Descriptor& desc,
-                     const RegistryCredentials& creds, const Labels& labels);
+                     const RegistryCredentials& creds, const Labels& labels,
+                     bool* downloaded = nullptr);
   absl::Status StoreBytes(Session& session, const std::string& bytes,
                           const Digest& digest, const Labels& labels);
   absl::Status FetchLayers(Session& session, const ImageReference& ref,

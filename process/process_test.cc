@@ -82,5 +82,17 @@ TEST(ProcessTest, EnvironmentAndCwd) {
   EXPECT_EQ(r->out, "bar\n/tmp\n");
 }
 
+TEST(ProcessTest, InheritedEnvironmentLeavesOutNotifySocket) {
+  // cradled under a Type=notify unit has NOTIFY_SOCKET; runc must not.
+  setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+  setenv("CRADLE_INHERITED", "yes", 1);
+  absl::StatusOr<RunResult> r = RunAndCapture(Argv({"env"}));
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("CRADLE_INHERITED");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->out, HasSubstr("CRADLE_INHERITED=yes\n"));
+  EXPECT_THAT(r->out, ::testing::Not(HasSubstr("NOTIFY_SOCKET")));
+}
+
 }  // namespace
 }  // namespace cradle

@@ -90,8 +90,15 @@ StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   if (options.env) {
     for (const std::string& e : *options.env)
       envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
+  } else {
+    // systemd's NOTIFY_SOCKET is cradled's alone: a runc that sees it
+    // proxies the container's sd_notify and `runc start` waits for the
+    // container's READY=1, which most never send.
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0) envp.push_back(*e);
+    }
   }
+  envp.push_back(nullptr);
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) return InternalError("open /dev/null: " + ErrnoText(errno));
   // The child reports a failed exec through this pipe; it closes on success.
@@ -145,11 +152,7 @@ StatusOr<pid_t> Spawn(const SpawnOptions& options) {
     syscall(SYS_close_range, report_fd + 1, ~0U, 0);
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0)
       ChildFail(report_fd, errno);
-    if (options.env) {
-      execve(program->c_str(), argv.data(), envp.data());
-    } else {
-      execv(program->c_str(), argv.data());
-    }
+    execve(program->c_str(), argv.data(), envp.data());
     ChildFail(report_fd, errno);
   }
   close(null_fd);

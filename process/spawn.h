@@ -24,7 +24,8 @@ namespace cradle {
 struct SpawnOptions {
   std::vector<std::string>
       argv;  // argv[0] is the program: a path or a PATH name
-  // The environment; std::nullopt inherits the caller's.
+  // The environment; std::nullopt inherits the caller's, less NOTIFY_SOCKET
+  // (systemd's notify socket is for the daemon, never for runc or a shim).
   std::optional<std::vector<std::string>> env;
   std::string cwd;  // empty: the caller's
   // The child's stdin/stdout/stderr; -1 means /dev/null.

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -19,7 +20,31 @@ std::string HttpResponse::Header(absl::string_view name) const {
 
 namespace {
 
+constexpr char kTransportFailureUrl[] = "cradle.registry/transport-failure";
+
+}  // namespace
+
+absl::Status WithTransportFailure(absl::Status status, TransportFailure kind) {
+  if (kind == TransportFailure::kConnect) {
+    status.SetPayload(kTransportFailureUrl, absl::Cord("connect"));
+  } else if (kind == TransportFailure::kTlsHandshake) {
+    status.SetPayload(kTransportFailureUrl, absl::Cord("tls-handshake"));
+  }
+  return status;
+}
+
+TransportFailure TransportFailureOf(const absl::Status& status) {
+  auto kind = status.GetPayload(kTransportFailureUrl);
+  if (!kind.has_value()) return TransportFailure::kOther;
+  if (*kind == "connect") return TransportFailure::kConnect;
+  if (*kind == "tls-handshake") return TransportFailure::kTlsHandshake;
+  return TransportFailure::kOther;
+}
+
+namespace {
+
 struct Transfer {
+  const HttpRequest* request;
   const BodySink* sink;
   int64_t max_body;
   HttpResponse response;
@@ -74,6 +99,12 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return chunk.size();
 }
 
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->sink_status.ok()) t->sink_status = t->request->keep_going();
+  return t->sink_status.ok() ? 0 : 1;
+}
+
 class CurlHttpClient : public HttpClient {
  public:
   CurlHttpClient() {
@@ -86,7 +117,7 @@ class CurlHttpClient : public HttpClient {
                                   int64_t max_body) override {
     CURL* curl = curl_easy_init();
     if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
-    Transfer t{&sink, max_body, {}, absl::OkStatus(), 0};
+    Transfer t{&request, &sink, max_body, {}, absl::OkStatus(), 0};
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : request.headers) {
       headers =
@@ -100,14 +131,23 @@ class CurlHttpClient : public HttpClient {
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(
-        curl, CURLOPT_TIMEOUT_MS,
-        static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+    if (request.timeout != absl::InfiniteDuration()) {
+      curl_easy_setopt(
+          curl, CURLOPT_TIMEOUT_MS,
+          static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+    }
+    if (request.keep_going) {
+      curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
+      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+      curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 30000L);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    char error_detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_detail);
     if (request.skip_tls_verify) {
       curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -124,12 +164,28 @@ class CurlHttpClient : public HttpClient {
     CURLcode rc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    long redirects = 0;
+    curl_easy_getinfo(curl, CURLINFO_REDIRECT_COUNT, &redirects);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     if (!t.sink_status.ok()) return t.sink_status;
     if (rc != CURLE_OK) {
-      return absl::UnavailableError(absl::StrCat(
-          request.method, " ", request.url, ": ", curl_easy_strerror(rc)));
+      absl::Status failed = absl::UnavailableError(absl::StrCat(
+          request.method, " ", request.url, ": ", curl_easy_strerror(rc),
+          error_detail[0] != '\0' ? absl::StrCat(" (", error_detail, ")")
+                                  : ""));
+      // Only a failure at the URL asked for is classified; one at a
+      // redirect's target says nothing about that URL's server.
+      if (redirects > 0) return failed;
+      switch (rc) {
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_CONNECT:
+          return WithTransportFailure(failed, TransportFailure::kConnect);
+        case CURLE_SSL_CONNECT_ERROR:
+          return WithTransportFailure(failed, TransportFailure::kTlsHandshake);
+        default:
+          return failed;
+      }
     }
     t.response.status = static_cast<int>(status);
     return std::move(t.response);

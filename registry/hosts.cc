@@ -1,5 +1,8 @@
 #include "registry/hosts.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 
 #include "absl/strings/match.h"
@@ -15,6 +18,24 @@ bool Contains(const std::vector<std::string>& list, absl::string_view host) {
 
 }  // namespace
 
+bool IsLocalHost(absl::string_view host) {
+  absl::string_view name = host;
+  if (absl::ConsumePrefix(&name, "[")) {
+    name = name.substr(0, name.find(']'));
+  } else if (name.find(':') == name.rfind(':')) {
+    name = name.substr(0, name.find(':'));  // a port; several ':' are IPv6
+  }
+  if (absl::EqualsIgnoreCase(name, "localhost")) return true;
+  std::string text(name);
+  in_addr v4;
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
 RegistryEndpoint RegistryHosts::Endpoint(absl::string_view spec,
                                          bool mirror) const {
   RegistryEndpoint endpoint;
@@ -29,8 +50,16 @@ RegistryEndpoint RegistryHosts::Endpoint(absl::string_view spec,
   // Only the host part names the endpoint; the API path is always /v2/.
   rest = rest.substr(0, rest.find('/'));
   endpoint.host = std::string(rest);
-  if (scheme.empty())
-    scheme = Contains(options_.plain_http, endpoint.host) ? "http" : "https";
+  if (scheme.empty()) {
+    if (Contains(options_.plain_http, endpoint.host)) {
+      scheme = "http";
+    } else {
+      scheme = "https";
+      // As containerd does: a registry on this machine is often a plain
+      // http one nobody listed; loopback traffic gains little from TLS.
+      endpoint.http_fallback = IsLocalHost(endpoint.host);
+    }
+  }
   endpoint.base_url = absl::StrCat(scheme, "://", endpoint.host);
   endpoint.skip_tls_verify =
       Contains(options_.insecure_skip_verify, endpoint.host);

@@ -29,7 +29,14 @@ struct RegistryEndpoint {
   // Whether the pull's credentials may be sent here: always to the registry
   // itself, to a mirror only when the config opts in.
   bool send_credentials = true;
+  // https first, then plain http if TLS cannot be spoken there: a local
+  // registry (IsLocalHost) whose scheme the config leaves open.
+  bool http_fallback = false;
 };
+
+// Whether `host` ("name", "name:port", "[v6]", "[v6]:port") is this machine's
+// loopback: "localhost", 127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z).
+bool IsLocalHost(absl::string_view host);
 
 // Immutable after construction; thread-safe.
 class RegistryHosts {

@@ -26,7 +26,12 @@ struct HttpRequest {
   bool skip_tls_verify = false;
   // Resume a download: ask for bytes from this offset on (Range header).
   int64_t range_start = 0;
+  // The whole request's limit; InfiniteDuration: none (a blob's download
+  // is then bounded by `keep_going`).
   absl::Duration timeout = absl::Minutes(10);
+  // When set, asked about once a second while the request runs, also while
+  // no byte arrives; an error stops the request and is what Do() returns.
+  std::function<absl::Status()> keep_going;
 };
 
 struct HttpResponse {
@@ -57,6 +62,18 @@ class HttpClient {
                                           const BodySink& sink,
                                           int64_t max_body) = 0;
 };
+
+// What a transport failure (Unavailable from Do()) was, when the client
+// knows: both happen before any response byte, so a request that failed so
+// may be sent again elsewhere without a sink seeing anything twice.
+enum class TransportFailure {
+  kOther,
+  kConnect,       // no connection: refused, unreachable, no such host
+  kTlsHandshake,  // connected, but no TLS session (e.g. a plain http server)
+};
+// Tags `status` (a payload, kept through annotations that copy it).
+absl::Status WithTransportFailure(absl::Status status, TransportFailure kind);
+TransportFailure TransportFailureOf(const absl::Status& status);
 
 // The libcurl implementation.
 std::unique_ptr<HttpClient> NewCurlHttpClient();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -74,7 +75,78 @@ std::string CredentialsKey(const RegistryCredentials& creds) {
   return Digest::OfBytes(text).ToString();
 }
 
+// The same request over plain http.
+HttpRequest OverPlainHttp(HttpRequest request) {
+  absl::string_view rest = request.url;
+  if (absl::ConsumePrefix(&rest, "https://"))
+    request.url = absl::StrCat("http://", rest);
+  return request;
+}
+
+// Whether `host` ("name:port", "[v6]:port") names its port.
+bool HasPort(absl::string_view host) {
+  size_t colon = host.rfind(':');
+  size_t bracket = host.rfind(']');
+  if (colon == absl::string_view::npos) return false;
+  if (bracket != absl::string_view::npos) return colon > bracket;
+  return host.find(':') == colon;  // several ':' without [ ]: a bare IPv6
+}
+
 }  // namespace
+
+absl::StatusOr<HttpResponse> RegistryClient::Do(
+    const RegistryEndpoint& endpoint, const HttpRequest& request,
+    const BodySink& sink, int64_t max_body) {
+  if (!endpoint.http_fallback) return http_->Do(request, sink, max_body);
+  bool remembered;
+  {
+    absl::MutexLock lock(&mu_);
+    remembered = plain_http_hosts_.count(endpoint.host) > 0;
+  }
+  if (remembered) {
+    absl::StatusOr<HttpResponse> plain =
+        http_->Do(OverPlainHttp(request), sink, max_body);
+    // Both signs come before any body byte reaches `sink`: asking again
+    // over https cannot hand it anything twice.
+    bool maybe_tls_now = plain.ok() ? plain->status == 400
+                                    : TransportFailureOf(plain.status()) !=
+                                          TransportFailure::kOther;
+    if (!maybe_tls_now) return plain;
+    absl::MutexLock lock(&mu_);
+    plain_http_hosts_.erase(endpoint.host);
+    LOG(INFO) << "registry=" << endpoint.host
+              << " no longer answers plain http as before; trying https again";
+  }
+  absl::StatusOr<HttpResponse> secure = http_->Do(request, sink, max_body);
+  if (secure.ok()) return secure;
+  // Only where https never got a server to speak TLS: a TLS handshake that
+  // failed, or (no port given) nothing on 443 while http would use 80. An
+  // HTTP status, a certificate that does not verify or a failure mid-body
+  // is the registry's answer and is returned as it is.
+  TransportFailure failure = TransportFailureOf(secure.status());
+  if (failure != TransportFailure::kTlsHandshake &&
+      !(failure == TransportFailure::kConnect && !HasPort(endpoint.host))) {
+    return secure;
+  }
+  absl::StatusOr<HttpResponse> plain =
+      http_->Do(OverPlainHttp(request), sink, max_body);
+  if (!plain.ok()) {
+    // Both transports failed: say what each did. Anything else (a sink's
+    // error) is returned as it is.
+    if (plain.status().code() != absl::StatusCode::kUnavailable) return plain;
+    return absl::UnavailableError(
+        absl::StrCat(secure.status().message(),
+                     "; then over plain http: ", plain.status().message()));
+  }
+  absl::MutexLock lock(&mu_);
+  if (plain_http_hosts_.insert(endpoint.host).second) {
+    LOG(INFO) << "registry=" << endpoint.host
+              << " is local and does not speak TLS ("
+              << secure.status().message()
+              << "): using plain http for it from now on";
+  }
+  return plain;
+}
 
 absl::StatusOr<std::string> RegistryClient::Authorize(
     const RegistryEndpoint& endpoint, const ImageReference& ref,
@@ -180,7 +252,7 @@ absl::StatusOr<HttpResponse> RegistryClient::Send(
     HttpRequest r = request;
     if (!authorization.empty())
       r.headers.push_back({"Authorization", authorization});
-    absl::StatusOr<HttpResponse> response = http_->Do(r, sink, max_body);
+    absl::StatusOr<HttpResponse> response = Do(endpoint, r, sink, max_body);
     if (!response.ok() || response->status != 401 || attempt == 1)
       return response;
     absl::StatusOr<std::string> fresh =
@@ -266,13 +338,18 @@ absl::StatusOr<FetchedManifest> RegistryClient::GetManifest(
 absl::Status RegistryClient::FetchBlob(const ImageReference& ref,
                                        const Digest& digest, int64_t offset,
                                        const RegistryCredentials& creds,
-                                       const BodySink& sink) {
+                                       const BodySink& sink,
+                                       std::function<absl::Status()> keep_going) {
   absl::Status last = absl::NotFoundError("no registry endpoint");
   for (const RegistryEndpoint& endpoint : hosts_.Endpoints(ref.domain())) {
     HttpRequest request;
     request.url = absl::StrCat(endpoint.base_url, "/v2/", ref.path(), "/blobs/",
                                digest.ToString());
     request.range_start = offset;
+    if (keep_going) {
+      request.keep_going = keep_going;
+      request.timeout = absl::InfiniteDuration();
+    }
     // A registry may ignore Range and answer 200 with the whole blob: then
     // the bytes the caller already has are skipped here.
     int64_t skipped = 0;

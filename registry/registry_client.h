@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -51,9 +52,12 @@ class RegistryClient {
   // `sink`, which sees only bytes from `offset` on (a registry that ignores
   // Range is handled here). The caller verifies the digest of what it
   // stored. OutOfRange when the registry cannot resume at `offset`.
+  // With `keep_going` (see HttpRequest) the download has no time limit of
+  // its own: the caller decides, about once a second, whether it goes on.
   absl::Status FetchBlob(const ImageReference& ref, const Digest& digest,
                          int64_t offset, const RegistryCredentials& creds,
-                         const BodySink& sink);
+                         const BodySink& sink,
+                         std::function<absl::Status()> keep_going = nullptr);
 
  private:
   // Sends `request` to one endpoint, answering one auth challenge.
@@ -62,6 +66,16 @@ class RegistryClient {
                                     HttpRequest request,
                                     const RegistryCredentials& creds,
                                     const BodySink& sink, int64_t max_body);
+  // One request to `endpoint`. Where it falls back to http (a local
+  // registry whose TLS handshake fails, or whose port is not given and
+  // that refuses https's), the request goes over http, and so does every
+  // later request to that host: remembered for the client's lifetime, and
+  // forgotten when such a request cannot connect or the server answers 400
+  // (what a TLS server says to plain http), so a registry that took up TLS
+  // is asked over https again.
+  absl::StatusOr<HttpResponse> Do(const RegistryEndpoint& endpoint,
+                                  const HttpRequest& request,
+                                  const BodySink& sink, int64_t max_body);
   absl::StatusOr<std::string> Authorize(const RegistryEndpoint& endpoint,
                                         const ImageReference& ref,
                                         const std::string& www_authenticate,
@@ -72,6 +86,8 @@ class RegistryClient {
   absl::Mutex mu_;
   // "<host> <repository> <credentials digest>" -> Authorization value.
   std::map<std::string, std::string> auth_cache_ ABSL_GUARDED_BY(mu_);
+  // Hosts found to speak only plain http (RegistryEndpoint::http_fallback).
+  std::set<std::string> plain_http_hosts_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cradle

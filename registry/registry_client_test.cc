@@ -404,5 +404,204 @@ TEST(RegistryClientTest, UnreachableRegistryIsUnavailable) {
       absl::StatusCode::kUnavailable);
 }
 
+TEST(RegistryHostsTest, LocalHostsAreLoopbackNamesAndAddresses) {
+  for (const char* host : {"localhost", "LocalHost:5000", "127.0.0.1",
+                           "127.0.0.1:5000", "127.255.0.9:80", "[::1]",
+                           "[::1]:5000", "::1", "[::ffff:127.0.0.1]:443"}) {
+    EXPECT_TRUE(IsLocalHost(host)) << host;
+  }
+  for (const char* host : {"localhost.example.com", "localhostx:5000",
+                           "10.0.0.1:5000", "128.0.0.1", "[::2]:5000", "::",
+                           "registry-1.docker.io", "", "[::ffff:10.0.0.1]"}) {
+    EXPECT_FALSE(IsLocalHost(host)) << host;
+  }
+}
+
+TEST(RegistryHostsTest, OnlyLocalHostsWithNoSchemeConfiguredFallBack) {
+  RegistryHostsOptions options;
+  options.plain_http = {"localhost:5001"};
+  options.mirrors["docker.io"] = {"127.0.0.1:5002", "https://[::1]:5003",
+                                  "http://localhost:5004"};
+  RegistryHosts hosts(options);
+  std::vector<RegistryEndpoint> eps = hosts.Endpoints("docker.io");
+  ASSERT_EQ(eps.size(), 4u);
+  EXPECT_EQ(eps[0].base_url, "https://127.0.0.1:5002");
+  EXPECT_TRUE(eps[0].http_fallback) << "a local mirror with no scheme";
+  EXPECT_FALSE(eps[1].http_fallback) << "https:// was asked for";
+  EXPECT_FALSE(eps[2].http_fallback) << "http already";
+  EXPECT_FALSE(eps[3].http_fallback) << "Docker Hub is not local";
+  eps = hosts.Endpoints("localhost:5001");
+  EXPECT_EQ(eps[0].base_url, "http://localhost:5001") << "plain_http";
+  EXPECT_FALSE(eps[0].http_fallback);
+  eps = hosts.Endpoints("[::1]:5000");
+  EXPECT_EQ(eps[0].base_url, "https://[::1]:5000");
+  EXPECT_TRUE(eps[0].http_fallback);
+}
+
+absl::Status TlsHandshakeFailed(const std::string& url) {
+  return WithTransportFailure(
+      absl::UnavailableError("GET " + url + ": SSL connect error"),
+      TransportFailure::kTlsHandshake);
+}
+
+std::vector<std::string> Urls(const FakeHttp& http) {
+  std::vector<std::string> urls;
+  for (const HttpRequest& r : http.requests) urls.push_back(r.url);
+  return urls;
+}
+
+// A local registry that only speaks http, asked for by name with no
+// plain_http entry: https first, then http; and http from then on, auth and
+// credentials as for any registry.
+TEST(RegistryClientTest, LocalRegistryWithoutTlsIsReachedOverPlainHttp) {
+  FakeHttp http;
+  const std::string blob = "layer";
+  Digest digest = Digest::OfBytes(blob);
+  const std::string basic = "Basic " + absl::Base64Escape("alice:pw");
+  http.Fail("https://127.0.0.1:5000/",
+            TlsHandshakeFailed("https://127.0.0.1:5000/"));
+  http.On("http://127.0.0.1:5000/v2/app/manifests/v1",
+          [&](const HttpRequest& r) {
+            if (HeaderOf(r, "Authorization") != basic)
+              return Respond(401, "", {{"www-authenticate", "Basic realm=r"}});
+            return Respond(200, kManifest);
+          });
+  http.On("http://127.0.0.1:5000/v2/app/blobs/",
+          [&](const HttpRequest&) { return Respond(200, blob); });
+  RegistryClient client(&http, RegistryHosts({}));
+  RegistryCredentials creds{"alice", "pw", "", ""};
+  absl::StatusOr<FetchedManifest> m =
+      client.GetManifest(Ref("127.0.0.1:5000/app"), "v1", creds);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->bytes, kManifest);
+  EXPECT_THAT(Urls(http), ::testing::ElementsAre(
+                              "https://127.0.0.1:5000/v2/app/manifests/v1",
+                              "http://127.0.0.1:5000/v2/app/manifests/v1",
+                              "http://127.0.0.1:5000/v2/app/manifests/v1"))
+      << "the answer to the challenge goes straight to http";
+
+  http.requests.clear();
+  std::string got;
+  ASSERT_TRUE(client
+                  .FetchBlob(Ref("127.0.0.1:5000/app"), digest, 0, creds,
+                             [&](int, absl::string_view chunk) {
+                               got.append(chunk.data(), chunk.size());
+                               return absl::OkStatus();
+                             })
+                  .ok());
+  EXPECT_EQ(got, blob) << "each byte once";
+  EXPECT_THAT(Urls(http),
+              ::testing::ElementsAre("http://127.0.0.1:5000/v2/app/blobs/" +
+                                     digest.ToString()))
+      << "remembered for the host";
+}
+
+TEST(RegistryClientTest, LocalRegistryThatTookUpTlsIsAskedOverHttpsAgain) {
+  FakeHttp http;
+  bool tls = false;
+  http.OnResult("https://localhost:5000/",
+                [&](const HttpRequest& r) -> absl::StatusOr<HttpResponse> {
+                  if (!tls) return TlsHandshakeFailed(r.url);
+                  return Respond(200, kManifest);
+                });
+  http.On("http://localhost:5000/", [&](const HttpRequest&) {
+    // What a TLS server answers a plain http request.
+    return tls ? Respond(400, "Client sent an HTTP request to an HTTPS server")
+               : Respond(200, kManifest);
+  });
+  RegistryClient client(&http, RegistryHosts({}));
+  ASSERT_TRUE(client.GetManifest(Ref("localhost:5000/app"), "v1", {}).ok());
+  tls = true;
+  http.requests.clear();
+  ASSERT_TRUE(client.GetManifest(Ref("localhost:5000/app"), "v1", {}).ok());
+  EXPECT_THAT(Urls(http), ::testing::ElementsAre(
+                              "http://localhost:5000/v2/app/manifests/v1",
+                              "https://localhost:5000/v2/app/manifests/v1"));
+  http.requests.clear();
+  ASSERT_TRUE(client.GetManifest(Ref("localhost:5000/app"), "v1", {}).ok());
+  EXPECT_THAT(Urls(http), ::testing::ElementsAre(
+                              "https://localhost:5000/v2/app/manifests/v1"));
+}
+
+// Plain http only where https never reached a TLS server.
+TEST(RegistryClientTest, NoPlainHttpFallbackForAnswersCertificatesOrRemotes) {
+  struct Case {
+    std::string what;
+    std::string domain;
+    std::function<absl::StatusOr<HttpResponse>(const HttpRequest&)> https;
+    bool falls_back;
+  };
+  auto answer = [](int status) {
+    return [status](const HttpRequest&) -> absl::StatusOr<HttpResponse> {
+      return Respond(status, "");
+    };
+  };
+  auto fail = [](absl::Status s, TransportFailure kind) {
+    return [s, kind](const HttpRequest&) -> absl::StatusOr<HttpResponse> {
+      return WithTransportFailure(s, kind);
+    };
+  };
+  absl::Status refused = absl::UnavailableError("Couldn't connect to server");
+  absl::Status bad_cert =
+      absl::UnavailableError("SSL peer certificate was not OK");
+  std::vector<Case> cases = {
+      {"HTTP 500", "127.0.0.1:5000", answer(500), false},
+      {"HTTP 400", "127.0.0.1:5000", answer(400), false},
+      {"HTTP 401 with no way to authorize", "127.0.0.1:5000", answer(401),
+       false},
+      {"a certificate that does not verify", "127.0.0.1:5000",
+       fail(bad_cert, TransportFailure::kOther), false},
+      {"refused on the port given", "127.0.0.1:5000",
+       fail(refused, TransportFailure::kConnect), false},
+      {"refused on 443, no port given", "localhost",
+       fail(refused, TransportFailure::kConnect), true},
+      {"a TLS failure at a remote host", "r.example:5000",
+       fail(TlsHandshakeFailed("x"), TransportFailure::kTlsHandshake), false},
+      {"a TLS failure at [::1]", "[::1]:5000",
+       fail(TlsHandshakeFailed("x"), TransportFailure::kTlsHandshake), true},
+  };
+  for (const Case& c : cases) {
+    FakeHttp http;
+    http.OnResult("https://", c.https);
+    http.On("http://",
+            [](const HttpRequest&) { return Respond(200, kManifest); });
+    RegistryClient client(&http, RegistryHosts({}));
+    absl::StatusOr<FetchedManifest> m =
+        client.GetManifest(Ref(c.domain + "/app"), "v1", {});
+    EXPECT_EQ(m.ok(), c.falls_back) << c.what << ": " << m.status();
+    bool asked_http = false;
+    for (const HttpRequest& r : http.requests)
+      asked_http |= absl::StartsWith(r.url, "http://");
+    EXPECT_EQ(asked_http, c.falls_back) << c.what;
+  }
+}
+
+TEST(RegistryClientTest, PlainHttpHostsAreNeverAskedOverHttps) {
+  FakeHttp http;
+  http.On("http://localhost:5000/",
+          [](const HttpRequest&) { return Respond(200, kManifest); });
+  RegistryHostsOptions options;
+  options.plain_http = {"localhost:5000"};
+  RegistryClient client(&http, RegistryHosts(options));
+  ASSERT_TRUE(client.GetManifest(Ref("localhost:5000/app"), "v1", {}).ok());
+  EXPECT_THAT(Urls(http), ::testing::ElementsAre(
+                              "http://localhost:5000/v2/app/manifests/v1"));
+}
+
+TEST(RegistryClientTest, BothSchemesFailingNamesBoth) {
+  FakeHttp http;
+  http.Fail("https://localhost/",
+            WithTransportFailure(absl::UnavailableError("https refused"),
+                                 TransportFailure::kConnect));
+  http.Fail("http://localhost/",
+            WithTransportFailure(absl::UnavailableError("http refused"),
+                                 TransportFailure::kConnect));
+  RegistryClient client(&http, RegistryHosts({}));
+  absl::Status s = client.GetManifest(Ref("localhost/app"), "v1", {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), HasSubstr("https refused"));
+  EXPECT_THAT(s.message(), HasSubstr("then over plain http: http refused"));
+}
+
 }  // namespace
 }  // namespace cradle

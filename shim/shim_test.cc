@@ -77,6 +77,12 @@ class ShimTest : public ::testing::Test {
       }
       (void)shim_->Shutdown();
     }
+    // The shim may still be closing its containers' logs: remove the dir
+    // once it is gone, or the files it writes last stay behind in /tmp.
+    for (int i = 0; i < 1000 && shim_pid_ > 0 && kill(shim_pid_, 0) == 0;
+         ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }

@@ -76,6 +76,8 @@ def cradle_system_repositories():
     _system_repository("yaml_cpp", [{"name": "yaml_cpp", "srcs": _shared(["yaml-cpp"])}])
     # Linear-time regular expressions for client-supplied patterns.
     _system_repository("re2", [{"name": "re2", "srcs": _shared(["re2"]), "deps": ["@absl"]}])
+    # sd_notify(3): readiness and stopping reported to systemd (Type=notify).
+    _system_repository("systemd", [{"name": "systemd", "srcs": _shared(["systemd"])}])
 
     # Debian ships GoogleTest and GoogleMock as static archives only.
     _system_repository("gtest", [

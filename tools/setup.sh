@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev libabsl-dev libleveldb-dev libgoogle-glog-dev
   libarchive-dev libgtest-dev libgmock-dev libssl-dev libcurl4-openssl-dev
   libtomlplusplus-dev nlohmann-json3-dev libseccomp-dev libzstd-dev zlib1g-dev
-  libyaml-cpp-dev libre2-dev
+  libyaml-cpp-dev libre2-dev libsystemd-dev
   # fuzzing (libFuzzer) and the sanitizer runtimes
   clang-14 libclang-rt-14-dev llvm-14 libasan8 libubsan1
   # run
@@ -18,6 +18,10 @@ packages=(
   docker-registry umoci skopeo busybox-static apache2-utils criu
   # test: containerd's own client (ctr) against cradled's socket
   containerd
+  # test: systemd-analyze verify of k8s/systemd/cradle.service
+  systemd
+  # test: Prometheus's own text-format parser (e2e/metrics_test)
+  python3-prometheus-client
 )
 
 missing=()
@@ -46,4 +50,22 @@ if [[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" == tmpfs &&
       echo "setup: warning: cannot mount cgroup v1 $c; crun will refuse pods" >&2
     fi
   done
+fi
+
+# A default pod network (k8s/cni/README.md: bridge cradle0, 10.77.0.0/16),
+# only where no CNI network is configured yet: a cluster's own CNI or an
+# admin's file is never replaced, and a second run changes nothing.
+cni_conf_dir=/etc/cni/net.d
+cni_default="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/k8s/cni/10-cradle.conflist"
+mkdir -p "$cni_conf_dir"
+cni_existing="$(find "$cni_conf_dir" -mindepth 1 -maxdepth 1 \
+  \( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \) | sort)"
+if [[ -z "$cni_existing" ]]; then
+  install -m 0644 "$cni_default" "$cni_conf_dir/10-cradle.conflist"
+  echo "setup: installed the default pod network $cni_conf_dir/10-cradle.conflist"
+elif cmp -s "$cni_default" "$cni_conf_dir/10-cradle.conflist"; then
+  echo "setup: default pod network already in $cni_conf_dir"
+else
+  echo "setup: $cni_conf_dir already has a network config, left as is:" \
+    $cni_existing
 fi

@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "cmd/cradled/systemd_notify.h"
 #include "config/config.h"
 #include "containerd_api/event_exchange.h"
 #include "containerd_api/services.h"
@@ -27,6 +28,7 @@
 #include "cri/runtime/pod_streams.h"
 #include "cri/runtime/readiness.h"
 #include "cri/runtime/runtime_handlers.h"
+#include "cri/runtime/runtime_metrics.h"
 #include "cri/runtime/runtime_service.h"
 #include "cri/server/cri_server.h"
 #include "cri/store/container_store.h"
@@ -38,6 +40,9 @@
 #include "lite/absl_status.h"
 #include "metadata/leveldb_store.h"
 #include "metadata/metadata.h"
+#include "metrics/metrics.h"
+#include "metrics/process.h"
+#include "metrics/server.h"
 #include "mount/clone.h"
 #include "namespaces/pinned.h"
 #include "network/cni.h"
@@ -233,6 +238,7 @@ int Run(const Flags& flags) {
   unpack.min_free_bytes = config->images.unpack_min_free_mib << 20;
   unpack.max_entries = config->images.unpack_max_entries;
   unpack.max_layers = config->images.max_layers;
+  puller_options.progress_timeout = config->images.image_pull_progress_timeout;
   ImagePuller puller(&registry, content->get(), metadata->get(),
                      snapshotter->get(), snapshotter->get(), puller_options);
   ImageGarbageCollector gc(metadata->get(), content->get(), snapshotter->get(),
@@ -393,7 +399,26 @@ int Run(const Flags& flags) {
     served.push_back(service.get());
   }
 
+  // Counted whether or not anyone scrapes; served only when configured.
+  // Declared after the stores, so the server stops before they go.
+  metrics::Registry& metrics_registry = metrics::Default();
+  metrics::RegisterProcessMetrics(&metrics_registry);
+  RegisterRuntimeMetrics(&metrics_registry, sandboxes->get(), containers->get(),
+                         &shims);
+  std::unique_ptr<metrics::Server> metrics_server;
+  if (!config->metrics.address.empty()) {
+    metrics::ServerOptions metrics_options;
+    metrics_options.address = config->metrics.address;
+    absl::StatusOr<std::unique_ptr<metrics::Server>> started =
+        metrics::Server::Start(metrics_options, &metrics_registry);
+    if (!started.ok()) return Fail(started.status());
+    metrics_server = *std::move(started);
+    LOG(INFO) << "serving Prometheus metrics on http://"
+              << config->metrics.address << "/v1/metrics";
+  }
+
   CriServerOptions server_options;
+  server_options.metrics = &metrics_registry;
   server_options.address = config->grpc.address;
   server_options.gid = static_cast<gid_t>(config->grpc.gid);
   server_options.max_recv_message_size =
@@ -407,10 +432,13 @@ int Run(const Flags& flags) {
     return 1;
   }
 
+  // Only now: the socket listens and every service is registered.
+  NotifyReady(config->grpc.address);
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&signals, &sig);
     LOG(INFO) << "received " << strsignal(sig) << "; draining in-flight calls";
+    NotifyStopping();
     // Event streams never end by themselves; a kubelet keeps one open.
     runtime_service.EndContainerEventStreams();
     containerd_events.CloseAll();
@@ -418,6 +446,7 @@ int Run(const Flags& flags) {
   });
   (*server)->Wait();
   signal_thread.join();
+  if (metrics_server != nullptr) metrics_server->Stop();
   LOG(INFO) << "cradled stopped";
   return 0;
 }

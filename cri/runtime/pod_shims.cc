@@ -31,6 +31,7 @@ absl::StatusOr<ShimRef> PodShims::Start(const std::string& pod_id,
   ShimRef ref = std::move(*shim);
   absl::MutexLock lock(&mu_);
   shims_[pod_id] = ref;
+  pids_.erase(pod_id);  // a new shim for the pod
   return ref;
 }
 
@@ -49,6 +50,34 @@ absl::StatusOr<ShimRef> PodShims::Get(const std::string& pod_id) {
   return it->second;
 }
 
+std::map<std::string, int> PodShims::ShimPids() {
+  std::map<std::string, ShimRef> ask;
+  std::map<std::string, int> out;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [pod_id, shim] : shims_) {
+      auto known = pids_.find(pod_id);
+      if (known != pids_.end()) {
+        out[pod_id] = known->second;
+      } else {
+        ask[pod_id] = shim;
+        out[pod_id] = 0;
+      }
+    }
+  }
+  for (const auto& [pod_id, shim] : ask) {
+    absl::StatusOr<int> pid = shim->ShimPid();
+    if (!pid.ok()) continue;
+    out[pod_id] = *pid;
+    absl::MutexLock lock(&mu_);
+    // Only while the same client is still held: the shim may have been
+    // forgotten (and another started) meanwhile.
+    auto it = shims_.find(pod_id);
+    if (it != shims_.end() && it->second == shim) pids_[pod_id] = *pid;
+  }
+  return out;
+}
+
 bool PodShims::Gone(const std::string& pod_id) const {
   return ShimClient::Gone(SocketPath(pod_id));
 }
@@ -57,6 +86,7 @@ void PodShims::Forget(const std::string& pod_id, const std::string& cgroup) {
   {
     absl::MutexLock lock(&mu_);
     shims_.erase(pod_id);
+    pids_.erase(pod_id);
   }
   unlink(SocketPath(pod_id).c_str());
   if (!cgroup.empty()) (void)RemoveCgroup(cgroup);
@@ -71,6 +101,7 @@ absl::Status PodShims::Stop(const std::string& pod_id,
     if (!s.ok() && !Gone(pod_id)) return s;
     absl::MutexLock lock(&mu_);
     shims_.erase(pod_id);
+    pids_.erase(pod_id);
   } else if (!Gone(pod_id)) {
     // Alive but not answering: removing the pod now would orphan it.
     return absl::UnavailableError(

@@ -51,6 +51,11 @@ class PodShims {
   // Drops the client of a shim that died, and its socket file and cgroup.
   void Forget(const std::string& pod_id, const std::string& cgroup);
 
+  // The pid of each shim this daemon holds a client for, by pod id; 0 for
+  // one that did not tell it (yet). Asks a shim once, outside the lock, and
+  // remembers (metrics read this at every scrape).
+  std::map<std::string, int> ShimPids();
+
   // Short, because unix socket paths are limited to 108 bytes.
   std::string SocketPath(const std::string& pod_id) const;
 
@@ -59,6 +64,7 @@ class PodShims {
   const std::string state_dir_;
   absl::Mutex mu_;
   std::map<std::string, ShimRef> shims_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> pids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cradle

@@ -1,6 +1,7 @@
 #include "cri/server/cri_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "cri/server/grpc_metrics.h"
 #include "glog/logging.h"
 
 namespace cradle {
@@ -21,6 +22,10 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(std::move(calls));
+  if (options.metrics != nullptr) {
+    interceptors.push_back(
+        std::make_unique<GrpcMetricsInterceptorFactory>(options.metrics));
+  }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "cri/server/call_interceptor.h"
 #include "cri/server/socket.h"
+#include "metrics/metrics.h"
 
 namespace cradle {
 
@@ -20,6 +21,8 @@ struct CriServerOptions {
   gid_t gid = 0;
   int max_recv_message_size = 16 << 20;
   int max_send_message_size = 16 << 20;
+  // Where every call is counted and timed (grpc_metrics.h); null: nowhere.
+  metrics::Registry* metrics = nullptr;
 };
 
 class CriServer {

@@ -18,9 +18,25 @@ namespace cradle {
 class FakeHttp : public HttpClient {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // A handler that may also fail the request before any response.
+  using ResultHandler =
+      std::function<absl::StatusOr<HttpResponse>(const HttpRequest&)>;
   // Requests are answered by the first handler whose URL prefix matches.
   void On(std::string url_prefix, Handler handler) {
+    OnResult(std::move(url_prefix),
+             [handler = std::move(handler)](const HttpRequest& r)
+                 -> absl::StatusOr<HttpResponse> { return handler(r); });
+  }
+  void OnResult(std::string url_prefix, ResultHandler handler) {
     routes_.push_back({std::move(url_prefix), std::move(handler)});
+  }
+  // Requests to `url_prefix` fail before any response, with `status` (e.g.
+  // tagged by WithTransportFailure).
+  void Fail(std::string url_prefix, absl::Status status) {
+    OnResult(std::move(url_prefix),
+             [status](const HttpRequest&) -> absl::StatusOr<HttpResponse> {
+               return status;
+             });
   }
   absl::StatusOr<HttpResponse> Do(const HttpRequest& request,
                                   const BodySink& sink,
@@ -32,7 +48,9 @@ class FakeHttp : public HttpClient {
     }
     for (auto& [prefix, handler] : routes_) {
       if (!absl::StartsWith(request.url, prefix)) continue;
-      HttpResponse response = handler(request);
+      absl::StatusOr<HttpResponse> answer = handler(request);
+      if (!answer.ok()) return answer.status();
+      HttpResponse response = *std::move(answer);
       bool success = response.status >= 200 && response.status < 300;
       if (success && sink) {
         // Deliver in two chunks to exercise streaming.
@@ -56,7 +74,7 @@ class FakeHttp : public HttpClient {
 
  private:
   absl::Mutex mu_;
-  std::vector<std::pair<std::string, Handler>> routes_;
+  std::vector<std::pair<std::string, ResultHandler>> routes_;
 };
 
 inline std::string HeaderOf(const HttpRequest& r, absl::string_view name) {
