@@ -1,4 +1,4 @@
-// The pod network cradle ships (k8s/cni/10-cradle.conflist, the one
+// The pod network cradle ships (k8s/cni/99-cradle-default.conflist, the one
 // tools/setup.sh installs), run as shipped from the test's own conf dir:
 // NetworkReady, pod IPs in its subnet, lo up, the gateway, another pod and
 // a hostPort reachable, and nothing of a pod left once it is removed.
@@ -40,7 +40,7 @@ constexpr char kGateway[] = "10.77.0.1";
 constexpr char kLeaseDir[] = "/var/lib/cni/networks/cradle";
 
 std::string ShippedConflist() {
-  const std::string path = "k8s/cni/10-cradle.conflist";
+  const std::string path = "k8s/cni/99-cradle-default.conflist";
   if (access(path.c_str(), R_OK) == 0) return ReadFile(path);
   const char* srcdir = getenv("TEST_SRCDIR");
   return ReadFile(absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path));

@@ -95,6 +95,11 @@ void PullProgress::Done(const std::string& blob) {
   last_progress_ = options_.now();
 }
 
+void PullProgress::Heartbeat() {
+  absl::MutexLock lock(&mu_);
+  last_progress_ = options_.now();
+}
+
 PullProgress::Totals PullProgress::TotalsLocked() const {
   Totals t;
   for (const auto& [digest, b] : blobs_) {
@@ -127,6 +132,7 @@ std::string PullProgress::Describe() const {
 
 absl::Status PullProgress::Check() {
   absl::MutexLock lock(&mu_);
+  if (!stalled_.ok()) return stalled_;
   absl::Time now = options_.now();
   absl::Duration stalled = now - last_progress_;
   if (options_.stall_timeout > absl::ZeroDuration() &&
@@ -135,10 +141,11 @@ absl::Status PullProgress::Check() {
     std::string where = Describe();
     LOG(WARNING) << "image=" << image_ << " pull cancelled: no progress for "
                  << absl::FormatDuration(stalled) << " (" << where << ")";
-    return absl::DeadlineExceededError(absl::StrCat(
+    stalled_ = absl::DeadlineExceededError(absl::StrCat(
         "pull of ", image_, " cancelled: no data received for ",
         absl::FormatDuration(options_.stall_timeout),
         " (images.image_pull_progress_timeout); stopped at ", where));
+    return stalled_;
   }
   if (now - last_log_ >= options_.log_interval) {
     last_log_ = now;

@@ -41,6 +41,9 @@ class PullProgress {
   void Advance(const std::string& blob, int64_t bytes);
   // `blob` is stored whole (downloaded, or found in the store).
   void Done(const std::string& blob);
+  // Bytes arrived that are not stored (a registry resending what the pull
+  // already has): the pull moves, its totals do not.
+  void Heartbeat();
 
   // Called by each download about once a second. DeadlineExceeded once no
   // byte has arrived for the stall timeout, naming the image, the config
@@ -70,6 +73,8 @@ class PullProgress {
   std::map<std::string, Blob> blobs_ ABSL_GUARDED_BY(mu_);
   absl::Time last_progress_ ABSL_GUARDED_BY(mu_);
   absl::Time last_log_ ABSL_GUARDED_BY(mu_);
+  // Once stalled, every download's next Check() fails with this.
+  absl::Status stalled_ ABSL_GUARDED_BY(mu_);
   // What this pull added to the in-progress gauges, taken back at the end.
   int64_t gauged_done_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t gauged_total_ ABSL_GUARDED_BY(mu_) = 0;

@@ -50,6 +50,39 @@ TEST(PullProgressTest, TheWaitStartsAgainWhenADownloadStarts) {
   EXPECT_EQ(p.Check().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST(PullProgressTest, BytesThatAreNotStoredStillKeepThePullGoing) {
+  ManualClock clock;
+  PullProgress p("reg/app:1", {.stall_timeout = absl::Seconds(30),
+                               .now = clock.Fn()});
+  p.Expect("sha256:aaa", 100, 60);
+  clock.now += absl::Seconds(29);
+  p.Heartbeat();  // a registry resending the first 60 bytes
+  clock.now += absl::Seconds(29);
+  EXPECT_TRUE(p.Check().ok());
+  EXPECT_EQ(p.totals().bytes_done, 60);
+}
+
+TEST(PullProgressTest, AStallIsReportedOnceAndThenRepeated) {
+  metrics::Counter* stalls = metrics::Default().AddCounter(
+      "cradle_image_pull_stalls_total",
+      "Pulls cancelled because their downloads moved no byte for "
+      "image_pull_progress_timeout.",
+      {});
+  double before = stalls->Value();
+  ManualClock clock;
+  PullProgress p("reg/app:1", {.stall_timeout = absl::Seconds(30),
+                               .now = clock.Fn()});
+  p.Expect("sha256:aaa", 100, 0);
+  p.Expect("sha256:bbb", 100, 0);
+  clock.now += absl::Seconds(31);
+  absl::Status first = p.Check();
+  EXPECT_EQ(first.code(), absl::StatusCode::kDeadlineExceeded);
+  // The other download's check, even after a late byte, fails the same way.
+  p.Advance("sha256:bbb", 1);
+  EXPECT_EQ(p.Check(), first);
+  EXPECT_EQ(stalls->Value() - before, 1);
+}
+
 TEST(PullProgressTest, ZeroTimeoutNeverStalls) {
   ManualClock clock;
   PullProgress p("reg/app:1",

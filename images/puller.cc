@@ -138,7 +138,15 @@ absl::Status ImagePuller::Fetch(Session& session, const ImageReference& ref,
             if (written.ok()) session.progress->Advance(blob, chunk.size());
             return written;
           },
-          [&] { return session.progress->Check(); });
+          [&, seen = int64_t{0}](int64_t received) mutable {
+            // Bytes a registry resends before the resume offset are
+            // skipped, not stored: they still show the transfer moves.
+            if (received > seen) {
+              seen = received;
+              session.progress->Heartbeat();
+            }
+            return session.progress->Check();
+          });
       if (s.code() == absl::StatusCode::kOutOfRange) {
         // The registry cannot resume: start this blob over.
         w->reset();

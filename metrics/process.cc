@@ -3,8 +3,6 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
+#include "lite/files.h"
 
 namespace cradle::metrics {
 namespace {
@@ -22,13 +21,10 @@ std::string ProcPath(pid_t pid, absl::string_view file) {
                   : absl::StrCat("/proc/", pid, "/", file);
 }
 
+// /proc files are never empty while their process lives.
 bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::ostringstream s;
-  s << in.rdbuf();
-  *out = s.str();
-  return true;
+  *out = lite::ReadFileOrEmpty(path);
+  return !out->empty();
 }
 
 // "VmRSS:	  1234 kB" -> 1234 * 1024.
@@ -52,20 +48,11 @@ int CountOpenFds() {
 }
 
 // Seconds since the epoch at which this process started: its start in
-// clock ticks after boot (/proc/self/stat field 22) plus the boot time.
+// clock ticks after boot plus the boot time.
 double StartTimeSeconds() {
-  std::string stat, system;
-  if (!ReadFile("/proc/self/stat", &stat) || !ReadFile("/proc/stat", &system)) {
-    return 0;
-  }
-  // Fields after the command, which may hold spaces, end at the last ')'.
-  size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<absl::string_view> fields =
-      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
-  // Field 3 (state) is fields[0], so field 22 is fields[19].
-  int64_t ticks = 0;
-  if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &ticks)) return 0;
+  std::string system;
+  absl::StatusOr<int64_t> ticks = ReadStartTicks(0);
+  if (!ticks.ok() || !ReadFile("/proc/stat", &system)) return 0;
   int64_t boot = 0;
   for (absl::string_view line : absl::StrSplit(system, '\n')) {
     if (absl::ConsumePrefix(&line, "btime "))
@@ -73,10 +60,30 @@ double StartTimeSeconds() {
   }
   long hz = sysconf(_SC_CLK_TCK);
   if (boot == 0 || hz <= 0) return 0;
-  return static_cast<double>(boot) + static_cast<double>(ticks) / hz;
+  return static_cast<double>(boot) + static_cast<double>(*ticks) / hz;
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> ReadStartTicks(pid_t pid) {
+  std::string stat;
+  if (!ReadFile(ProcPath(pid, "stat"), &stat)) {
+    return absl::NotFoundError(absl::StrCat("no process ", pid));
+  }
+  // Fields after the command, which may hold spaces, end at the last ')'.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) {
+    return absl::DataLossError(absl::StrCat("unreadable /proc/", pid, "/stat"));
+  }
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+  // Field 3 (state) is fields[0], so field 22 (starttime) is fields[19].
+  int64_t ticks = 0;
+  if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &ticks)) {
+    return absl::DataLossError(absl::StrCat("unreadable /proc/", pid, "/stat"));
+  }
+  return ticks;
+}
 
 absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid) {
   std::string text;

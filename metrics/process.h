@@ -21,6 +21,11 @@ struct ProcStatus {
 // /proc/<pid>/status (`pid` 0: this process). NotFound when it is gone.
 absl::StatusOr<ProcStatus> ReadProcStatus(pid_t pid);
 
+// When process `pid` (0: this one) started, in clock ticks after boot
+// (/proc/<pid>/stat field 22): with the pid, it names one process even after
+// the pid is reused. NotFound when it is gone.
+absl::StatusOr<int64_t> ReadStartTicks(pid_t pid);
+
 // Registers the daemon's process gauges, read at each scrape:
 // cradle_process_resident_memory_bytes, cradle_process_open_fds,
 // cradle_process_threads, cradle_process_start_time_seconds.

@@ -1,5 +1,7 @@
 #include "metrics/process.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "absl/time/clock.h"
@@ -23,6 +25,26 @@ TEST(ReadProcStatus, ReadsThisProcess) {
 TEST(ReadProcStatus, GoneProcessIsNotFound) {
   // Beyond pid_max on any Linux configuration.
   EXPECT_EQ(ReadProcStatus(1 << 30).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ReadStartTicks, NamesOneProcessAcrossPidReuse) {
+  absl::StatusOr<int64_t> self = ReadStartTicks(0);
+  ASSERT_TRUE(self.ok()) << self.status();
+  EXPECT_EQ(*ReadStartTicks(getpid()), *self);
+  // A process started later started no earlier.
+  pid_t child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  absl::StatusOr<int64_t> later = ReadStartTicks(child);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_GE(*later, *self);
+  EXPECT_EQ(ReadStartTicks(child).status().code(),
             absl::StatusCode::kNotFound);
 }
 

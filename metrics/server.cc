@@ -91,6 +91,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   absl::StatusOr<ListenAddress> addr =
       ParseListenAddress(options.address, options.allow_any_port);
   if (!addr.ok()) return addr.status();
+  bool loopback =
+      addr->addr.ss_family == AF_INET
+          ? (ntohl(reinterpret_cast<const sockaddr_in*>(&addr->addr)
+                       ->sin_addr.s_addr) >>
+             24) == 127
+          : IN6_IS_ADDR_LOOPBACK(
+                &reinterpret_cast<const sockaddr_in6*>(&addr->addr)->sin6_addr);
+  if (!loopback) {
+    // One connection is answered at a time, unauthenticated: anyone who
+    // reaches the port can read the node's pod counts and hold up scrapes.
+    LOG(WARNING) << "metrics: " << options.address
+                 << " is not a loopback address; keep it on a trusted network";
+  }
   auto fail = [&](absl::string_view what, int fd1, int fd2) {
     int err = errno;
     if (fd1 >= 0) close(fd1);

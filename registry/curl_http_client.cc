@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -99,9 +100,10 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   return chunk.size();
 }
 
-int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int OnProgress(void* user, curl_off_t, curl_off_t received, curl_off_t,
+               curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
-  if (t->sink_status.ok()) t->sink_status = t->request->keep_going();
+  if (t->sink_status.ok()) t->sink_status = t->request->keep_going(received);
   return t->sink_status.ok() ? 0 : 1;
 }
 
@@ -136,6 +138,11 @@ class CurlHttpClient : public HttpClient {
           curl, CURLOPT_TIMEOUT_MS,
           static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
     }
+    // A peer that vanished without a word (a dropped NAT entry) is found by
+    // keepalive probes, also where no overall timeout bounds a download.
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 60L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 30L);
     if (request.keep_going) {
       curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
       curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
@@ -182,7 +189,13 @@ class CurlHttpClient : public HttpClient {
         case CURLE_COULDNT_CONNECT:
           return WithTransportFailure(failed, TransportFailure::kConnect);
         case CURLE_SSL_CONNECT_ERROR:
-          return WithTransportFailure(failed, TransportFailure::kTlsHandshake);
+          // OpenSSL's words for a reply that is no TLS record at all.
+          if (absl::StrContains(error_detail, "wrong version number") ||
+              absl::StrContains(error_detail, "packet length too long")) {
+            return WithTransportFailure(failed,
+                                        TransportFailure::kTlsHandshake);
+          }
+          return failed;
         default:
           return failed;
       }

@@ -30,8 +30,9 @@ struct HttpRequest {
   // is then bounded by `keep_going`).
   absl::Duration timeout = absl::Minutes(10);
   // When set, asked about once a second while the request runs, also while
-  // no byte arrives; an error stops the request and is what Do() returns.
-  std::function<absl::Status()> keep_going;
+  // no byte arrives, with the body bytes received so far (also those a
+  // caller skips); an error stops the request and is what Do() returns.
+  std::function<absl::Status(int64_t received)> keep_going;
 };
 
 struct HttpResponse {
@@ -69,7 +70,10 @@ class HttpClient {
 enum class TransportFailure {
   kOther,
   kConnect,       // no connection: refused, unreachable, no such host
-  kTlsHandshake,  // connected, but no TLS session (e.g. a plain http server)
+  // Connected, but what came back was not TLS (a plain http server). Other
+  // handshake failures (a client certificate asked for, no common cipher)
+  // are a TLS server's answer and stay kOther.
+  kTlsHandshake,
 };
 // Tags `status` (a payload, kept through annotations that copy it).
 absl::Status WithTransportFailure(absl::Status status, TransportFailure kind);

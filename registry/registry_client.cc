@@ -130,6 +130,9 @@ absl::StatusOr<HttpResponse> RegistryClient::Do(
   }
   absl::StatusOr<HttpResponse> plain =
       http_->Do(OverPlainHttp(request), sink, max_body);
+  // 400 is a TLS server's answer to plain http: https failed for another
+  // reason, which is the error to report, and http is not this host's.
+  if (plain.ok() && plain->status == 400) return secure;
   if (!plain.ok()) {
     // Both transports failed: say what each did. Anything else (a sink's
     // error) is returned as it is.
@@ -339,7 +342,7 @@ absl::Status RegistryClient::FetchBlob(const ImageReference& ref,
                                        const Digest& digest, int64_t offset,
                                        const RegistryCredentials& creds,
                                        const BodySink& sink,
-                                       std::function<absl::Status()> keep_going) {
+                                       std::function<absl::Status(int64_t)> keep_going) {
   absl::Status last = absl::NotFoundError("no registry endpoint");
   for (const RegistryEndpoint& endpoint : hosts_.Endpoints(ref.domain())) {
     HttpRequest request;

@@ -57,7 +57,8 @@ class RegistryClient {
   absl::Status FetchBlob(const ImageReference& ref, const Digest& digest,
                          int64_t offset, const RegistryCredentials& creds,
                          const BodySink& sink,
-                         std::function<absl::Status()> keep_going = nullptr);
+                         std::function<absl::Status(int64_t)> keep_going =
+                             nullptr);
 
  private:
   // Sends `request` to one endpoint, answering one auth challenge.

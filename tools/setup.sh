@@ -56,14 +56,14 @@ fi
 # only where no CNI network is configured yet: a cluster's own CNI or an
 # admin's file is never replaced, and a second run changes nothing.
 cni_conf_dir=/etc/cni/net.d
-cni_default="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/k8s/cni/10-cradle.conflist"
+cni_default="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/k8s/cni/99-cradle-default.conflist"
 mkdir -p "$cni_conf_dir"
 cni_existing="$(find "$cni_conf_dir" -mindepth 1 -maxdepth 1 \
   \( -name '*.conf' -o -name '*.conflist' -o -name '*.json' \) | sort)"
 if [[ -z "$cni_existing" ]]; then
-  install -m 0644 "$cni_default" "$cni_conf_dir/10-cradle.conflist"
-  echo "setup: installed the default pod network $cni_conf_dir/10-cradle.conflist"
-elif cmp -s "$cni_default" "$cni_conf_dir/10-cradle.conflist"; then
+  install -m 0644 "$cni_default" "$cni_conf_dir/99-cradle-default.conflist"
+  echo "setup: installed the default pod network $cni_conf_dir/99-cradle-default.conflist"
+elif cmp -s "$cni_default" "$cni_conf_dir/99-cradle-default.conflist"; then
   echo "setup: default pod network already in $cni_conf_dir"
 else
   echo "setup: $cni_conf_dir already has a network config, left as is:" \

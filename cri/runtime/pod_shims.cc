@@ -7,6 +7,7 @@
 #include "cgroups/membership.h"
 #include "glog/logging.h"
 #include "lite/absl_status.h"
+#include "metrics/process.h"
 
 namespace cradle {
 
@@ -51,29 +52,43 @@ absl::StatusOr<ShimRef> PodShims::Get(const std::string& pod_id) {
 }
 
 std::map<std::string, int> PodShims::ShimPids() {
-  std::map<std::string, ShimRef> ask;
-  std::map<std::string, int> out;
+  constexpr absl::Duration kAskAgain = absl::Minutes(1);
+  std::map<std::string, ShimRef> held;
+  std::map<std::string, KnownPid> known;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [pod_id, shim] : shims_) {
-      auto known = pids_.find(pod_id);
-      if (known != pids_.end()) {
-        out[pod_id] = known->second;
-      } else {
-        ask[pod_id] = shim;
-        out[pod_id] = 0;
-      }
-    }
+    held = shims_;
+    known = pids_;
   }
-  for (const auto& [pod_id, shim] : ask) {
-    absl::StatusOr<int> pid = shim->ShimPid();
-    if (!pid.ok()) continue;
-    out[pod_id] = *pid;
+  absl::Time now = absl::Now();
+  std::map<std::string, int> out;
+  for (const auto& [pod_id, shim] : held) {
+    out[pod_id] = 0;
+    KnownPid k;
+    if (auto it = known.find(pod_id); it != known.end()) k = it->second;
+    if (k.pid > 0) {
+      absl::StatusOr<int64_t> ticks = metrics::ReadStartTicks(k.pid);
+      if (ticks.ok() && *ticks == k.start_ticks) {
+        out[pod_id] = k.pid;
+        continue;
+      }
+      // The shim died (its pid may already be another process's).
+      k = KnownPid{0, 0, now + kAskAgain};
+    } else if (now < k.ask_after) {
+      continue;
+    } else {
+      absl::StatusOr<int> pid = shim->ShimPid();
+      absl::StatusOr<int64_t> ticks =
+          pid.ok() ? metrics::ReadStartTicks(*pid) : pid.status();
+      k = ticks.ok() ? KnownPid{*pid, *ticks, now}
+                     : KnownPid{0, 0, now + kAskAgain};
+      out[pod_id] = k.pid;
+    }
     absl::MutexLock lock(&mu_);
     // Only while the same client is still held: the shim may have been
     // forgotten (and another started) meanwhile.
     auto it = shims_.find(pod_id);
-    if (it != shims_.end() && it->second == shim) pids_[pod_id] = *pid;
+    if (it != shims_.end() && it->second == shim) pids_[pod_id] = k;
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "cri/runtime/runtime_handlers.h"
 #include "shim/client/shim_client.h"
 
@@ -53,7 +54,9 @@ class PodShims {
 
   // The pid of each shim this daemon holds a client for, by pod id; 0 for
   // one that did not tell it (yet). Asks a shim once, outside the lock, and
-  // remembers (metrics read this at every scrape).
+  // remembers the pid with its start time, so a reused pid is never taken
+  // for the shim; one that does not answer is asked again only after a
+  // minute (metrics read this at every scrape, and must not wait on it).
   std::map<std::string, int> ShimPids();
 
   // Short, because unix socket paths are limited to 108 bytes.
@@ -64,7 +67,12 @@ class PodShims {
   const std::string state_dir_;
   absl::Mutex mu_;
   std::map<std::string, ShimRef> shims_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, int> pids_ ABSL_GUARDED_BY(mu_);
+  struct KnownPid {
+    int pid = 0;  // 0: not known; ask again after `ask_after`
+    int64_t start_ticks = 0;
+    absl::Time ask_after;
+  };
+  std::map<std::string, KnownPid> pids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cradle

@@ -47,22 +47,31 @@ wanted="$(sed -n '/--no-install-recommends/,/&&/p' "$containerfile" |
 
 # Each library cradled names (DT_NEEDED), mapped to the Debian package that
 # ships it here. libc, libstdc++ and libgcc come with every Debian image.
-owner() {
-  local lib="$1" path p pkg
-  path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
-  [[ -n "$path" ]] || return 1
-  # dpkg knows a file by the path its package installed it at, with or
-  # without Debian's merged /usr.
-  for p in "$path" "$(readlink -f "$path")" "/usr${path#/usr}" "${path#/usr}"; do
-    pkg="$(dpkg -S "$p" 2>/dev/null | head -1 | cut -d: -f1)"
-    [[ -n "$pkg" ]] && echo "$pkg" && return 0
-  done
-  return 1
-}
+# dpkg knows a file by the path its package installed it at, with or without
+# Debian's merged /usr: ask once for every spelling (one dpkg -S per library
+# reads dpkg's whole database each time, too slow for a small test).
 needed="$(readelf -d "$ctx/cradled" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 [[ -n "$needed" ]] || fail "readelf found no NEEDED entries in cradled"
+declare -A lib_paths
+candidates=()
 for lib in $needed; do
-  pkg="$(owner "$lib")" || { fail "no Debian package found for $lib"; continue; }
+  path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
+  [[ -n "$path" ]] || continue
+  real="$(readlink -f "$path")"
+  lib_paths[$lib]="$path $real /usr${path#/usr} ${path#/usr} /usr${real#/usr} ${real#/usr}"
+  candidates+=(${lib_paths[$lib]})
+done
+declare -A owner_of
+while IFS= read -r line; do
+  pkg="${line%%:*}"
+  owner_of["${line#*: }"]="$pkg"
+done < <(dpkg -S "${candidates[@]}" 2>/dev/null || true)
+for lib in $needed; do
+  pkg=""
+  for p in ${lib_paths[$lib]:-}; do
+    [[ -n "${owner_of[$p]:-}" ]] && pkg="${owner_of[$p]}" && break
+  done
+  [[ -n "$pkg" ]] || { fail "no Debian package found for $lib"; continue; }
   case "$pkg" in libc6 | libstdc++6 | libgcc-s1) continue ;; esac
   grep -qxF "$pkg" <<<"$wanted" ||
     fail "cradled loads $lib from $pkg, which the Containerfile does not install"
