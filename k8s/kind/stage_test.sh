@@ -36,7 +36,8 @@ done < <(grep -E '^COPY ' "$containerfile")
 for b in cradled cradle-shim pause; do
   [[ -x "$ctx/$b" ]] || fail "$b is not an executable in the context"
 done
-"$ctx/cradled" --version | grep -q '^cradled ' || fail "the staged cradled does not run"
+[[ "$("$ctx/cradled" --version 2>/dev/null)" == "cradled "* ]] ||
+  fail "the staged cradled does not run"
 
 # The packages the Containerfile installs, from its apt-get install line(s).
 # The words after --no-install-recommends, up to the next "&&".
@@ -54,8 +55,11 @@ needed="$(readelf -d "$ctx/cradled" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')"
 [[ -n "$needed" ]] || fail "readelf found no NEEDED entries in cradled"
 declare -A lib_paths
 candidates=()
+# Read once: awk leaving a pipe early would SIGPIPE ldconfig, which
+# pipefail turns into a silent exit of this script.
+ldcache="$(ldconfig -p)"
 for lib in $needed; do
-  path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
+  path="$(awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}' <<<"$ldcache")"
   [[ -n "$path" ]] || continue
   real="$(readlink -f "$path")"
   lib_paths[$lib]="$path $real /usr${path#/usr} ${path#/usr} /usr${real#/usr} ${real#/usr}"
