@@ -2,38 +2,20 @@
 // root, decoded as ctr decodes it.
 #include "containerd_api/task_metrics.h"
 
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "absl/time/time.h"
+#include "cgroups/testing/fake_tree.h"
 #include "gtest/gtest.h"
 
 namespace cradle::containerd_api {
 namespace {
 
-namespace fs = std::filesystem;
 namespace cgv1 = ::io::containerd::cgroups::v1;
 
-class TaskMetricsTest : public ::testing::Test {
+// The tree's files are written by FakeCgroupTree (cgroups/testing).
+class TaskMetricsTest : public FakeCgroupTree {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/task-metrics-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-  // `path` below the root, with its parents.
-  void Write(const std::string& path, const std::string& text) {
-    fs::create_directories(fs::path(root_ + path).parent_path());
-    std::ofstream(root_ + path) << text;
-  }
   // What `ctr tasks metrics` does with the reply's data.
   static cgv1::Metrics Decode(const ::containerd::types::Metric& metric) {
     EXPECT_EQ(metric.data().type_url(), "io.containerd.cgroups.v1.Metrics");
@@ -41,8 +23,6 @@ class TaskMetricsTest : public ::testing::Test {
     EXPECT_TRUE(m.ParseFromString(metric.data().value()));
     return m;
   }
-
-  std::string root_;
 };
 
 // ctr's default cgroupsPath for task m1 in namespace "default".
