@@ -3,35 +3,22 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
+#include "cri/store/state.h"
 #include "metrics/process.h"
 
 namespace cradle {
 namespace {
 
-const char* PodLabel(PodState s) {
-  switch (s) {
-    case PodState::kCreating:
-      return "creating";
-    case PodState::kReady:
-      return "ready";
-    case PodState::kNotReady:
-      return "notready";
-  }
-  return "unknown";
+// The store's state names as label values: "ready", "notready", "running".
+std::string PodLabel(PodState s) {
+  return absl::AsciiStrToLower(PodStateName(s));
 }
 
-const char* ContainerLabel(ContainerState s) {
-  switch (s) {
-    case ContainerState::kCreated:
-      return "created";
-    case ContainerState::kRunning:
-      return "running";
-    case ContainerState::kExited:
-      return "exited";
-    case ContainerState::kUnknown:
-      return "unknown";
-  }
-  return "unknown";
+std::string ContainerLabel(ContainerState s) {
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(ContainerStateName(s), "CONTAINER_"));
 }
 
 }  // namespace
