@@ -38,19 +38,6 @@ std::string Runfile(const std::string& path) {
   return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
 }
 
-// A port free right now on loopback (the daemon binds it a moment later).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 struct HttpResponse {
   int code = 0;
   std::string head;
@@ -155,7 +142,7 @@ Scraped Parse(const std::string& text) {
 
 class MetricsTest : public PodTest {
  protected:
-  MetricsTest() : PodTest(89), port_(FreePort()) {}
+  MetricsTest() : PodTest(89), port_(FreePort().value_or(0)) {}
 
   std::string ExtraConfig() override {
     return absl::StrCat(PodTest::ExtraConfig(),

@@ -23,6 +23,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Runfiles path of a data dependency.
+std::string Runfile(const std::string& path) {
+  if (access(path.c_str(), F_OK) == 0) return fs::absolute(path).string();
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
+}
+
+}  // namespace
+
 absl::StatusOr<int> FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket");
@@ -38,15 +47,6 @@ absl::StatusOr<int> FreePort() {
   close(fd);
   return ntohs(addr.sin_port);
 }
-
-// Runfiles path of a data dependency.
-std::string Runfile(const std::string& path) {
-  if (access(path.c_str(), F_OK) == 0) return fs::absolute(path).string();
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Registry>> Registry::Start(
     RegistryOptions options) {

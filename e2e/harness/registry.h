@@ -55,6 +55,10 @@ absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
                                           const std::string& credentials = "",
                                           int big_mb = 0);
 
+// A TCP port free on loopback right now, for a server a test starts a
+// moment later.
+absl::StatusOr<int> FreePort();
+
 }  // namespace cradle::e2e
 
 #endif  // CRADLE_E2E_HARNESS_REGISTRY_H_
