@@ -81,6 +81,21 @@ class TableReader {
     });
   }
 
+  // A name, or a list of names: a list says "the first that works".
+  void StringOrStrings(const char* key, std::vector<std::string>* out) {
+    Field(key, [&](const toml::node& node) -> absl::Status {
+      if (node.is_string()) {
+        *out = {node.as_string()->get()};
+        return absl::OkStatus();
+      }
+      absl::StatusOr<std::vector<std::string>> list = StringList(node, key);
+      if (!list.ok()) return TypeError(node, key, "a name or a list of names");
+      if (list->empty()) return Bad(node, key, "want at least one name");
+      *out = *std::move(list);
+      return absl::OkStatus();
+    });
+  }
+
   void Bool(const char* key, bool* out) {
     Field(key, [&](const toml::node& node) -> absl::Status {
       if (!node.is_boolean()) return TypeError(node, key, "true or false");
@@ -286,11 +301,12 @@ absl::Status CheckHandlers(const Config::Runtime& r, absl::string_view source) {
           " is also runtime.handlers.", it->second, "'s"));
     }
   }
-  if (r.handlers.count(r.default_handler) == 0) {
+  for (const std::string& wanted : r.default_handler) {
+    if (r.handlers.count(wanted) != 0) continue;
     std::vector<std::string> names;
     for (const auto& [name, handler] : r.handlers) names.push_back(name);
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": runtime.default_handler \"", r.default_handler,
+        source, ": runtime.default_handler \"", wanted,
         "\" is not among runtime.handlers (", absl::StrJoin(names, ", "), ")"));
   }
   return absl::OkStatus();
@@ -312,7 +328,7 @@ void ReadConfig(TableReader& top, Config& c) {
           INT32_MAX);
   });
   top.Table("runtime", [&](TableReader& t) {
-    t.String("default_handler", &c.runtime.default_handler);
+    t.StringOrStrings("default_handler", &c.runtime.default_handler);
     t.TableMap("handlers", [&](const std::string& name, TableReader& h) {
       Config::Runtime::Handler& handler = c.runtime.handlers[name];
       h.String("binary", &handler.binary);
@@ -436,7 +452,9 @@ std::string ConfigToJson(const Config& c) {
         {"max_recv_message_size", c.grpc.max_recv_message_size},
         {"max_send_message_size", c.grpc.max_send_message_size}}},
       {"runtime",
-       {{"default_handler", c.runtime.default_handler},
+       {{"default_handler", c.runtime.default_handler.size() == 1
+                                ? nlohmann::json(c.runtime.default_handler[0])
+                                : nlohmann::json(c.runtime.default_handler)},
         {"handlers", RuntimeHandlersJson(c.runtime.handlers)},
         {"shim", c.runtime.shim},
         {"cgroup_driver", c.runtime.cgroup_driver},

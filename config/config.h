@@ -40,8 +40,9 @@ struct Config {
     // Handler name -> handler. runc and crun are configured by default;
     // one whose binary is not installed is listed as unusable.
     std::map<std::string, Handler> handlers;
-    // The handler of pods that name none ("").
-    std::string default_handler;
+    // The handler of pods that name none (""): the first of these whose
+    // binary is usable on this node (the key takes a name or a list).
+    std::vector<std::string> default_handler;
     std::string shim;
     std::string cgroup_driver;
     std::string sandbox_image;

@@ -57,9 +57,10 @@ mirror_credentials = ["docker.io"]
             std::vector<std::string>{"docker.io"});
 }
 
-TEST(ConfigTest, RuncAndCrunAreHandlersOutOfTheBoxWithRuncTheDefault) {
+TEST(ConfigTest, RuncAndCrunAreHandlersOutOfTheBoxWithCrunFirst) {
   Config c = DefaultConfig();
-  EXPECT_EQ(c.runtime.default_handler, "runc");
+  EXPECT_EQ(c.runtime.default_handler,
+            (std::vector<std::string>{"crun", "runc"}));
   ASSERT_EQ(c.runtime.handlers.size(), 2u);
   EXPECT_EQ(c.runtime.handlers.at("runc").binary, "runc");
   EXPECT_EQ(c.runtime.handlers.at("crun").binary, "crun");
@@ -78,7 +79,7 @@ binary = "/usr/sbin/runc"
 )",
                                          "test.toml", DefaultConfig());
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->runtime.default_handler, "fast");
+  EXPECT_EQ(c->runtime.default_handler, std::vector<std::string>{"fast"});
   ASSERT_EQ(c->runtime.handlers.size(), 3u);
   EXPECT_EQ(c->runtime.handlers.at("fast").root, "/run/fast");
   EXPECT_EQ(c->runtime.handlers.at("runc").binary, "/usr/sbin/runc");
@@ -89,6 +90,13 @@ TEST(ConfigTest, BadHandlersAreRefusedByName) {
   EXPECT_THAT(ParseError("[runtime]\ndefault_handler = \"kata\"\n").message(),
               HasSubstr("default_handler \"kata\" is not among "
                         "runtime.handlers (crun, runc)"));
+  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = [\"runc\", \"kata\"]\n")
+                  .message(),
+              HasSubstr("default_handler \"kata\" is not among"));
+  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = []\n").message(),
+              HasSubstr("want at least one name"));
+  EXPECT_THAT(ParseError("[runtime]\ndefault_handler = 3\n").message(),
+              HasSubstr("want a name or a list of names"));
   EXPECT_THAT(
       ParseError("[runtime.handlers.Fast]\nbinary = \"crun\"\n").message(),
       HasSubstr("not a DNS label"));
@@ -230,18 +238,17 @@ TEST(ConfigTest, PullProgressTimeoutIsADurationDefaultingToFiveMinutes) {
   EXPECT_EQ(DefaultConfig().images.image_pull_progress_timeout,
             absl::Minutes(5));
   absl::StatusOr<Config> c =
-      ParseConfig("[images]\nimage_pull_progress_timeout = \"1m30s\"\n", "test.toml",
-            DefaultConfig());
+      ParseConfig("[images]\nimage_pull_progress_timeout = \"1m30s\"\n",
+                  "test.toml", DefaultConfig());
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->images.image_pull_progress_timeout, absl::Seconds(90));
-  c = ParseConfig("[images]\nimage_pull_progress_timeout = \"0\"\n", "test.toml",
-            DefaultConfig());
+  c = ParseConfig("[images]\nimage_pull_progress_timeout = \"0\"\n",
+                  "test.toml", DefaultConfig());
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->images.image_pull_progress_timeout, absl::ZeroDuration());
   for (const char* bad : {"\"-1s\"", "\"soon\"", "300", "\"inf\""}) {
-    absl::Status s =
-        ParseError(absl::StrCat("[images]\nimage_pull_progress_timeout = ",
-                                bad, "\n"));
+    absl::Status s = ParseError(
+        absl::StrCat("[images]\nimage_pull_progress_timeout = ", bad, "\n"));
     EXPECT_THAT(s.message(),
                 HasSubstr("key \"images.image_pull_progress_timeout\""))
         << bad;
@@ -250,16 +257,16 @@ TEST(ConfigTest, PullProgressTimeoutIsADurationDefaultingToFiveMinutes) {
 
 TEST(ConfigTest, MetricsAddressIsOffByDefaultAndValidated) {
   EXPECT_EQ(DefaultConfig().metrics.address, "");
-  for (const char* good : {"127.0.0.1:1338", "[::1]:1338", "localhost:9100",
-                           "0.0.0.0:65535"}) {
+  for (const char* good :
+       {"127.0.0.1:1338", "[::1]:1338", "localhost:9100", "0.0.0.0:65535"}) {
     absl::StatusOr<Config> c =
         ParseConfig(absl::StrCat("[metrics]\naddress = \"", good, "\"\n"),
                     "test.toml", DefaultConfig());
     ASSERT_TRUE(c.ok()) << good << ": " << c.status();
     EXPECT_EQ(c->metrics.address, good);
   }
-  for (const char* bad : {"1338", "127.0.0.1:0", "127.0.0.1:70000",
-                          "example.com:80", "::1:80"}) {
+  for (const char* bad :
+       {"1338", "127.0.0.1:0", "127.0.0.1:70000", "example.com:80", "::1:80"}) {
     absl::Status s =
         ParseError(absl::StrCat("\n[metrics]\naddress = \"", bad, "\"\n"));
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;

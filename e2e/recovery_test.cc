@@ -27,7 +27,7 @@ struct HostFootprint {
   int mounts = 0;     // below the daemon's dirs (rootfs, ns pins, shm)
   int veths = 0;      // on the test bridge
   int ips = 0;        // host-local reservations
-  int runc = 0;       // runc state dirs
+  int runc = 0;       // runc and crun state dirs
   int cgroups = 0;    // below the test's cgroup parent
   int pod_dirs = 0;   // <state>/pods/*
   int processes = 0;  // shims of this daemon and the test's sleeps
@@ -183,7 +183,8 @@ class RecoveryTest : public PodTest {
     f.mounts = CountMountsBelow(daemon().dir());
     f.veths = CountEntries("/sys/class/net/" + network_.bridge() + "/brif");
     f.ips = CountReservations(network_.dir() + "/ipam");
-    f.runc = CountEntries(daemon().state() + "/runc");
+    f.runc = CountEntries(daemon().state() + "/runc") +
+             CountEntries(daemon().state() + "/crun");
     f.cgroups = CountCgroupsBelow(cgroup_parent_);
     f.pod_dirs = CountEntries(daemon().state() + "/pods");
     f.processes = CountProcesses();
@@ -376,14 +377,18 @@ TEST_F(RecoveryTest, AKilledShimIsCleanedUpAndRecordedExitsAreKept) {
   ASSERT_TRUE(Status(done, &st).ok());
   EXPECT_EQ(st.exit_code(), 3) << "a recorded exit survives its shim";
   EXPECT_EQ(PodState(pod), v1::SANDBOX_NOTREADY);
-  // runc's delete --force comes after the exit is recorded: it waits for
-  // the host's init to reap the orphans.
-  int runc_left = CountEntries(daemon().state() + "/runc");
+  // The runtime's delete --force comes after the exit is recorded: it waits
+  // for the host's init to reap the orphans.
+  auto runtime_state = [&] {
+    return CountEntries(daemon().state() + "/runc") +
+           CountEntries(daemon().state() + "/crun");
+  };
+  int runc_left = runtime_state();
   for (int i = 0; i < 200 && runc_left > 0; ++i) {
     usleep(50 * 1000);
-    runc_left = CountEntries(daemon().state() + "/runc");
+    runc_left = runtime_state();
   }
-  EXPECT_EQ(runc_left, 0) << "runc's state goes with the dead shim";
+  EXPECT_EQ(runc_left, 0) << "the runtime's state goes with the dead shim";
   RemoveEverything();
   EXPECT_EQ(SettlesTo(clean), clean) << daemon().Log();
 }

@@ -121,7 +121,8 @@ TEST_F(RuntimeHandlerTest, EachPodRunsUnderTheRuntimeItsHandlerNames) {
 TEST_F(RuntimeHandlerTest, APodNamingNoHandlerGetsTheDefaultAndSaysSo) {
   std::string pod;
   ASSERT_TRUE(RunPodWith("rt-default", "", &pod).ok());
-  EXPECT_EQ(HandlerOf(pod), "runc");
+  // The embedded default is ["crun", "runc"]: crun, installed here, first.
+  EXPECT_EQ(HandlerOf(pod), "crun");
   ASSERT_TRUE(StopPod(pod).ok());
   ASSERT_TRUE(RemovePod(pod).ok());
 }

@@ -1,8 +1,12 @@
 #include "network/cni.h"
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "lite/files.h"
+#include "namespaces/pinned.h"
 #include "nlohmann/json.hpp"
 #include "process/process.h"
 
@@ -26,12 +31,11 @@ constexpr absl::Duration kPluginTimeout = absl::Minutes(1);
 // CNI_ARGS is "K=V;K=V": a value with ';' or '=' would add or break pairs
 // (cradled's CRI entry refuses these already; this guards other callers).
 absl::Status CheckCniArgs(const PodNetworkRequest& r) {
-  for (const auto& [key, value] :
-       {std::pair<const char*, const std::string&>{"K8S_POD_NAMESPACE",
-                                                   r.pod_namespace},
-        {"K8S_POD_NAME", r.pod_name},
-        {"K8S_POD_INFRA_CONTAINER_ID", r.pod_id},
-        {"K8S_POD_UID", r.pod_uid}}) {
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{
+                                       "K8S_POD_NAMESPACE", r.pod_namespace},
+                                   {"K8S_POD_NAME", r.pod_name},
+                                   {"K8S_POD_INFRA_CONTAINER_ID", r.pod_id},
+                                   {"K8S_POD_UID", r.pod_uid}}) {
     for (char c : value) {
       if (c == ';' || c == '=' || static_cast<unsigned char>(c) < 0x20 ||
           c == 0x7f) {
@@ -178,7 +182,7 @@ class CniNetwork : public PodNetwork {
       const PodNetworkRequest& request) override {
     absl::StatusOr<NetworkList> list = LoadConfig();
     if (!list.ok()) return list.status();
-    if (absl::Status s = Loopback(request, "ADD"); !s.ok()) return s;
+    if (absl::Status s = LoopbackUp(request); !s.ok()) return s;
     json prev;
     for (const json& plugin : list->plugins) {
       absl::StatusOr<json> result = Invoke("ADD", *list, plugin, request, prev);
@@ -236,7 +240,6 @@ class CniNetwork : public PodNetwork {
       list = *current;
     }
     if (absl::Status s = RunDel(list, request, prev); !s.ok()) return s;
-    (void)Loopback(request, "DEL");
     fs::remove(CachePath(request));
     return absl::OkStatus();
   }
@@ -390,12 +393,37 @@ class CniNetwork : public PodNetwork {
     return first_error;
   }
 
-  absl::Status Loopback(const PodNetworkRequest& request,
-                        const std::string& command) {
-    if (!FindPlugin("loopback").ok()) return absl::OkStatus();  // optional
-    NetworkList lo{
-        "cni-loopback", "1.0.0", {json{{"type", "loopback"}}}, "<builtin>"};
-    return Invoke(command, lo, lo.plugins[0], request, json(), "lo").status();
+  // The pod's `lo`, brought up here rather than by exec'ing the loopback
+  // plugin: one ioctl instead of ~20 ms of a Go binary's start. Up is all
+  // the plugin's ADD does; the kernel gives lo 127.0.0.1/8 and ::1 itself.
+  // Nothing is undone at DEL: the namespace goes away with the pod.
+  static absl::Status LoopbackUp(const PodNetworkRequest& request) {
+    absl::Status up;
+    absl::Status entered = RunInNetworkNamespace(request.netns_path, [&] {
+      int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        up = absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+        return;
+      }
+      struct ifreq ifr = {};
+      memcpy(ifr.ifr_name, "lo", 3);
+      if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+        up = absl::InternalError(
+            absl::StrCat("get lo's flags: ", strerror(errno)));
+      } else if ((ifr.ifr_flags & IFF_UP) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+          up =
+              absl::InternalError(absl::StrCat("set lo up: ", strerror(errno)));
+      }
+      close(fd);
+    });
+    if (entered.ok()) entered = up;
+    if (!entered.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "loopback for pod ", request.pod_id, ": ", entered.message()));
+    }
+    return absl::OkStatus();
   }
 
   static json ListToJson(const NetworkList& list) {

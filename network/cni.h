@@ -4,7 +4,8 @@
 // The network is the first .conf/.conflist/.json in the config dir by name,
 // read at every call so a config dropped in after start takes effect (as the
 // kubelet expects when NetworkReady turns true). Every pod also gets its
-// loopback brought up, as containerd does.
+// loopback brought up (in-process, where containerd execs the loopback
+// plugin).
 #ifndef CRADLE_NETWORK_CNI_H_
 #define CRADLE_NETWORK_CNI_H_
 

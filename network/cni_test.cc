@@ -97,8 +97,7 @@ TEST_F(CniTest, CniArgsSeparatorsInPodMetadataAreRefused) {
   EXPECT_THAT(result.status().message(), HasSubstr("CNI_ARGS"));
   r = Pod("sep2");
   r.pod_uid = "u=1";
-  EXPECT_EQ(net_->Setup(r).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(net_->Setup(r).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CniTest, TwoPodsReachEachOtherAndAPortAndDetachCleanly) {
@@ -152,6 +151,40 @@ TEST_F(CniTest, TwoPodsReachEachOtherAndAPortAndDetachCleanly) {
   EXPECT_FALSE(
       fs::exists(absl::StrCat(dir_, "/ipam/cradle-test/", ra->ips[0])));
   EXPECT_TRUE(net_->Teardown(a).ok());
+}
+
+// cradled brings lo up itself: a plugin dir without the loopback plugin
+// (it is no longer exec'd) still gives the pod a working 127.0.0.1.
+TEST_F(CniTest, LoopbackIsUpWithoutTheLoopbackPlugin) {
+  WriteConfig("10.231.10.0/24");
+  fs::create_directories(dir_ + "/bin");
+  for (const char* plugin : {"bridge", "host-local", "portmap"}) {
+    fs::create_symlink(std::string("/usr/lib/cni/") + plugin,
+                       dir_ + "/bin/" + plugin);
+  }
+  absl::StatusOr<std::unique_ptr<PodNetwork>> net =
+      NewCniNetwork({dir_ + "/net.d", {dir_ + "/bin"}, dir_ + "/cache"});
+  ASSERT_TRUE(net.ok()) << net.status();
+  PodNetworkRequest a = Pod("lo");
+  absl::StatusOr<PodNetworkResult> r = (*net)->Setup(a);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(InNetNs(a.netns_path, {"ip", "-o", "addr", "show", "lo"}).out,
+              HasSubstr("127.0.0.1/8"));
+  RunResult ping = InNetNs(
+      a.netns_path, {"busybox", "ping", "-c", "1", "-W", "2", "127.0.0.1"});
+  EXPECT_EQ(ping.status.exit_code, 0) << ping.out << ping.err;
+  EXPECT_TRUE((*net)->Teardown(a).ok());
+}
+
+// A namespace that cannot be entered fails the ADD before any plugin runs.
+TEST_F(CniTest, AMissingNamespaceFailsBeforeAnyPlugin) {
+  WriteConfig("10.231.11.0/24");
+  PodNetworkRequest a = Pod("gone");
+  ASSERT_TRUE(RemovePinnedNamespace(a.netns_path).ok());
+  absl::StatusOr<PodNetworkResult> r = net_->Setup(a);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("loopback for pod gone"));
+  EXPECT_FALSE(fs::exists(dir_ + "/ipam/cradle-test"));
 }
 
 TEST_F(CniTest, TeardownUsesTheConfigOfTheAddEvenAfterItChanged) {

@@ -1,18 +1,46 @@
 #include "cri/runtime/runtime_handlers.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
 #include "lite/absl_status.h"
+#include "lite/files.h"
 
 namespace cradle {
+namespace {
+
+// crun 1.8 refuses every pod on a hybrid cgroup host (v1 controllers under
+// a tmpfs /sys/fs/cgroup, v2 at "unified") whose v2 hierarchy still holds a
+// controller (tools/setup.sh moves such controllers to v1). Why crun should
+// not be picked as the default here, or "" when it may.
+std::string CrunRefusesThisHost(const RuntimeHandler& h) {
+  if (!absl::StartsWith(h.version, "crun")) return "";
+  struct statfs fs;
+  if (statfs("/sys/fs/cgroup", &fs) != 0 ||
+      static_cast<unsigned long>(fs.f_type) != TMPFS_MAGIC) {
+    return "";
+  }
+  std::string held = std::string(absl::StripAsciiWhitespace(
+      lite::ReadFileOrEmpty("/sys/fs/cgroup/unified/cgroup.controllers")));
+  if (held.empty()) return "";
+  return absl::StrCat(
+      "crun refuses pods on this hybrid cgroup host while the v2 hierarchy "
+      "holds controllers (",
+      held, "); tools/setup.sh mounts them as v1");
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RuntimeHandlers>> RuntimeHandlers::Open(
     const std::vector<RuntimeHandlerConfig>& configs,
-    const std::string& default_name, const std::string& log_dir,
+    const std::vector<std::string>& default_names, const std::string& log_dir,
     bool systemd_cgroup) {
   std::unique_ptr<RuntimeHandlers> all(new RuntimeHandlers());
-  all->default_name_ = default_name;
   for (const RuntimeHandlerConfig& config : configs) {
     RuntimeHandler h;
     h.name = config.name;
@@ -34,18 +62,33 @@ absl::StatusOr<std::unique_ptr<RuntimeHandlers>> RuntimeHandlers::Open(
     }
     all->handlers_[h.name] = std::move(h);
   }
-  auto it = all->handlers_.find(default_name);
-  if (it == all->handlers_.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the default runtime handler \"", default_name,
-                     "\" is not configured"));
+  // The first usable one named; every one must be configured.
+  std::vector<std::string> why;
+  for (const std::string& name : default_names) {
+    auto it = all->handlers_.find(name);
+    if (it == all->handlers_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the default runtime handler \"", name, "\" is not configured"));
+    }
+    if (!it->second.runc) {
+      why.push_back(absl::StrCat(name, ": ", it->second.unusable));
+    } else if (std::string refused = CrunRefusesThisHost(it->second);
+               !refused.empty()) {
+      // Still available by name: a pod asking for it gets crun's own error.
+      why.push_back(absl::StrCat(name, ": ", refused));
+      LOG(WARNING) << "runtime handler " << name
+                   << " passed over as the default: " << refused;
+    } else if (all->default_name_.empty()) {
+      all->default_name_ = name;
+    }
   }
-  // Without it the daemon could not clean up after any shim.
-  if (!it->second.runc) {
+  // Without one the daemon could not clean up after any shim.
+  if (all->default_name_.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("the default runtime handler \"", default_name,
-                     "\" cannot be used: ", it->second.unusable));
+        absl::StrCat("no default runtime handler can be used (",
+                     absl::StrJoin(why, "; "), ")"));
   }
+  LOG(INFO) << "default runtime handler: " << all->default_name_;
   return all;
 }
 

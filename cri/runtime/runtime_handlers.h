@@ -36,12 +36,14 @@ class RuntimeHandlers {
  public:
   // Probes each binary. A handler that is not installed stays listed as
   // unusable: a config naming crun works on a machine without it until a
-  // pod asks for crun. InvalidArgument when `default_name` is unknown,
-  // FailedPrecondition when it is unusable.
+  // pod asks for crun. The default is the first usable of `default_names`.
+  // InvalidArgument when one of them is unknown, FailedPrecondition when
+  // none is usable.
   static absl::StatusOr<std::unique_ptr<RuntimeHandlers>> Open(
       const std::vector<RuntimeHandlerConfig>& configs,
-      const std::string& default_name, const std::string& log_dir,
+      const std::vector<std::string>& default_names, const std::string& log_dir,
       bool systemd_cgroup);
+  const std::string& default_name() const { return default_name_; }
 
   // The handler a pod asks for ("" is the default). NotFound naming the
   // configured ones; FailedPrecondition when it is configured but unusable.

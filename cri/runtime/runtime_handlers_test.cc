@@ -21,20 +21,20 @@ class RuntimeHandlersTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   absl::StatusOr<std::unique_ptr<RuntimeHandlers>> Open(
-      const std::string& default_name) {
+      const std::vector<std::string>& default_names) {
     // /bin/true stands in for a runtime: only its presence is probed here.
     return RuntimeHandlers::Open(
         {{"fast", "/bin/true", dir_ + "/fast"},
          {"slow", "/bin/true", dir_ + "/slow"},
          {"ghost", "/nonexistent/ghost", dir_ + "/ghost"}},
-        default_name, dir_ + "/logs", false);
+        default_names, dir_ + "/logs", false);
   }
 
   std::string dir_;
 };
 
 TEST_F(RuntimeHandlersTest, EmptyNameIsTheDefault) {
-  auto handlers = Open("slow");
+  auto handlers = Open({"slow"});
   ASSERT_TRUE(handlers.ok()) << handlers.status();
   absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("");
   ASSERT_TRUE(h.ok());
@@ -45,7 +45,7 @@ TEST_F(RuntimeHandlersTest, EmptyNameIsTheDefault) {
 }
 
 TEST_F(RuntimeHandlersTest, UnknownIsNotFoundNamingTheConfiguredOnes) {
-  auto handlers = Open("fast");
+  auto handlers = Open({"fast"});
   ASSERT_TRUE(handlers.ok());
   absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("kata");
   EXPECT_TRUE(absl::IsNotFound(h.status()));
@@ -54,7 +54,7 @@ TEST_F(RuntimeHandlersTest, UnknownIsNotFoundNamingTheConfiguredOnes) {
 }
 
 TEST_F(RuntimeHandlersTest, UninstalledIsConfiguredButUnusable) {
-  auto handlers = Open("fast");
+  auto handlers = Open({"fast"});
   ASSERT_TRUE(handlers.ok());
   absl::StatusOr<const RuntimeHandler*> h = (*handlers)->Find("ghost");
   EXPECT_TRUE(absl::IsFailedPrecondition(h.status()));
@@ -68,8 +68,25 @@ TEST_F(RuntimeHandlersTest, UninstalledIsConfiguredButUnusable) {
 }
 
 TEST_F(RuntimeHandlersTest, TheDefaultMustBeConfiguredAndUsable) {
-  EXPECT_TRUE(absl::IsInvalidArgument(Open("kata").status()));
-  EXPECT_TRUE(absl::IsFailedPrecondition(Open("ghost").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(Open({"kata"}).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(Open({"ghost"}).status()));
+  // Every name in a list must be configured, even after a usable one.
+  EXPECT_TRUE(absl::IsInvalidArgument(Open({"fast", "kata"}).status()));
+  absl::Status none = Open({"ghost", "ghost"}).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(none));
+  EXPECT_THAT(none.message(), HasSubstr("ghost: "));
+}
+
+// A list is "the first that is installed": crun where it is, else runc.
+TEST_F(RuntimeHandlersTest, TheDefaultIsTheFirstUsableOfAList) {
+  auto handlers = Open({"ghost", "slow", "fast"});
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  EXPECT_EQ((*handlers)->default_name(), "slow");
+  EXPECT_EQ((*(*handlers)->Find(""))->name, "slow");
+  EXPECT_EQ((*handlers)->ForRecord("ghost").name, "slow");
+  handlers = Open({"fast", "slow"});
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  EXPECT_EQ((*(*handlers)->Find(""))->name, "fast");
 }
 
 }  // namespace
