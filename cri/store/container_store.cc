@@ -175,17 +175,20 @@ absl::Status ContainerStore::Persist(const CriContainer& c,
 }
 
 absl::Status ContainerStore::Add(const CriContainer& c) {
-  absl::MutexLock lock(&mu_);
-  auto [it, fresh] = reservations_.emplace(c.ReservationKey(), c.id);
-  if (!fresh) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "container name \"", c.name, "\" (attempt ", c.attempt,
-        ") is already used in pod ", c.pod_id, " by container ", it->second));
+  absl::MutexLock write(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = reservations_.find(c.ReservationKey());
+    if (it != reservations_.end()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "container name \"", c.name, "\" (attempt ", c.attempt,
+          ") is already used in pod ", c.pod_id, " by container ", it->second));
+    }
   }
-  if (absl::Status s = Persist(c, MetadataBatch::Action::kCreate); !s.ok()) {
-    reservations_.erase(it);
+  if (absl::Status s = Persist(c, MetadataBatch::Action::kCreate); !s.ok())
     return s;
-  }
+  absl::MutexLock lock(&mu_);
+  reservations_[c.ReservationKey()] = c.id;
   by_id_[c.id] = c;
   return absl::OkStatus();
 }
@@ -197,34 +200,43 @@ absl::Status ContainerStore::Update(const CriContainer& c) {
 absl::Status ContainerStore::Mutate(
     const std::string& id, absl::FunctionRef<void(CriContainer&)> change,
     CriContainer* out) {
-  absl::MutexLock lock(&mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end())
-    return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
-  CriContainer next = it->second;
+  absl::MutexLock write(&write_mu_);
+  CriContainer next;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end())
+      return absl::NotFoundError(absl::StrCat("container ", id, " not found"));
+    next = it->second;
+  }
+  ContainerState from = next.state;
   change(next);
-  if (!ContainerTransitionAllowed(it->second.state, next.state)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("container ", id, " cannot go from ",
-                     ContainerStateName(it->second.state), " to ",
-                     ContainerStateName(next.state)));
+  if (!ContainerTransitionAllowed(from, next.state)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "container ", id, " cannot go from ", ContainerStateName(from), " to ",
+        ContainerStateName(next.state)));
   }
   if (absl::Status s = Persist(next, MetadataBatch::Action::kPut); !s.ok())
     return s;
-  it->second = std::move(next);
-  if (out != nullptr) *out = it->second;
+  if (out != nullptr) *out = next;
+  absl::MutexLock lock(&mu_);
+  by_id_[id] = std::move(next);
   return absl::OkStatus();
 }
 
 absl::Status ContainerStore::Remove(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return absl::OkStatus();
+  absl::MutexLock write(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (by_id_.count(id) == 0) return absl::OkStatus();
+  }
   ContainerRecord r;
   r.id = id;
   MetadataBatch batch;
   batch.Add(MetadataBatch::Action::kDeleteIfPresent, ns_, r);
   if (absl::Status s = metadata_->Apply(batch); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
   reservations_.erase(it->second.ReservationKey());
   by_id_.erase(it);
   return absl::OkStatus();

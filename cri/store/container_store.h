@@ -92,8 +92,9 @@ class ContainerStore {
   // Replaces the record; FailedPrecondition (nothing written) when its
   // state may not follow the stored one (state.h).
   absl::Status Update(const CriContainer& container);
-  // Read-modify-write under the store's lock, so an exit event and an RPC
-  // never overwrite each other: `change` edits the stored copy, the result
+  // Read-modify-write serialized with every other write, so an exit event
+  // and an RPC never overwrite each other (`change` must not call back into
+  // the store): `change` edits the stored copy, the result
   // is checked against the state machine and persisted, then kept. The
   // record as it now stands goes to `out` when given. NotFound when gone.
   absl::Status Mutate(const std::string& id,
@@ -113,6 +114,10 @@ class ContainerStore {
 
   MetadataStore* const metadata_;
   const std::string ns_;
+  // Writers hold write_mu_ across the metadata write, so they apply in the
+  // order they persist; mu_ guards the maps only briefly, so readers never
+  // wait on a LevelDB sync.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   std::map<std::string, CriContainer> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> reservations_ ABSL_GUARDED_BY(mu_);

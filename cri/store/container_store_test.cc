@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "metadata/leveldb_store.h"
 
 namespace cradle {
@@ -19,6 +22,41 @@ CriContainer Make(const std::string& id) {
   c.stop_signal = "SIGUSR1";
   return c;
 }
+
+// The real store, whose next Apply waits for `release` once armed: a write
+// held in the middle of its disk sync.
+class HeldMetadata : public MetadataStore {
+ public:
+  explicit HeldMetadata(MetadataStore* real) : real_(real) {}
+  absl::Status Apply(const MetadataBatch& batch) override {
+    if (armed_.exchange(false)) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+    return real_->Apply(batch);
+  }
+  absl::StatusOr<Record> Get(absl::string_view ns,
+                             const Record& prototype) override {
+    return real_->Get(ns, prototype);
+  }
+  absl::StatusOr<std::vector<Record>> List(absl::string_view ns,
+                                           const Record& prototype) override {
+    return real_->List(ns, prototype);
+  }
+  absl::StatusOr<std::vector<std::string>> ListNamespaces() override {
+    return real_->ListNamespaces();
+  }
+  absl::StatusOr<std::vector<std::string>> ContentOwners(
+      const Digest& digest) override {
+    return real_->ContentOwners(digest);
+  }
+  void Arm() { armed_ = true; }
+  absl::Notification entered, release;
+
+ private:
+  MetadataStore* real_;
+  std::atomic<bool> armed_{false};
+};
 
 class ContainerStoreTest : public ::testing::Test {
  protected:
@@ -123,6 +161,61 @@ TEST_F(ContainerStoreTest, ImageVolumesSurviveReopenAndPinTheirViewsForGc) {
   EXPECT_EQ(v->image_volumes[1].image_id, "sha256:bb");
   EXPECT_EQ(v->image_volumes[1].snapshot_key, "v-volume-1");
   EXPECT_EQ(v->image_volumes[1].container_path, "/tools");
+}
+
+// Status and list calls (the kubelet's relist) must not queue behind
+// another container's write while it syncs to disk; they see the state as
+// it was until the write is on disk.
+TEST_F(ContainerStoreTest, ReadsDoNotWaitForAWriteInProgress) {
+  auto metadata = OpenMetadataStore(dir_);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  HeldMetadata held(metadata->get());
+  auto store = ContainerStore::Open(&held, "k8s.io");
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Add(Make("a")).ok());
+  held.Arm();
+  absl::Status written;
+  std::thread writer([&] {
+    written = (*store)->Mutate(
+        "a", [](CriContainer& c) { c.state = CriContainer::kRunning; });
+  });
+  held.entered.WaitForNotification();
+  // The write is held inside Apply; a deadlock here fails by the test's
+  // timeout rather than by a clock.
+  absl::StatusOr<CriContainer> a = (*store)->Get("a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->state, CriContainer::kCreated) << "not on disk yet";
+  EXPECT_EQ((*store)->List().size(), 1u);
+  held.release.Notify();
+  writer.join();
+  ASSERT_TRUE(written.ok()) << written;
+  EXPECT_EQ((*store)->Get("a")->state, CriContainer::kRunning);
+}
+
+// Writers still go one at a time: a second Add of the same name, racing a
+// first one that is mid-write, is refused rather than stored twice.
+TEST_F(ContainerStoreTest, ANameRacingAWriteInProgressIsStillReserved) {
+  auto metadata = OpenMetadataStore(dir_);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  HeldMetadata held(metadata->get());
+  auto store = ContainerStore::Open(&held, "k8s.io");
+  ASSERT_TRUE(store.ok()) << store.status();
+  held.Arm();
+  absl::Status first;
+  std::thread writer([&] { first = (*store)->Add(Make("a")); });
+  held.entered.WaitForNotification();
+  absl::Status second;
+  std::thread racer([&] {
+    CriContainer twin = Make("a2");
+    twin.name = "app-a";
+    second = (*store)->Add(twin);
+  });
+  held.release.Notify();
+  writer.join();
+  racer.join();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(absl::IsAlreadyExists(second)) << second;
+  EXPECT_EQ((*store)->List().size(), 1u);
 }
 
 }  // namespace

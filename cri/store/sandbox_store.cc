@@ -135,17 +135,19 @@ absl::Status SandboxStore::Persist(const PodRecord& r) {
 }
 
 absl::Status SandboxStore::Add(const PodRecord& record) {
+  absl::MutexLock write(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = reservations_.find(record.ReservationKey());
+    if (it != reservations_.end()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("pod sandbox name \"", record.ReservationKey(),
+                       "\" is reserved by sandbox ", it->second));
+    }
+  }
+  if (absl::Status s = Persist(record); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
-  auto [it, fresh] = reservations_.emplace(record.ReservationKey(), record.id);
-  if (!fresh) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("pod sandbox name \"", record.ReservationKey(),
-                     "\" is reserved by sandbox ", it->second));
-  }
-  if (absl::Status s = Persist(record); !s.ok()) {
-    reservations_.erase(it);
-    return s;
-  }
+  reservations_[record.ReservationKey()] = record.id;
   by_id_[record.id] = record;
   return absl::OkStatus();
 }
@@ -157,33 +159,44 @@ absl::Status SandboxStore::Update(const PodRecord& record) {
 absl::Status SandboxStore::Mutate(const std::string& id,
                                   absl::FunctionRef<void(PodRecord&)> change,
                                   PodRecord* out) {
-  absl::MutexLock lock(&mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) {
-    return absl::NotFoundError(absl::StrCat("pod sandbox ", id, " not found"));
+  absl::MutexLock write(&write_mu_);
+  PodRecord next;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("pod sandbox ", id, " not found"));
+    }
+    next = it->second;
   }
-  PodRecord next = it->second;
+  PodState from = next.state;
   change(next);
-  if (!PodTransitionAllowed(it->second.state, next.state)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "pod sandbox ", id, " cannot go from ", PodStateName(it->second.state),
-        " to ", PodStateName(next.state)));
+  if (!PodTransitionAllowed(from, next.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("pod sandbox ", id, " cannot go from ", PodStateName(from),
+                     " to ", PodStateName(next.state)));
   }
   if (absl::Status s = Persist(next); !s.ok()) return s;
-  it->second = std::move(next);
-  if (out != nullptr) *out = it->second;
+  if (out != nullptr) *out = next;
+  absl::MutexLock lock(&mu_);
+  by_id_[id] = std::move(next);
   return absl::OkStatus();
 }
 
 absl::Status SandboxStore::Remove(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  auto it = by_id_.find(id);
-  if (it == by_id_.end()) return absl::OkStatus();
+  absl::MutexLock write(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (by_id_.count(id) == 0) return absl::OkStatus();
+  }
   std::error_code ec;
   fs::remove(absl::StrCat(dir_, "/", id, ".json"), ec);
   if (ec)
     return absl::InternalError(
         absl::StrCat("remove sandbox record ", id, ": ", ec.message()));
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
   reservations_.erase(it->second.ReservationKey());
   by_id_.erase(it);
   return absl::OkStatus();

@@ -38,7 +38,7 @@ struct PodRecord {
   // The pod's own user namespace (owning its net, UTS and IPC ones); empty
   // when it runs in the host's. Its maps are in the stored config.
   std::string userns_path;
-  std::string shm_path;    // the pod's /dev/shm
+  std::string shm_path;  // the pod's /dev/shm
   // The pod's shared PID namespace (/proc/<infra pid>/ns/pid), when its
   // containers share one; empty otherwise.
   std::string pidns_path;
@@ -62,8 +62,9 @@ class SandboxStore {
   // Replaces the record; FailedPrecondition (nothing written) when its
   // state may not follow the stored one (state.h).
   absl::Status Update(const PodRecord& record);
-  // Read-modify-write under the store's lock, checked against the state
-  // machine and persisted before the in-memory copy changes.
+  // Read-modify-write, serialized with every other write, checked against
+  // the state machine and persisted before the in-memory copy changes.
+  // `change` must not call back into the store.
   absl::Status Mutate(const std::string& id,
                       absl::FunctionRef<void(PodRecord&)> change,
                       PodRecord* out = nullptr);
@@ -79,6 +80,10 @@ class SandboxStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string dir_;
+  // Writers hold write_mu_ across the disk write, so they apply in the
+  // order they persist; mu_ guards the maps only briefly, so readers
+  // (status and list calls) never wait on a fsync.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   std::map<std::string, PodRecord> by_id_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> reservations_ ABSL_GUARDED_BY(mu_);
