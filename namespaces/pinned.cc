@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -115,17 +116,24 @@ bool IsPinnedNamespace(absl::string_view path) {
 absl::Status RunInNetworkNamespace(absl::string_view path,
                                    const std::function<void()>& work) {
   absl::Status entered;
-  std::thread worker([&] {
-    int ns = open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
-      entered = absl::FailedPreconditionError(absl::StrCat(
-          "cannot enter the network namespace ", path, ": ", strerror(errno)));
-      if (ns >= 0) close(ns);
-      return;
-    }
-    close(ns);
-    work();
-  });
+  std::thread worker;
+  try {
+    worker = std::thread([&] {
+      int ns = open(std::string(path).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+        entered = absl::FailedPreconditionError(
+            absl::StrCat("cannot enter the network namespace ", path, ": ",
+                         strerror(errno)));
+        if (ns >= 0) close(ns);
+        return;
+      }
+      close(ns);
+      work();
+    });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no thread to enter the network namespace ", path, ": ", e.what()));
+  }
   worker.join();
   return entered;
 }

@@ -2,8 +2,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <system_error>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -230,10 +232,23 @@ grpc::Status RuntimeService::RunPodSandbox(
   // The shim needs nothing of the network: it starts while CNI runs, so a
   // pod's start pays for the longer of the two instead of their sum.
   absl::StatusOr<ShimRef> shim = absl::UnknownError("shim not started");
-  std::thread shim_start([this, &shim, id = r.id, dir = r.pod_dir,
-                          cgroup = ShimCgroup(r), &runtime = **handler] {
+  auto start_shim = [this, &shim, id = r.id, dir = r.pod_dir,
+                     cgroup = ShimCgroup(r), &runtime = **handler] {
     shim = options_.shims->Start(id, dir, cgroup, runtime);
-  });
+  };
+  std::thread shim_start;
+  try {
+    shim_start = std::thread(start_shim);
+  } catch (const std::system_error& e) {
+    // No thread to spare (a tasks limit): the shim starts after CNI.
+    LOG(WARNING) << "pod=" << r.id
+                 << " starting the shim after the network: " << e.what();
+  }
+  // Joined on every way out, so no exception can leave it running.
+  absl::Cleanup join_shim = [&shim_start] {
+    if (shim_start.joinable()) shim_start.join();
+  };
+  const bool shim_concurrent = shim_start.joinable();
   absl::Status network = absl::OkStatus();
   if (!host_network) {
     PodNetworkRequest net{r.id,  r.netns_path, r.name, r.pod_namespace,
@@ -255,8 +270,9 @@ grpc::Status RuntimeService::RunPodSandbox(
       network = result.status();
     }
   }
-  shim_start.join();
+  std::move(join_shim).Invoke();
   if (!network.ok()) return fail(network);
+  if (!shim_concurrent) start_shim();
   failpoint::Hit("RunPodSandbox.network");
   if (!shim.ok()) return fail(shim.status());
   monitor_->Watch(r.id);

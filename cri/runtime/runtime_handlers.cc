@@ -112,11 +112,18 @@ absl::StatusOr<const RuntimeHandler*> RuntimeHandlers::Find(
 }
 
 const RuntimeHandler& RuntimeHandlers::ForRecord(absl::string_view name) const {
+  // Records from before handlers name none: those pods ran under runc, on
+  // runc's root, whatever the default is now.
+  if (name.empty()) name = "runc";
   auto it = handlers_.find(name);
   if (it == handlers_.end() || !it->second.runc) {
     it = handlers_.find(default_name_);
   }
   return it->second;
+}
+
+const RuntimeHandler& RuntimeHandlers::Default() const {
+  return handlers_.find(default_name_)->second;
 }
 
 std::vector<const RuntimeHandler*> RuntimeHandlers::All() const {

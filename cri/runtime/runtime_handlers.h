@@ -48,11 +48,13 @@ class RuntimeHandlers {
   // The handler a pod asks for ("" is the default). NotFound naming the
   // configured ones; FailedPrecondition when it is configured but unusable.
   absl::StatusOr<const RuntimeHandler*> Find(absl::string_view name) const;
-  // For what a pod record names: its handler, or the default (always
-  // usable) for a record from before handlers or whose handler left the
-  // config or its binary the machine. `runc` is never null.
+  // For what a pod record names: its handler; runc for a record from
+  // before handlers (those pods ran under runc); the default (always
+  // usable) for one whose handler left the config or its binary the
+  // machine. `runc` is never null.
   const RuntimeHandler& ForRecord(absl::string_view name) const;
-  const RuntimeHandler& Default() const { return ForRecord(""); }
+  // The handler of pods that name none (always usable).
+  const RuntimeHandler& Default() const;
   std::vector<const RuntimeHandler*> All() const;
 
  private:

@@ -77,6 +77,24 @@ TEST_F(RuntimeHandlersTest, TheDefaultMustBeConfiguredAndUsable) {
   EXPECT_THAT(none.message(), HasSubstr("ghost: "));
 }
 
+// A record from before handlers names none: its pod ran under runc, so it
+// is driven by runc (on runc's root) even when the default is now crun.
+TEST_F(RuntimeHandlersTest, ARecordNamingNoHandlerIsRuncsNotTheDefaults) {
+  auto handlers =
+      RuntimeHandlers::Open({{"crun", "/bin/true", dir_ + "/crun"},
+                             {"runc", "/bin/true", dir_ + "/runc"}},
+                            {"crun", "runc"}, dir_ + "/logs", false);
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  EXPECT_EQ((*handlers)->Default().name, "crun");
+  EXPECT_EQ((*(*handlers)->Find(""))->name, "crun") << "new pods";
+  EXPECT_EQ((*handlers)->ForRecord("").name, "runc");
+  EXPECT_EQ((*handlers)->ForRecord("").root, dir_ + "/runc");
+  // Without a usable runc, the default rather than nothing.
+  handlers = Open({"fast"});
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  EXPECT_EQ((*handlers)->ForRecord("").name, "fast");
+}
+
 // A list is "the first that is installed": crun where it is, else runc.
 TEST_F(RuntimeHandlersTest, TheDefaultIsTheFirstUsableOfAList) {
   auto handlers = Open({"ghost", "slow", "fast"});

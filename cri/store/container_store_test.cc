@@ -192,8 +192,9 @@ TEST_F(ContainerStoreTest, ReadsDoNotWaitForAWriteInProgress) {
   EXPECT_EQ((*store)->Get("a")->state, CriContainer::kRunning);
 }
 
-// Writers still go one at a time: a second Add of the same name, racing a
-// first one that is mid-write, is refused rather than stored twice.
+// A second Add of the same name, started while a first one is held in
+// the middle of its write, is refused rather than stored twice, whichever
+// of the two reaches the writers' lock first after the release.
 TEST_F(ContainerStoreTest, ANameRacingAWriteInProgressIsStillReserved) {
   auto metadata = OpenMetadataStore(dir_);
   ASSERT_TRUE(metadata.ok()) << metadata.status();
