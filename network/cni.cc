@@ -304,8 +304,7 @@ class CniNetwork : public PodNetwork {
   absl::StatusOr<json> Invoke(const std::string& command,
                               const NetworkList& list, const json& plugin,
                               const PodNetworkRequest& request,
-                              const json& prev_result,
-                              const std::string& ifname_override = "") {
+                              const json& prev_result) {
     // Here, where CNI_ARGS is built: ADD, CHECK and DEL alike.
     if (absl::Status s = CheckCniArgs(request); !s.ok()) return s;
     std::string type = plugin["type"].get<std::string>();
@@ -343,9 +342,7 @@ class CniNetwork : public PodNetwork {
         absl::StrCat("CNI_COMMAND=", command),
         absl::StrCat("CNI_CONTAINERID=", request.pod_id),
         absl::StrCat("CNI_NETNS=", request.netns_path),
-        absl::StrCat("CNI_IFNAME=", ifname_override.empty()
-                                        ? request.interface_name
-                                        : ifname_override),
+        absl::StrCat("CNI_IFNAME=", request.interface_name),
         absl::StrCat("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=",
                      request.pod_namespace, ";K8S_POD_NAME=", request.pod_name,
                      ";K8S_POD_INFRA_CONTAINER_ID=", request.pod_id,
@@ -418,10 +415,15 @@ class CniNetwork : public PodNetwork {
       }
       close(fd);
     });
-    if (entered.ok()) entered = up;
     if (!entered.ok()) {
+      // No namespace to enter, or no thread to enter it with: say which.
+      return absl::Status(entered.code(),
+                          absl::StrCat("loopback for pod ", request.pod_id,
+                                       ": ", entered.message()));
+    }
+    if (!up.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "loopback for pod ", request.pod_id, ": ", entered.message()));
+          "loopback for pod ", request.pod_id, ": ", up.message()));
     }
     return absl::OkStatus();
   }
