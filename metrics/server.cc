@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "glog/logging.h"
+#include "lite/net.h"
 
 namespace cradle::metrics {
 namespace {
@@ -91,14 +92,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   absl::StatusOr<ListenAddress> addr =
       ParseListenAddress(options.address, options.allow_any_port);
   if (!addr.ok()) return addr.status();
-  bool loopback =
-      addr->addr.ss_family == AF_INET
-          ? (ntohl(reinterpret_cast<const sockaddr_in*>(&addr->addr)
-                       ->sin_addr.s_addr) >>
-             24) == 127
-          : IN6_IS_ADDR_LOOPBACK(
-                &reinterpret_cast<const sockaddr_in6*>(&addr->addr)->sin6_addr);
-  if (!loopback) {
+  if (!lite::IsLoopbackHost(addr->host)) {
     // One connection is answered at a time, unauthenticated: anyone who
     // reaches the port can read the node's pod counts and hold up scrapes.
     LOG(WARNING) << "metrics: " << options.address

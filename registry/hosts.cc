@@ -1,13 +1,10 @@
 #include "registry/hosts.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <algorithm>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "lite/net.h"
 
 namespace cradle {
 namespace {
@@ -25,15 +22,7 @@ bool IsLocalHost(absl::string_view host) {
   } else if (name.find(':') == name.rfind(':')) {
     name = name.substr(0, name.find(':'));  // a port; several ':' are IPv6
   }
-  if (absl::EqualsIgnoreCase(name, "localhost")) return true;
-  std::string text(name);
-  in_addr v4;
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1)
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6;
-  if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return false;
-  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  return lite::IsLoopbackHost(std::string_view(name.data(), name.size()));
 }
 
 RegistryEndpoint RegistryHosts::Endpoint(absl::string_view spec,

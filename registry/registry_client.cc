@@ -338,11 +338,10 @@ absl::StatusOr<FetchedManifest> RegistryClient::GetManifest(
   return last;
 }
 
-absl::Status RegistryClient::FetchBlob(const ImageReference& ref,
-                                       const Digest& digest, int64_t offset,
-                                       const RegistryCredentials& creds,
-                                       const BodySink& sink,
-                                       std::function<absl::Status(int64_t)> keep_going) {
+absl::Status RegistryClient::FetchBlob(
+    const ImageReference& ref, const Digest& digest, int64_t offset,
+    const RegistryCredentials& creds, const BodySink& sink,
+    std::function<absl::Status(int64_t)> keep_going) {
   absl::Status last = absl::NotFoundError("no registry endpoint");
   for (const RegistryEndpoint& endpoint : hosts_.Endpoints(ref.domain())) {
     HttpRequest request;

@@ -54,11 +54,10 @@ class RegistryClient {
   // stored. OutOfRange when the registry cannot resume at `offset`.
   // With `keep_going` (see HttpRequest) the download has no time limit of
   // its own: the caller decides, about once a second, whether it goes on.
-  absl::Status FetchBlob(const ImageReference& ref, const Digest& digest,
-                         int64_t offset, const RegistryCredentials& creds,
-                         const BodySink& sink,
-                         std::function<absl::Status(int64_t)> keep_going =
-                             nullptr);
+  absl::Status FetchBlob(
+      const ImageReference& ref, const Digest& digest, int64_t offset,
+      const RegistryCredentials& creds, const BodySink& sink,
+      std::function<absl::Status(int64_t)> keep_going = nullptr);
 
  private:
   // Sends `request` to one endpoint, answering one auth challenge.
