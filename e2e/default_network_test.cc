@@ -40,10 +40,7 @@ constexpr char kGateway[] = "10.77.0.1";
 constexpr char kLeaseDir[] = "/var/lib/cni/networks/cradle";
 
 std::string ShippedConflist() {
-  const std::string path = "k8s/cni/99-cradle-default.conflist";
-  if (access(path.c_str(), R_OK) == 0) return ReadFile(path);
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return ReadFile(absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path));
+  return ReadFile(Runfile("k8s/cni/99-cradle-default.conflist"));
 }
 
 std::string RunOnHost(std::vector<std::string> argv) {

@@ -32,12 +32,6 @@ constexpr char kPython[] = "/usr/bin/python3";  // Debian's, with the parser
 constexpr char kRunPod[] = "/runtime.v1.RuntimeService/RunPodSandbox";
 constexpr char kStatus[] = "/runtime.v1.RuntimeService/ContainerStatus";
 
-std::string Runfile(const std::string& path) {
-  if (access(path.c_str(), F_OK) == 0) return path;
-  const char* srcdir = getenv("TEST_SRCDIR");
-  return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
-}
-
 struct HttpResponse {
   int code = 0;
   std::string head;

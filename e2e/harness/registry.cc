@@ -23,14 +23,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runfiles path of a data dependency.
+}  // namespace
+
 std::string Runfile(const std::string& path) {
   if (access(path.c_str(), F_OK) == 0) return fs::absolute(path).string();
   const char* srcdir = getenv("TEST_SRCDIR");
   return absl::StrCat(srcdir ? srcdir : ".", "/cradle/", path);
 }
-
-}  // namespace
 
 absl::StatusOr<int> FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -123,8 +122,9 @@ absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
   TestImages images;
   images.registry = registry.host();
   for (const auto& entry : fs::directory_iterator(out + "/digests")) {
-    images.digests[entry.path().filename().string()] = std::string(
-        absl::StripAsciiWhitespace(lite::ReadFileOrEmpty(entry.path().string())));
+    images.digests[entry.path().filename().string()] =
+        std::string(absl::StripAsciiWhitespace(
+            lite::ReadFileOrEmpty(entry.path().string())));
   }
   return images;
 }

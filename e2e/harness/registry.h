@@ -55,6 +55,10 @@ absl::StatusOr<TestImages> PushTestImages(const Registry& registry,
                                           const std::string& credentials = "",
                                           int big_mb = 0);
 
+// The path of a data dependency (`path` from the workspace root), in the
+// test's runfiles or, run from the workspace, in place.
+std::string Runfile(const std::string& path);
+
 // A TCP port free on loopback right now, for a server a test starts a
 // moment later.
 absl::StatusOr<int> FreePort();
