@@ -178,13 +178,17 @@ class RecoveryTest : public PodTest {
     }
     return n;
   }
+  // Containers runc and crun still keep state for, under the daemon's.
+  int RuntimeStateDirs() {
+    return CountEntries(daemon().state() + "/runc") +
+           CountEntries(daemon().state() + "/crun");
+  }
   HostFootprint Footprint() {
     HostFootprint f;
     f.mounts = CountMountsBelow(daemon().dir());
     f.veths = CountEntries("/sys/class/net/" + network_.bridge() + "/brif");
     f.ips = CountReservations(network_.dir() + "/ipam");
-    f.runc = CountEntries(daemon().state() + "/runc") +
-             CountEntries(daemon().state() + "/crun");
+    f.runc = RuntimeStateDirs();
     f.cgroups = CountCgroupsBelow(cgroup_parent_);
     f.pod_dirs = CountEntries(daemon().state() + "/pods");
     f.processes = CountProcesses();
@@ -379,14 +383,10 @@ TEST_F(RecoveryTest, AKilledShimIsCleanedUpAndRecordedExitsAreKept) {
   EXPECT_EQ(PodState(pod), v1::SANDBOX_NOTREADY);
   // The runtime's delete --force comes after the exit is recorded: it waits
   // for the host's init to reap the orphans.
-  auto runtime_state = [&] {
-    return CountEntries(daemon().state() + "/runc") +
-           CountEntries(daemon().state() + "/crun");
-  };
-  int runc_left = runtime_state();
+  int runc_left = RuntimeStateDirs();
   for (int i = 0; i < 200 && runc_left > 0; ++i) {
     usleep(50 * 1000);
-    runc_left = runtime_state();
+    runc_left = RuntimeStateDirs();
   }
   EXPECT_EQ(runc_left, 0) << "the runtime's state goes with the dead shim";
   RemoveEverything();
